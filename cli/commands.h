@@ -1,0 +1,21 @@
+// llctl subcommands. Each lives in its own file and registers itself on the CLI11 app; main.cc only wires them up.
+// The callback of a subcommand stores its exit code in GlobalOptions::exit_code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace ll::cli {
+
+struct GlobalOptions {
+  // Daemon endpoint(s), comma-separated; the first reachable one is used.
+  std::string endpoint = "tcp://127.0.0.1:7700";
+  int exit_code = 0;
+};
+
+void add_generate_command(CLI::App& app, GlobalOptions& global);  // generate.cc
+void add_bench_command(CLI::App& app, GlobalOptions& global);     // bench.cc
+void add_plan_command(CLI::App& app, GlobalOptions& global);      // plan.cc
+void add_cluster_commands(CLI::App& app, GlobalOptions& global);  // devices.cc: devices, status
+
+}  // namespace ll::cli

@@ -1,0 +1,31 @@
+// llctl: the command line of lingualinked. Exceptions stop here; every failure is one line on stderr and a
+// non-zero exit.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"llctl — run one language model across the devices you own"};
+  app.require_subcommand(1);
+  ll::cli::GlobalOptions global;
+  app.add_option("--endpoint", global.endpoint, "daemon endpoint(s), comma-separated (default tcp://127.0.0.1:7700)");
+  ll::cli::add_generate_command(app, global);
+  ll::cli::add_bench_command(app, global);
+  ll::cli::add_plan_command(app, global);
+  ll::cli::add_cluster_commands(app, global);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "llctl: %s (see llctl --help)\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "llctl: %s\n", e.what());
+    return 1;
+  }
+  return global.exit_code;
+}

@@ -1,0 +1,1 @@
+"""Exporter of lingualinked model packages (see docs/model-package.md)."""

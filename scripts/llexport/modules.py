@@ -1,0 +1,121 @@
+"""TorchScript shard modules: the code that runs inside lingualinked's engine.
+
+Calling convention (docs/model-package.md):
+  embed: forward(tokens: int64 [T]) -> hidden float32 [T, dim]
+  block: forward(x: [T, dim], start_pos: int, k_cache: [n_kv, C, hd], v_cache: [n_kv, C, hd]) -> [T, dim]
+         writes the step's keys/values into the caches in place (slice assignment), attends over [0, start_pos+T)
+  head:  forward(x: [T, dim]) -> logits float32 [vocab] of the last position
+
+The decode path uses few, plain ops (per-op overhead dominates small models): fused QKV and W1|W3 projections,
+RoPE from precomputed tables, grouped-query attention by reshaping queries instead of repeating keys.
+"""
+import math
+from typing import Dict, List
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def rope_tables(head_dim: int, context: int, theta: float):
+    """cos/sin [context, head_dim/2], computed as llama2.c's run.c does (float32, interleaved pairs)."""
+    index = torch.arange(0, head_dim, 2, dtype=torch.float32)
+    freq = 1.0 / torch.pow(torch.tensor(theta, dtype=torch.float32), index / head_dim)
+    pos = torch.arange(context, dtype=torch.float32)
+    angles = pos[:, None] * freq[None, :]
+    return torch.cos(angles), torch.sin(angles)
+
+
+class Embed(nn.Module):
+    def __init__(self, weight: Tensor):
+        super().__init__()
+        self.register_buffer("weight", weight.contiguous())
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return F.embedding(tokens, self.weight)
+
+
+class Block(nn.Module):
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    group: int
+    hidden_dim: int
+    eps: float
+    scale: float
+
+    def __init__(self, w: Dict[str, Tensor], n_heads: int, n_kv_heads: int, context: int, theta: float, eps: float):
+        super().__init__()
+        dim = w["wq"].shape[1]
+        self.n_heads = n_heads
+        self.n_kv_heads = n_kv_heads
+        self.head_dim = dim // n_heads
+        self.group = n_heads // n_kv_heads
+        self.hidden_dim = w["w1"].shape[0]
+        self.eps = eps
+        self.scale = 1.0 / math.sqrt(self.head_dim)
+        self.register_buffer("attn_norm", w["attn_norm"].contiguous())
+        self.register_buffer("ffn_norm", w["ffn_norm"].contiguous())
+        self.register_buffer("wqkv", torch.cat([w["wq"], w["wk"], w["wv"]], 0).contiguous())
+        self.register_buffer("wo", w["wo"].contiguous())
+        self.register_buffer("w13", torch.cat([w["w1"], w["w3"]], 0).contiguous())
+        self.register_buffer("w2", w["w2"].contiguous())
+        cos, sin = rope_tables(self.head_dim, context, theta)
+        self.register_buffer("cos", cos)
+        self.register_buffer("sin", sin)
+
+    def forward(self, x: Tensor, start_pos: int, k_cache: Tensor, v_cache: Tensor) -> Tensor:
+        t = x.size(0)
+        nh = self.n_heads
+        nkv = self.n_kv_heads
+        hd = self.head_dim
+        end = start_pos + t
+        h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.attn_norm
+        qkv = F.linear(h, self.wqkv)
+        q = qkv[:, : nh * hd].reshape(t, nh, hd // 2, 2)
+        k = qkv[:, nh * hd : (nh + nkv) * hd].reshape(t, nkv, hd // 2, 2)
+        v = qkv[:, (nh + nkv) * hd :].reshape(t, nkv, hd)
+        cos = self.cos[start_pos:end].unsqueeze(1)
+        sin = self.sin[start_pos:end].unsqueeze(1)
+        q0, q1 = q[..., 0], q[..., 1]
+        k0, k1 = k[..., 0], k[..., 1]
+        q = torch.stack([q0 * cos - q1 * sin, q0 * sin + q1 * cos], -1).reshape(t, nkv, self.group, hd)
+        k = torch.stack([k0 * cos - k1 * sin, k0 * sin + k1 * cos], -1).reshape(t, nkv, hd)
+        k_cache[:, start_pos:end] = k.transpose(0, 1)
+        v_cache[:, start_pos:end] = v.transpose(0, 1)
+        keys = k_cache[:, :end]
+        values = v_cache[:, :end]
+        # [nkv, group*t, hd]: the queries sharing one kv head attend together
+        qg = q.permute(1, 2, 0, 3).reshape(nkv, self.group * t, hd)
+        scores = torch.matmul(qg, keys.transpose(1, 2)) * self.scale
+        if t > 1:
+            qpos = torch.arange(start_pos, end).unsqueeze(1)
+            kpos = torch.arange(0, end).unsqueeze(0)
+            mask = torch.zeros(t, end).masked_fill(kpos > qpos, float("-inf"))
+            scores = (scores.reshape(nkv, self.group, t, end) + mask).reshape(nkv, self.group * t, end)
+        att = torch.softmax(scores, -1)
+        out = torch.matmul(att, values).reshape(nkv, self.group, t, hd).permute(2, 0, 1, 3).reshape(t, nh * hd)
+        x = x + F.linear(out, self.wo)
+        h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.ffn_norm
+        h13 = F.linear(h, self.w13)
+        x = x + F.linear(F.silu(h13[:, : self.hidden_dim]) * h13[:, self.hidden_dim :], self.w2)
+        return x
+
+
+class Head(nn.Module):
+    eps: float
+
+    def __init__(self, norm: Tensor, classifier: Tensor, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("norm", norm.contiguous())
+        self.register_buffer("classifier", classifier.contiguous())
+
+    def forward(self, x: Tensor) -> Tensor:
+        last = x[-1:]
+        h = last * torch.rsqrt(last.pow(2).mean(-1, keepdim=True) + self.eps) * self.norm
+        return F.linear(h, self.classifier).reshape(-1)
+
+
+def module_bytes(module: nn.Module) -> int:
+    return sum(b.numel() * b.element_size() for b in module.buffers())
