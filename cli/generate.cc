@@ -1,0 +1,98 @@
+// llctl generate: stream a completion. With --local the whole model runs in this process; otherwise the prompt goes
+// to a running cluster.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "engine/generator.h"
+#include "runtime/local_model.h"
+
+namespace ll::cli {
+namespace {
+
+struct GenerateFlags {
+  bool local = false;
+  std::string model;
+  std::string prompt;
+  int max_tokens = 256;
+  float temperature = 0.0f;
+  int top_k = 0;
+  float top_p = 1.0f;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool json = false;
+};
+
+int run_local(const GenerateFlags& flags) {
+  if (flags.model.empty()) {
+    std::fprintf(stderr, "llctl generate: --local needs --model PKG (a folder made by scripts/export-model)\n");
+    return 2;
+  }
+  auto model = open_local_model(flags.model, RuntimeOptions{flags.threads});
+  if (!model) {
+    std::fprintf(stderr, "llctl generate: %s\n", model.error().c_str());
+    return 1;
+  }
+  GenerateOptions options;
+  options.max_tokens = flags.max_tokens;
+  options.sampling = SamplingParams{flags.temperature, flags.top_k, flags.top_p, flags.seed};
+  Generator generator(model->manifest, model->tokenizer, *model->shards);
+  auto stream = [&flags](int32_t, const std::string& text) {
+    if (!flags.json) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  };
+  auto result = generator.generate(flags.prompt, options, stream);
+  if (!result) {
+    std::fprintf(stderr, "llctl generate: %s\n", result.error().c_str());
+    return 1;
+  }
+  if (flags.json) {
+    nlohmann::json out = {
+        {"model", model->manifest.name},
+        {"prompt_tokens", result->prompt_tokens},
+        {"tokens", result->tokens},
+        {"text", result->text},
+        {"stop_reason", result->stop_reason},
+        {"timings",
+         {{"prefill_s", result->prefill_seconds},
+          {"prefill_tokens_per_s", result->prefill_tokens_per_s()},
+          {"decode_s", result->decode_seconds},
+          {"decode_tokens_per_s", result->decode_tokens_per_s()}}}};
+    std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app, GlobalOptions& global) {
+  auto flags = std::make_shared<GenerateFlags>();
+  auto* sub = app.add_subcommand("generate", "generate text from a prompt, streamed as it is produced");
+  sub->add_flag("--local", flags->local, "run the whole model in this process (no daemon)");
+  sub->add_option("--model", flags->model, "model package folder (with --local)");
+  sub->add_option("--max-tokens", flags->max_tokens, "tokens to generate, the prompt not counted")
+      ->check(CLI::Range(0, 1 << 20));
+  sub->add_option("--temperature", flags->temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
+  sub->add_option("--top-k", flags->top_k, "sample among the k most likely tokens (0 = all)")
+      ->check(CLI::Range(0, 1 << 24));
+  sub->add_option("--top-p", flags->top_p, "nucleus sampling threshold in (0, 1]")->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--seed", flags->seed, "random seed; the same seed gives the same text");
+  sub->add_option("--threads", flags->threads, "compute threads (0 = libtorch default)")->check(CLI::Range(0, 256));
+  sub->add_flag("--json", flags->json, "print one JSON object with tokens, text and timings");
+  sub->add_option("prompt", flags->prompt, "the prompt (empty: start from BOS alone)");
+  sub->callback([flags, &global] {
+    if (flags->local) {
+      global.exit_code = run_local(*flags);
+    } else {
+      std::fprintf(stderr, "llctl generate: cluster generation is not available yet; use --local --model PKG\n");
+      global.exit_code = 1;
+    }
+  });
+}
+
+}  // namespace ll::cli

@@ -1,0 +1,104 @@
+#include "engine/generator.h"
+
+#include <chrono>
+
+namespace ll {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Closes the session on every exit path, so no KV cache outlives its generation.
+class SessionGuard {
+ public:
+  SessionGuard(ShardRange& model, uint64_t id) : model_(model), id_(id) {}
+  ~SessionGuard() { model_.close_session(id_); }
+
+ private:
+  ShardRange& model_;
+  uint64_t id_;
+};
+
+}  // namespace
+
+double GenerationResult::prefill_tokens_per_s() const {
+  return prefill_seconds > 0 ? static_cast<double>(prompt_tokens.size()) / prefill_seconds : 0;
+}
+
+double GenerationResult::decode_tokens_per_s() const {
+  return decode_seconds > 0 && tokens.size() > 1 ? static_cast<double>(tokens.size() - 1) / decode_seconds : 0;
+}
+
+std::vector<int32_t> prompt_tokens(const Tokenizer& tokenizer, const std::string& prompt) {
+  return tokenizer.encode(prompt, /*add_bos=*/true);
+}
+
+Result<GenerationResult> Generator::generate(const std::string& prompt, const GenerateOptions& options,
+                                             const TokenCallback& on_token) {
+  return generate_tokens(prompt_tokens(tokenizer_, prompt), options, on_token);
+}
+
+Result<GenerationResult> Generator::generate_tokens(std::vector<int32_t> prompt, const GenerateOptions& options,
+                                                    const TokenCallback& on_token) {
+  const int context = manifest_.hparams.context_length;
+  LL_TRY_STATUS(validate_sampling(options.sampling));
+  if (options.max_tokens < 0) return make_error("max-tokens must be >= 0");
+  if (prompt.empty()) return make_error("empty prompt token list");
+  if (static_cast<int>(prompt.size()) >= context) {
+    return make_error("prompt is " + std::to_string(prompt.size()) + " tokens; the model's context holds " +
+                      std::to_string(context) + " (including at least one generated token)");
+  }
+  GenerationResult result;
+  result.prompt_tokens = prompt;
+  const uint64_t session = next_session_++;
+  LL_TRY_STATUS(model_.open_session(session));
+  SessionGuard guard(model_, session);
+  Sampler sampler(options.sampling);
+  TextStreamer streamer;
+
+  StepInput step;
+  step.start_pos = 0;
+  step.tokens = prompt;
+  auto start = std::chrono::steady_clock::now();
+  auto decode_start = start;
+  int32_t previous = prompt.back();
+  result.stop_reason = "max_tokens";
+  for (int generated = 0; generated < options.max_tokens; ++generated) {
+    LL_ASSIGN_OR_RETURN(Tensor32 logits, model_.forward(session, step));
+    const int position = step.start_pos + step.step_tokens();  // where the new token goes
+    if (generated == 0) {
+      result.prefill_seconds = seconds_since(start);
+      decode_start = std::chrono::steady_clock::now();
+    }
+    const int32_t token = sampler.sample(logits.values, position);
+    // llama2.c models mark the end of a story with EOS or a new BOS; both end the text.
+    if (!options.ignore_eos && (token == tokenizer_.eos_id() || token == tokenizer_.bos_id())) {
+      result.stop_reason = "eos";
+      break;
+    }
+    result.tokens.push_back(token);
+    std::string text = streamer.push(tokenizer_.decode_piece(previous, token));
+    result.text += text;
+    previous = token;
+    if (on_token && !on_token(token, text)) {
+      result.stop_reason = "cancelled";
+      break;
+    }
+    if (position + 1 >= context) {
+      if (generated + 1 < options.max_tokens) result.stop_reason = "context";
+      break;
+    }
+    step.start_pos = position;
+    step.tokens.assign(1, token);
+  }
+  std::string rest = streamer.flush();
+  if (!rest.empty()) {
+    result.text += rest;
+    if (on_token) on_token(-1, rest);
+  }
+  result.decode_seconds = result.tokens.size() > 1 ? seconds_since(decode_start) : 0;
+  return result;
+}
+
+}  // namespace ll

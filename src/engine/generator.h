@@ -1,0 +1,60 @@
+// Generator: the token loop of one generation on a ShardRange that holds the whole model (embed .. head) — the local
+// engine. Prefills the prompt in one pass, then decodes one token per step with the KV cache, sampling with
+// per-position seeds, and stops at EOS, at max_tokens or at the context length. Thread-compatible: one generation
+// at a time per Generator.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "engine/shard_range.h"
+#include "model/manifest.h"
+#include "model/tokenizer.h"
+
+namespace ll {
+
+struct GenerateOptions {
+  int max_tokens = 256;  // tokens generated, the prompt not counted
+  SamplingParams sampling;
+  bool ignore_eos = false;  // benchmarks: always generate max_tokens
+};
+
+struct GenerationResult {
+  std::vector<int32_t> prompt_tokens;  // including BOS
+  std::vector<int32_t> tokens;         // generated
+  std::string text;
+  std::string stop_reason;  // "eos" | "max_tokens" | "context" | "cancelled"
+  double prefill_seconds = 0;
+  double decode_seconds = 0;  // from the first to the last generated token
+  double prefill_tokens_per_s() const;
+  double decode_tokens_per_s() const;
+};
+
+// Called with each generated token and its text (possibly empty while UTF-8 is incomplete); at the end, with token -1
+// and any text still held back. Return false to stop.
+using TokenCallback = std::function<bool(int32_t token, const std::string& text)>;
+
+// The tokens a prompt becomes: BOS, then the encoded text (an empty prompt is BOS alone).
+[[nodiscard]] std::vector<int32_t> prompt_tokens(const Tokenizer& tokenizer, const std::string& prompt);
+
+class Generator {
+ public:
+  Generator(const Manifest& manifest, const Tokenizer& tokenizer, ShardRange& model)
+      : manifest_(manifest), tokenizer_(tokenizer), model_(model) {}
+
+  [[nodiscard]] Result<GenerationResult> generate(const std::string& prompt, const GenerateOptions& options,
+                                                  const TokenCallback& on_token);
+  [[nodiscard]] Result<GenerationResult> generate_tokens(std::vector<int32_t> prompt, const GenerateOptions& options,
+                                                         const TokenCallback& on_token);
+
+ private:
+  const Manifest& manifest_;
+  const Tokenizer& tokenizer_;
+  ShardRange& model_;
+  uint64_t next_session_ = 1;
+};
+
+}  // namespace ll

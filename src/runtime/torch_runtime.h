@@ -1,0 +1,36 @@
+// The libtorch implementation of ShardRange: loads TorchScript lite-interpreter shards with
+// torch::jit::_load_for_mobile after checking each file against the manifest (size + sha256), and runs them with a
+// preallocated KV cache per session. This header is torch-free; only src/runtime/*.cc include libtorch.
+// Thread-safety: a loaded ShardRange is used from one thread at a time.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "engine/shard_range.h"
+#include "model/manifest.h"
+
+namespace ll {
+
+struct RuntimeOptions {
+  int threads = 0;  // intra-op threads for libtorch; 0 leaves libtorch's default
+};
+
+// Maps a shard to the path of its file (the package folder, or the content-addressed cache).
+using ShardPathFn = std::function<std::string(const ShardInfo&)>;
+
+// Loads shards [first, last] of `manifest`. Every file is verified before libtorch sees it.
+[[nodiscard]] Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, int first, int last,
+                                                                   const ShardPathFn& path_of,
+                                                                   const RuntimeOptions& options);
+
+// Convenience: files straight from a package folder.
+[[nodiscard]] Result<std::unique_ptr<ShardRange>> load_package_range(const Manifest& manifest,
+                                                                     const std::string& package_dir, int first,
+                                                                     int last, const RuntimeOptions& options);
+
+// What libtorch was built with and runs on (BLAS library, threads), for logs and benchmarks.
+[[nodiscard]] std::string runtime_description();
+
+}  // namespace ll

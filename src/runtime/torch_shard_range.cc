@@ -1,0 +1,187 @@
+// libtorch lives here and nowhere else (besides compute profiling). Exceptions from libtorch are caught at this
+// boundary and turned into Result errors.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/jit/mobile/import.h>
+#include <torch/csrc/jit/mobile/module.h>
+
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <unordered_map>
+
+#include "runtime/torch_runtime.h"
+
+namespace ll {
+namespace {
+
+struct SessionCache {
+  std::vector<at::Tensor> keys;    // per block: [n_kv_heads, context, head_dim]
+  std::vector<at::Tensor> values;  // same
+};
+
+class TorchShardRange final : public ShardRange {
+ public:
+  TorchShardRange(const Manifest& manifest, int first, int last, std::vector<torch::jit::mobile::Module> modules)
+      : hparams_(manifest.hparams), first_(first), last_(last), modules_(std::move(modules)) {
+    for (int i = first; i <= last; ++i) kinds_.push_back(manifest.shards[i].kind);
+    for (ShardKind kind : kinds_) blocks_ += kind == ShardKind::kBlock ? 1 : 0;
+  }
+
+  int first_shard() const override { return first_; }
+  int last_shard() const override { return last_; }
+  size_t open_sessions() const override { return sessions_.size(); }
+
+  Status open_session(uint64_t session_id) override {
+    if (sessions_.count(session_id)) return make_error("session " + std::to_string(session_id) + " is already open");
+    try {
+      c10::InferenceMode guard;
+      SessionCache cache;
+      const int64_t shape[] = {hparams_.n_kv_heads, hparams_.context_length, hparams_.head_dim()};
+      for (int b = 0; b < blocks_; ++b) {
+        cache.keys.push_back(at::zeros(shape, at::kFloat));
+        cache.values.push_back(at::zeros(shape, at::kFloat));
+      }
+      sessions_.emplace(session_id, std::move(cache));
+    } catch (const std::exception& e) {
+      return make_error(std::string("cannot allocate the KV cache: ") + first_line(e.what()));
+    }
+    return Status::Ok();
+  }
+
+  void close_session(uint64_t session_id) override { sessions_.erase(session_id); }
+
+  Result<Tensor32> forward(uint64_t session_id, const StepInput& input) override {
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_id));
+    const int steps = input.step_tokens();
+    LL_TRY_STATUS(check_input(input, steps));
+    try {
+      c10::InferenceMode guard;
+      at::Tensor x;
+      size_t block = 0;
+      for (size_t i = 0; i < modules_.size(); ++i) {
+        switch (kinds_[i]) {
+          case ShardKind::kEmbed: {
+            std::vector<int64_t> ids(input.tokens.begin(), input.tokens.end());
+            x = modules_[i].forward({at::tensor(ids, at::kLong)}).toTensor();
+            break;
+          }
+          case ShardKind::kBlock: {
+            if (!x.defined()) {
+              x = at::from_blob(const_cast<float*>(input.hidden.values.data()), {steps, hparams_.dim}, at::kFloat);
+            }
+            x = modules_[i]
+                    .forward({x, static_cast<int64_t>(input.start_pos), it->second.keys[block],
+                              it->second.values[block]})
+                    .toTensor();
+            ++block;
+            break;
+          }
+          case ShardKind::kHead: {
+            if (!x.defined()) {
+              x = at::from_blob(const_cast<float*>(input.hidden.values.data()), {steps, hparams_.dim}, at::kFloat);
+            }
+            x = modules_[i].forward({x}).toTensor();
+            break;
+          }
+        }
+      }
+      return to_tensor32(x);
+    } catch (const std::exception& e) {
+      return make_error(std::string("shard execution failed: ") + first_line(e.what()));
+    }
+  }
+
+ private:
+  static std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+  Status check_input(const StepInput& input, int steps) const {
+    if (steps <= 0) return make_error("empty step");
+    if (input.start_pos < 0 || input.start_pos + steps > hparams_.context_length) {
+      return make_error("positions " + std::to_string(input.start_pos) + ".." + std::to_string(input.start_pos + steps) +
+                        " exceed the context length " + std::to_string(hparams_.context_length));
+    }
+    if (kinds_.front() == ShardKind::kEmbed) {
+      for (int32_t t : input.tokens) {
+        if (t < 0 || t >= hparams_.vocab_size) return make_error("token id " + std::to_string(t) + " out of range");
+      }
+      return Status::Ok();
+    }
+    const auto& h = input.hidden;
+    if (h.shape.size() != 2 || h.shape[1] != hparams_.dim ||
+        h.values.size() != static_cast<size_t>(h.shape[0]) * static_cast<size_t>(hparams_.dim)) {
+      return make_error("hidden state shape does not match [T, " + std::to_string(hparams_.dim) + "]");
+    }
+    return Status::Ok();
+  }
+
+  static Tensor32 to_tensor32(const at::Tensor& tensor) {
+    at::Tensor t = tensor.contiguous();
+    Tensor32 out;
+    out.shape.assign(t.sizes().begin(), t.sizes().end());
+    const float* data = t.data_ptr<float>();
+    out.values.assign(data, data + t.numel());
+    return out;
+  }
+
+  Hyperparameters hparams_;
+  int first_;
+  int last_;
+  int blocks_ = 0;
+  std::vector<ShardKind> kinds_;
+  std::vector<torch::jit::mobile::Module> modules_;
+  std::unordered_map<uint64_t, SessionCache> sessions_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, int first, int last,
+                                                     const ShardPathFn& path_of, const RuntimeOptions& options) {
+  const int n = static_cast<int>(manifest.shards.size());
+  if (first < 0 || last >= n || first > last) {
+    return make_error("shard range " + std::to_string(first) + ".." + std::to_string(last) + " is outside 0.." +
+                      std::to_string(n - 1));
+  }
+  if (options.threads > 0) at::set_num_threads(options.threads);
+  std::vector<torch::jit::mobile::Module> modules;
+  for (int i = first; i <= last; ++i) {
+    const ShardInfo& shard = manifest.shards[i];
+    const std::string path = path_of(shard);
+    // A TorchScript archive is code: only a file whose hash the manifest names is ever handed to libtorch.
+    LL_TRY_STATUS(verify_file(path, shard.file_bytes, shard.sha256));
+    try {
+      modules.push_back(torch::jit::_load_for_mobile(path));
+    } catch (const std::exception& e) {
+      std::string what = e.what();
+      return make_error(path + ": not a loadable TorchScript lite-interpreter file: " + what.substr(0, what.find('\n')));
+    }
+  }
+  return std::unique_ptr<ShardRange>(new TorchShardRange(manifest, first, last, std::move(modules)));
+}
+
+Result<std::unique_ptr<ShardRange>> load_package_range(const Manifest& manifest, const std::string& package_dir,
+                                                       int first, int last, const RuntimeOptions& options) {
+  return load_shard_range(
+      manifest, first, last, [&package_dir](const ShardInfo& s) { return package_dir + "/" + s.file; }, options);
+}
+
+std::string runtime_description() {
+  // The BLAS libtorch really calls is whichever libblas.so.3 the dynamic linker mapped (Debian alternatives).
+  std::string blas = "unknown BLAS";
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    auto at = line.find("libblas.so");
+    if (at == std::string::npos) at = line.find("libopenblas");
+    if (at != std::string::npos) {
+      blas = line.substr(line.find('/'));
+      char resolved[4096];
+      if (::realpath(blas.c_str(), resolved)) blas = resolved;
+      break;
+    }
+  }
+  return "libtorch " + std::to_string(at::get_num_threads()) + " threads, BLAS " + blas;
+}
+
+}  // namespace ll
