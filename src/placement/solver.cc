@@ -1,0 +1,185 @@
+// solve_placement and its helpers. Thread-safe (no shared state).
+#include "placement/solver.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/units.h"
+#include "placement/cost_model.h"
+#include "placement/exact_dp.h"
+#include "placement/heuristics.h"
+#include "placement/mip.h"
+
+namespace ll::placement {
+namespace {
+
+// Devices that can be on a ring with the head: reachable from it and able to reach it back.
+std::vector<bool> ring_devices(const PlacementProblem& p) {
+  const int nd = p.num_devices();
+  auto reach = [&](bool forward) {
+    std::vector<bool> seen(nd, false);
+    std::vector<int> stack{p.head};
+    seen[p.head] = true;
+    while (!stack.empty()) {
+      const int a = stack.back();
+      stack.pop_back();
+      for (int b = 0; b < nd; ++b) {
+        const bool edge = forward ? p.link(a, b).present : p.link(b, a).present;
+        if (edge && !seen[b]) {
+          seen[b] = true;
+          stack.push_back(b);
+        }
+      }
+    }
+    return seen;
+  };
+  const auto fwd = reach(true);
+  const auto bwd = reach(false);
+  std::vector<bool> out(nd);
+  for (int d = 0; d < nd; ++d) out[d] = fwd[d] && bwd[d];
+  return out;
+}
+
+bool same_value(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(1.0, std::max(std::abs(a), std::abs(b))); }
+
+std::string seconds_text(double s) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g ms", s * 1e3);
+  return buf;
+}
+
+}  // namespace
+
+Status check_memory(const PlacementProblem& p) {
+  const auto usable = ring_devices(p);
+  uint64_t need = 0;
+  uint64_t largest_shard = 0;
+  int largest_shard_id = 0;
+  for (int i = 0; i < p.num_shards(); ++i) {
+    need += shard_memory(p, i);
+    if (shard_memory(p, i) > largest_shard) {
+      largest_shard = shard_memory(p, i);
+      largest_shard_id = i;
+    }
+  }
+  uint64_t have = 0;
+  uint64_t largest_device = 0;
+  for (int d = 0; d < p.num_devices(); ++d) {
+    if (!usable[d]) continue;
+    have += p.devices[d].memory_bytes;
+    largest_device = std::max(largest_device, p.devices[d].memory_bytes);
+  }
+  const std::string ctx = " (weights + KV cache for " + std::to_string(p.context) + " tokens)";
+  if (need > have) {
+    return make_error("infeasible: the model needs " + format_bytes(need) + ctx + " but the devices that can join the ring hold " +
+                      format_bytes(have) + ": " + format_bytes(need - have) + " missing");
+  }
+  if (largest_shard > largest_device) {
+    return make_error("infeasible: shard " + std::to_string(largest_shard_id) + " needs " + format_bytes(largest_shard) +
+                      ctx + " but the largest device holds " + format_bytes(largest_device) + ": " +
+                      format_bytes(largest_shard - largest_device) + " missing");
+  }
+  if (shard_memory(p, 0) > p.devices[p.head].memory_bytes) {
+    return make_error("infeasible: the head device '" + p.devices[p.head].name + "' cannot hold shard 0 (" +
+                      format_bytes(shard_memory(p, 0)) + " of " + format_bytes(p.devices[p.head].memory_bytes) +
+                      "): " + format_bytes(shard_memory(p, 0) - p.devices[p.head].memory_bytes) + " missing");
+  }
+  return Status::Ok();
+}
+
+Plan add_backup_shards(const PlacementProblem& p, Plan plan) {
+  const int n = p.num_shards();
+  for (auto& st : plan.stages) {
+    st.backup_shards.clear();
+    st.backup_bytes = 0;
+    const uint64_t budget = p.devices[st.device].memory_bytes;
+    uint64_t used = st.memory_used_bytes;
+    int left = st.first_shard - 1;
+    int right = st.last_shard + 1;
+    bool left_open = left >= 0;
+    bool right_open = right < n;
+    bool take_left = true;
+    while (left_open || right_open) {
+      const bool side_left = (take_left && left_open) || !right_open;
+      take_left = !take_left;
+      const int shard = side_left ? left : right;
+      const uint64_t need = shard_memory(p, shard);
+      if (used + need > budget) {
+        (side_left ? left_open : right_open) = false;
+        continue;
+      }
+      used += need;
+      st.backup_bytes += need;
+      st.backup_shards.push_back(shard);
+      if (side_left) {
+        left_open = --left >= 0;
+      } else {
+        right_open = ++right < n;
+      }
+    }
+    std::sort(st.backup_shards.begin(), st.backup_shards.end());
+  }
+  return plan;
+}
+
+Result<Plan> solve_placement(const PlacementProblem& p, const SolveOptions& options) {
+  LL_TRY_STATUS(validate_problem(p));
+  LL_TRY_STATUS(check_memory(p));
+  const Objective objective = options.objective;
+  const int nd = p.num_devices();
+  const std::string infeasible_links =
+      "infeasible: the devices hold enough memory in total, but no contiguous split fits their budgets over the "
+      "available links";
+
+  Result<Plan> result = make_error("no solver ran");
+  std::string note;
+  if (options.method == Method::kDp) {
+    result = solve_exact_dp(p, objective);
+  } else {
+    MipOptions mip;
+    mip.time_limit_s = options.time_limit_s;
+    auto seed = heuristic_plan(p, objective);
+    if (seed.ok()) mip.incumbent = *seed;
+    result = solve_mip(p, objective, mip);
+    if (!result.ok() && result.error().rfind("infeasible", 0) == 0) return make_error(infeasible_links);
+    const bool proven = result.ok() && result->optimal;
+    if (!proven && options.method == Method::kAuto && nd <= kMaxDpDevices) {
+      auto dp = solve_exact_dp(p, objective);
+      if (dp.ok()) {
+        note = "GLPK did not prove optimality" + (result.ok() ? std::string() : " (" + result.error() + ")") +
+               "; exact DP used";
+        result = std::move(dp);
+      }
+    } else if (!result.ok() && seed.ok()) {
+      note = "GLPK: " + result.error() + "; heuristic plan used";
+      result = std::move(seed);
+    }
+    if (result.ok() && result->solver == "glpk-mip" && nd <= options.cross_check_max_devices) {
+      auto dp = solve_exact_dp(p, objective);
+      if (dp.ok() && same_value(dp->objective_value(), result->objective_value())) {
+        note = "exact DP agrees (" + seconds_text(dp->objective_value()) + ")";
+      } else if (dp.ok() && dp->objective_value() < result->objective_value()) {
+        note = "exact DP found a better plan than GLPK (" + seconds_text(dp->objective_value()) + " vs " +
+               seconds_text(result->objective_value()) + "); DP plan used";
+        result = std::move(dp);
+      } else if (dp.ok()) {
+        note = "exact DP is worse than GLPK?! (" + seconds_text(dp->objective_value()) + ")";
+      } else {
+        note = "exact DP: " + dp.error();
+      }
+    }
+  }
+  if (!result.ok()) {
+    if (result.error().rfind("infeasible", 0) == 0) return make_error(infeasible_links);
+    return result;
+  }
+  Plan plan = std::move(result).value();
+  plan.note = note;
+  if (options.backups) plan = add_backup_shards(p, std::move(plan));
+  return plan;
+}
+
+}  // namespace ll::placement

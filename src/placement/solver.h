@@ -1,0 +1,32 @@
+// solve_placement: the entry point the CLI and the daemon call. Checks the inputs, explains infeasibility in one
+// line, runs the GLPK MIP (seeded with a heuristic plan), falls back to the exact DP when GLPK does not prove
+// optimality and the cluster is small, cross-checks small instances against the DP, and fills spare memory with
+// backup shards. Thread-safe (no shared state).
+#pragma once
+
+#include "lingualinked/result.h"
+#include "placement/problem.h"
+
+namespace ll::placement {
+
+enum class Method { kAuto, kMip, kDp };
+
+struct SolveOptions {
+  Objective objective = Objective::kLatency;
+  Method method = Method::kAuto;
+  double time_limit_s = 10;      // for GLPK
+  int cross_check_max_devices = 8;  // run the exact DP too (and keep the better plan) up to this many devices
+  bool backups = true;
+};
+
+[[nodiscard]] Result<Plan> solve_placement(const PlacementProblem& problem, const SolveOptions& options);
+
+// Quick necessary checks (total memory of the devices that can join a ring, largest shard vs. largest device).
+// Returns an "infeasible: ... missing" error or Ok; Ok does not guarantee a plan exists.
+[[nodiscard]] Status check_memory(const PlacementProblem& problem);
+
+// Fills each stage device's spare memory with copies of the shards next to its run, nearest first, alternating
+// left and right; a side stops at the first shard that does not fit, so backups stay contiguous with the run.
+[[nodiscard]] Plan add_backup_shards(const PlacementProblem& problem, Plan plan);
+
+}  // namespace ll::placement
