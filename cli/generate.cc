@@ -50,17 +50,16 @@ int run_local(const GenerateFlags& flags) {
     return 1;
   }
   if (flags.json) {
-    nlohmann::json out = {
-        {"model", model->manifest.name},
-        {"prompt_tokens", result->prompt_tokens},
-        {"tokens", result->tokens},
-        {"text", result->text},
-        {"stop_reason", result->stop_reason},
-        {"timings",
-         {{"prefill_s", result->prefill_seconds},
-          {"prefill_tokens_per_s", result->prefill_tokens_per_s()},
-          {"decode_s", result->decode_seconds},
-          {"decode_tokens_per_s", result->decode_tokens_per_s()}}}};
+    nlohmann::json out = {{"model", model->manifest.name},
+                          {"prompt_tokens", result->prompt_tokens},
+                          {"tokens", result->tokens},
+                          {"text", result->text},
+                          {"stop_reason", result->stop_reason},
+                          {"timings",
+                           {{"prefill_s", result->prefill_seconds},
+                            {"prefill_tokens_per_s", result->prefill_tokens_per_s()},
+                            {"decode_s", result->decode_seconds},
+                            {"decode_tokens_per_s", result->decode_tokens_per_s()}}}};
     std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("\n");

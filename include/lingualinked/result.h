@@ -16,8 +16,8 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::move(value)) {}           // NOLINT: implicit by design
-  Result(Error error) : data_(std::move(error)) {}       // NOLINT: implicit by design
+  Result(T value) : data_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : data_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(data_); }
   explicit operator bool() const { return ok(); }
@@ -58,9 +58,9 @@ inline Error make_error(std::string message) { return Error{std::move(message)};
 }  // namespace ll
 
 // Propagate an error from an expression yielding Result<T> or Status.
-#define LL_TRY_STATUS(expr)                          \
-  do {                                               \
-    auto ll_status_ = (expr);                        \
+#define LL_TRY_STATUS(expr)                               \
+  do {                                                    \
+    auto ll_status_ = (expr);                             \
     if (!ll_status_.ok()) return ll_status_.take_error(); \
   } while (0)
 

@@ -17,13 +17,13 @@ void log_line(LogLevel level, const std::string& message);
 
 }  // namespace ll
 
-#define LL_LOG(level, expr)                                          \
-  do {                                                               \
+#define LL_LOG(level, expr)                                               \
+  do {                                                                    \
     if (static_cast<int>(level) >= static_cast<int>(::ll::log_level())) { \
-      std::ostringstream ll_log_stream_;                             \
-      ll_log_stream_ << expr;                                        \
-      ::ll::log_line(level, ll_log_stream_.str());                   \
-    }                                                                \
+      std::ostringstream ll_log_stream_;                                  \
+      ll_log_stream_ << expr;                                             \
+      ::ll::log_line(level, ll_log_stream_.str());                        \
+    }                                                                     \
   } while (0)
 #define LL_DEBUG(expr) LL_LOG(::ll::LogLevel::kDebug, expr)
 #define LL_INFO(expr) LL_LOG(::ll::LogLevel::kInfo, expr)

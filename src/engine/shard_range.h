@@ -23,7 +23,8 @@ struct StepInput {
   std::vector<int32_t> tokens;  // when the range starts with the embedding
   Tensor32 hidden;              // otherwise: [T, dim]
   int step_tokens() const {
-    return tokens.empty() ? (hidden.shape.empty() ? 0 : static_cast<int>(hidden.shape[0])) : static_cast<int>(tokens.size());
+    return tokens.empty() ? (hidden.shape.empty() ? 0 : static_cast<int>(hidden.shape[0]))
+                          : static_cast<int>(tokens.size());
   }
 };
 

@@ -17,7 +17,8 @@ using json = nlohmann::json;
 // Typed field readers: each returns an error naming the field when it is missing or of the wrong type/range.
 Result<int64_t> get_int(const json& object, const char* key, int64_t lo, int64_t hi, const std::string& where) {
   auto it = object.find(key);
-  if (it == object.end() || !it->is_number_integer()) return make_error(where + "." + key + ": missing or not an integer");
+  if (it == object.end() || !it->is_number_integer())
+    return make_error(where + "." + key + ": missing or not an integer");
   int64_t value = it->get<int64_t>();
   if (value < lo || value > hi) {
     return make_error(where + "." + key + ": " + std::to_string(value) + " out of range [" + std::to_string(lo) + ", " +
@@ -125,9 +126,12 @@ Result<TransmissionEdge> parse_edge(const json& object, size_t index, int n_shar
 
 const char* shard_kind_name(ShardKind kind) {
   switch (kind) {
-    case ShardKind::kEmbed: return "embed";
-    case ShardKind::kBlock: return "block";
-    case ShardKind::kHead: return "head";
+    case ShardKind::kEmbed:
+      return "embed";
+    case ShardKind::kBlock:
+      return "block";
+    case ShardKind::kHead:
+      return "head";
   }
   return "?";
 }
@@ -142,8 +146,8 @@ bool is_safe_file_name(std::string_view name) {
   if (name.empty() || name.size() > static_cast<size_t>(limits::kMaxFileNameLength)) return false;
   if (name[0] == '.') return false;  // also rejects "." and ".."
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-              c == '.';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     if (!ok) return false;
   }
   return true;
@@ -159,12 +163,13 @@ Result<Manifest> parse_manifest(std::string_view json_text) {
   if (format != "lingualinked-model") return make_error("manifest.format: expected 'lingualinked-model'");
   LL_ASSIGN_OR_RETURN(m.format_version, get_int(root, "format_version", 0, 1 << 20, "manifest"));
   if (m.format_version != limits::kManifestFormatVersion) {
-    return make_error("manifest.format_version: " + std::to_string(m.format_version) + " is not supported (this build reads " +
-                      std::to_string(limits::kManifestFormatVersion) + ")");
+    return make_error("manifest.format_version: " + std::to_string(m.format_version) +
+                      " is not supported (this build reads " + std::to_string(limits::kManifestFormatVersion) + ")");
   }
   LL_ASSIGN_OR_RETURN(m.name, get_string(root, "name", "manifest"));
   LL_ASSIGN_OR_RETURN(m.architecture, get_string(root, "architecture", "manifest"));
-  if (m.architecture != "llama") return make_error("manifest.architecture: unsupported architecture '" + m.architecture + "'");
+  if (m.architecture != "llama")
+    return make_error("manifest.architecture: unsupported architecture '" + m.architecture + "'");
   LL_ASSIGN_OR_RETURN(m.dtype, get_string(root, "dtype", "manifest"));
   if (m.dtype != "float32") return make_error("manifest.dtype: unsupported dtype '" + m.dtype + "'");
   LL_ASSIGN_OR_RETURN(m.wire_dtype, get_string(root, "wire_dtype", "manifest"));
@@ -193,12 +198,14 @@ Result<Manifest> parse_manifest(std::string_view json_text) {
   }
   // Shape of the sequence: embed, blocks for layers 0..L-1 in order, head.
   const int n = static_cast<int>(m.shards.size());
-  if (m.shards.front().kind != ShardKind::kEmbed) return make_error("manifest.shards: the first shard must be the embedding");
+  if (m.shards.front().kind != ShardKind::kEmbed)
+    return make_error("manifest.shards: the first shard must be the embedding");
   if (m.shards.back().kind != ShardKind::kHead) return make_error("manifest.shards: the last shard must be the head");
   if (n - 2 != m.hparams.n_layers) return make_error("manifest.shards: block count does not match n_layers");
   for (int i = 1; i < n - 1; ++i) {
     if (m.shards[i].kind != ShardKind::kBlock || m.shards[i].layer != i - 1) {
-      return make_error("manifest.shards[" + std::to_string(i) + "]: expected block for layer " + std::to_string(i - 1));
+      return make_error("manifest.shards[" + std::to_string(i) + "]: expected block for layer " +
+                        std::to_string(i - 1));
     }
   }
 
@@ -239,7 +246,8 @@ Status verify_file(const std::string& path, uint64_t expected_bytes, const std::
   if (::stat(path.c_str(), &st) != 0) return make_error(path + ": missing");
   if (static_cast<uint64_t>(st.st_size) != expected_bytes) {
     return make_error(path + ": size " + std::to_string(st.st_size) + " bytes, manifest says " +
-                      std::to_string(expected_bytes) + (static_cast<uint64_t>(st.st_size) < expected_bytes ? " (truncated)" : ""));
+                      std::to_string(expected_bytes) +
+                      (static_cast<uint64_t>(st.st_size) < expected_bytes ? " (truncated)" : ""));
   }
   LL_ASSIGN_OR_RETURN(std::string digest, sha256_file_hex(path));
   if (digest != expected_sha256) return make_error(path + ": sha256 mismatch (file is corrupt or was replaced)");

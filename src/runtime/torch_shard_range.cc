@@ -73,8 +73,8 @@ class TorchShardRange final : public ShardRange {
               x = at::from_blob(const_cast<float*>(input.hidden.values.data()), {steps, hparams_.dim}, at::kFloat);
             }
             x = modules_[i]
-                    .forward({x, static_cast<int64_t>(input.start_pos), it->second.keys[block],
-                              it->second.values[block]})
+                    .forward(
+                        {x, static_cast<int64_t>(input.start_pos), it->second.keys[block], it->second.values[block]})
                     .toTensor();
             ++block;
             break;
@@ -100,8 +100,9 @@ class TorchShardRange final : public ShardRange {
   Status check_input(const StepInput& input, int steps) const {
     if (steps <= 0) return make_error("empty step");
     if (input.start_pos < 0 || input.start_pos + steps > hparams_.context_length) {
-      return make_error("positions " + std::to_string(input.start_pos) + ".." + std::to_string(input.start_pos + steps) +
-                        " exceed the context length " + std::to_string(hparams_.context_length));
+      return make_error("positions " + std::to_string(input.start_pos) + ".." +
+                        std::to_string(input.start_pos + steps) + " exceed the context length " +
+                        std::to_string(hparams_.context_length));
     }
     if (kinds_.front() == ShardKind::kEmbed) {
       for (int32_t t : input.tokens) {
@@ -155,7 +156,8 @@ Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, i
       modules.push_back(torch::jit::_load_for_mobile(path));
     } catch (const std::exception& e) {
       std::string what = e.what();
-      return make_error(path + ": not a loadable TorchScript lite-interpreter file: " + what.substr(0, what.find('\n')));
+      return make_error(path +
+                        ": not a loadable TorchScript lite-interpreter file: " + what.substr(0, what.find('\n')));
     }
   }
   return std::unique_ptr<ShardRange>(new TorchShardRange(manifest, first, last, std::move(modules)));

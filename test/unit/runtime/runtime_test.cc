@@ -1,10 +1,10 @@
 // The libtorch engine on real packages: the known answer, logits against the exporter's eager model, and
 // untrusted files (truncated, corrupt, not TorchScript) rejected with clear errors.
+#include <unistd.h>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "common/sha256.h"
@@ -72,8 +72,10 @@ TEST_CASE("LogitsMatchEagerReferenceForPrefillAndEveryDecodeStep", "[runtime]") 
   for (size_t step = 0; step < expected.size(); ++step) {
     StepInput input;
     input.start_pos = step == 0 ? 0 : prefill + static_cast<int>(step) - 1;
-    if (step == 0) input.tokens.assign(tokens.begin(), tokens.begin() + prefill);
-    else input.tokens = {tokens[input.start_pos]};
+    if (step == 0)
+      input.tokens.assign(tokens.begin(), tokens.begin() + prefill);
+    else
+      input.tokens = {tokens[input.start_pos]};
     auto logits = model.shards->forward(1, input);
     REQUIRE(logits.ok());
     std::vector<float> want = expected[step].get<std::vector<float>>();
@@ -100,7 +102,8 @@ TEST_CASE("DecodingWithCacheEqualsRecomputingTheSequence", "[runtime]") {
     model.shards->close_session(2);
     REQUIRE(cached.ok());
     REQUIRE(recomputed.ok());
-    for (size_t i = 0; i < cached->values.size(); ++i) REQUIRE(std::fabs(cached->values[i] - recomputed->values[i]) < 1e-4);
+    for (size_t i = 0; i < cached->values.size(); ++i)
+      REQUIRE(std::fabs(cached->values[i] - recomputed->values[i]) < 1e-4);
   }
 }
 
