@@ -1,0 +1,131 @@
+#include "cluster/election.h"
+
+#include "common/log.h"
+
+namespace ll::cluster {
+
+const char* role_name(Role role) {
+  switch (role) {
+    case Role::kFollower: return "follower";
+    case Role::kCandidate: return "candidate";
+    case Role::kLeader: return "leader";
+  }
+  return "?";
+}
+
+Election::Election(std::string self, ElectionTiming timing, uint64_t seed, PersistedVote initial, TimePoint now)
+    : self_(std::move(self)), timing_(timing), rng_(seed), term_(initial.term), voted_for_(initial.voted_for) {
+  reset_timer(now);
+}
+
+void Election::reset_timer(TimePoint now) {
+  const int64_t lo = timing_.election_min.count();
+  const int64_t hi = std::max(lo, static_cast<int64_t>(timing_.election_max.count()));
+  deadline_ = now + Duration(std::uniform_int_distribution<int64_t>(lo, hi)(rng_));
+}
+
+void Election::hold_until(TimePoint when) {
+  if (deadline_ < when) deadline_ = when;
+}
+
+void Election::become_follower(TimePoint now) {
+  if (role_ != Role::kFollower) LL_INFO("term " << term_ << ": " << role_name(role_) << " -> follower");
+  role_ = Role::kFollower;
+  votes_.clear();
+  reset_timer(now);
+}
+
+bool Election::observe_term(uint64_t term, TimePoint now) {
+  if (term <= term_) return false;
+  term_ = term;
+  voted_for_.clear();
+  leader_.clear();
+  become_follower(now);
+  return true;
+}
+
+LeaderVerdict Election::on_leader_heartbeat(const std::string& from, uint64_t term, TimePoint now) {
+  if (term < term_) return LeaderVerdict::kStale;
+  if (role_ == Role::kLeader) {
+    // Two leaders in one term can only come from members that disagreed on who is known (clusters formed apart and
+    // then merged). Step down; the next election, in a higher term, settles it.
+    LL_WARN("term " << term_ << ": " << from << " also claims leadership; stepping down");
+    leader_.clear();
+    become_follower(now);
+    return LeaderVerdict::kConflict;
+  }
+  if (role_ == Role::kCandidate) become_follower(now);
+  if (leader_ != from) LL_INFO("term " << term_ << ": following " << from);
+  leader_ = from;
+  leader_contact_ = now;
+  reset_timer(now);
+  return LeaderVerdict::kFollow;
+}
+
+VoteDecision Election::on_vote_request(const std::string& candidate, uint64_t term, TimePoint now) {
+  VoteDecision d;
+  if (term < term_) return d;
+  // Raft's disruption guard: while a leader is demonstrably alive, a vote request does not even raise our term.
+  const bool leader_fresh = !leader_.empty() && now - leader_contact_ < timing_.election_min;
+  if (term > term_ && (role_ == Role::kLeader || (role_ == Role::kFollower && leader_fresh))) {
+    d.ignored = true;
+    return d;
+  }
+  d.state_changed = observe_term(term, now);
+  if (role_ == Role::kFollower && (voted_for_.empty() || voted_for_ == candidate)) {
+    if (voted_for_ != candidate) d.state_changed = true;
+    voted_for_ = candidate;
+    d.granted = true;
+    reset_timer(now);
+  }
+  return d;
+}
+
+bool Election::on_vote_reply(const std::string& voter, uint64_t term, bool granted, size_t quorum) {
+  if (role_ != Role::kCandidate || term != term_ || !granted) return false;
+  votes_.insert(voter);
+  if (votes_.size() >= quorum) {
+    role_ = Role::kLeader;
+    leader_ = self_;
+    LL_INFO("term " << term_ << ": elected leader with " << votes_.size() << " of quorum " << quorum);
+    return true;
+  }
+  return false;
+}
+
+bool Election::tick(TimePoint now, size_t quorum) {
+  if (role_ == Role::kLeader || now < deadline_) return false;
+  ++term_;
+  voted_for_ = self_;
+  leader_.clear();
+  role_ = Role::kCandidate;
+  votes_.clear();
+  votes_.insert(self_);
+  reset_timer(now);
+  LL_INFO("term " << term_ << ": starting election (quorum " << quorum << ")");
+  if (votes_.size() >= quorum) {
+    role_ = Role::kLeader;
+    leader_ = self_;
+    LL_INFO("term " << term_ << ": elected leader alone (quorum 1)");
+  }
+  return true;
+}
+
+bool Election::check_quorum(size_t heard_recently, size_t quorum, TimePoint now) {
+  if (role_ != Role::kLeader || heard_recently >= quorum) return false;
+  LL_WARN("term " << term_ << ": heard from " << heard_recently << " of quorum " << quorum
+                  << " members recently; stepping down");
+  leader_.clear();
+  become_follower(now);
+  return true;
+}
+
+void Election::leader_gone(TimePoint now) {
+  if (role_ == Role::kLeader) return;
+  leader_.clear();
+  // Run soon, still randomized so that the survivors do not all start at once.
+  const int64_t spread = std::max<int64_t>(1, timing_.election_min.count() / 4);
+  deadline_ = now + Duration(std::uniform_int_distribution<int64_t>(0, spread)(rng_));
+}
+
+}  // namespace ll::cluster

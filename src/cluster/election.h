@@ -1,0 +1,82 @@
+// Election: Raft's leader election without a log (docs/cluster.md). Terms only grow; a member votes at most once
+// per term (the vote is persisted by the caller before it is sent); a candidate needs a majority of the known
+// members; a higher term seen on any message turns anyone into a follower. Pure logic: the caller feeds it events
+// with the current time and the quorum, and acts on the return values. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <set>
+#include <string>
+
+#include "common/clock.h"
+
+namespace ll::cluster {
+
+enum class Role { kFollower, kCandidate, kLeader };
+[[nodiscard]] const char* role_name(Role role);
+
+struct ElectionTiming {
+  Duration election_min = std::chrono::milliseconds(2100);  // randomized election timeout, lower bound
+  Duration election_max = std::chrono::milliseconds(2800);
+};
+
+struct PersistedVote {
+  uint64_t term = 0;
+  std::string voted_for;
+};
+
+enum class LeaderVerdict { kStale, kFollow, kConflict };
+
+struct VoteDecision {
+  bool granted = false;
+  bool ignored = false;       // leader stickiness: we recently heard a live leader
+  bool state_changed = false;  // term or vote changed: persist before replying
+};
+
+class Election {
+ public:
+  Election(std::string self, ElectionTiming timing, uint64_t seed, PersistedVote initial, TimePoint now);
+
+  Role role() const { return role_; }
+  uint64_t term() const { return term_; }
+  const std::string& leader() const { return leader_; }
+  const std::string& voted_for() const { return voted_for_; }
+  PersistedVote persisted() const { return {term_, voted_for_}; }
+  size_t votes() const { return votes_.size(); }
+
+  // Any message carrying `term`: a higher term makes us a follower of that term with no vote. True if changed.
+  bool observe_term(uint64_t term, TimePoint now);
+  // A heartbeat from a member claiming leadership in `term` (observe_term already applied).
+  LeaderVerdict on_leader_heartbeat(const std::string& from, uint64_t term, TimePoint now);
+  // A vote request; observe_term is applied inside unless the request is ignored.
+  VoteDecision on_vote_request(const std::string& candidate, uint64_t term, TimePoint now);
+  // A vote reply; true if it made us leader.
+  bool on_vote_reply(const std::string& voter, uint64_t term, bool granted, size_t quorum);
+  // Timer. True if a new election started (term+1, self vote: persist, then ask everyone). With a quorum of one
+  // the new term is won at once (role() == kLeader afterwards).
+  bool tick(TimePoint now, size_t quorum);
+  // Leader only: steps down when fewer than `quorum` members (self included) were heard recently.
+  bool check_quorum(size_t heard_recently, size_t quorum, TimePoint now);
+  // The leader said goodbye or died: forget it and run an election soon.
+  void leader_gone(TimePoint now);
+  // Delays the first election (discovery grace).
+  void hold_until(TimePoint when);
+
+ private:
+  void become_follower(TimePoint now);
+  void reset_timer(TimePoint now);
+
+  std::string self_;
+  ElectionTiming timing_;
+  std::mt19937_64 rng_;
+  Role role_ = Role::kFollower;
+  uint64_t term_ = 0;
+  std::string voted_for_;
+  std::string leader_;
+  TimePoint leader_contact_{};
+  TimePoint deadline_{};
+  std::set<std::string> votes_;
+};
+
+}  // namespace ll::cluster

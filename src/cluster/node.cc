@@ -1,0 +1,459 @@
+#include "cluster/node.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "proto/limits.h"
+
+namespace ll::cluster {
+
+using proto::Envelope;
+using proto::MessageType;
+
+namespace {
+uint64_t pick_seed(uint64_t seed) { return seed != 0 ? seed : (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}(); }
+double ms_between(TimePoint a, TimePoint b) { return to_ms(b - a); }
+}  // namespace
+
+Node::Node(NodeConfig config, net::Transport& transport, const Clock& clock)
+    : config_(std::move(config)),
+      transport_(transport),
+      clock_(clock),
+      endpoint_(config_.advertise.empty() ? transport.endpoint() : config_.advertise),
+      membership_(config_.name, endpoint_, config_.suspect_after, config_.dead_after),
+      election_(config_.name, config_.election, pick_seed(config_.random_seed), PersistedVote{}, clock.now()),
+      store_(config_.data_dir),
+      rng_(pick_seed(config_.random_seed) + 1) {
+  dispatcher_.add(MessageType::kGetStatus, MessageType::kStatus,
+                  [this](const Envelope&) -> Result<proto::Json> { return status().to_json(); });
+  dispatcher_.add(MessageType::kGetDevices, MessageType::kDevices,
+                  [this](const Envelope&) -> Result<proto::Json> { return devices().to_json(); });
+}
+
+Status Node::start() {
+  LL_ASSIGN_OR_RETURN(PersistedVote vote, store_.load());
+  const TimePoint now = clock_.now();
+  election_ = Election(config_.name, config_.election, pick_seed(config_.random_seed), vote, now);
+  election_.hold_until(now + config_.election.election_min + config_.discovery_grace);
+  if (vote.term > 0) LL_INFO("restored term " << vote.term << (vote.voted_for.empty() ? "" : ", voted for ") << vote.voted_for);
+  for (const auto& seed : config_.seeds) membership_.add_seed(seed);
+  started_ = now;
+  bucket_time_ = now;
+  next_heartbeat_ = now;
+  next_ping_ = now + config_.heartbeat_interval;
+  next_probe_ = now + 2 * config_.heartbeat_interval;
+  LL_INFO("member " << config_.name << " of cluster " << config_.cluster << " at " << endpoint_ << ", "
+                    << membership_.unresolved_seeds().size() << " seeds");
+  return Status::Ok();
+}
+
+void Node::post_profile(const proto::DeviceProfile& profile) {
+  std::lock_guard<std::mutex> lock(post_mu_);
+  posted_profile_ = profile;
+}
+
+void Node::post_discovered(const std::string& endpoint) {
+  std::lock_guard<std::mutex> lock(post_mu_);
+  if (posted_endpoints_.size() < proto::kMaxMembers) posted_endpoints_.push_back(endpoint);
+}
+
+void Node::apply_posts() {
+  std::lock_guard<std::mutex> lock(post_mu_);
+  if (posted_profile_) {
+    config_.profile = *posted_profile_;
+    posted_profile_.reset();
+  }
+  for (const auto& ep : posted_endpoints_) {
+    bool known = ep == endpoint_;
+    for (const auto& [name, m] : membership_.members()) known = known || (m.endpoint == ep && !m.left);
+    if (!known && !membership_.unresolved_seeds().count(ep)) {
+      LL_INFO("discovered " << ep);
+      membership_.add_seed(ep);
+      send_to(ep, peer_message(MessageType::kHello, hello_body().to_json()));
+    }
+  }
+  posted_endpoints_.clear();
+}
+
+bool Node::allow_log() {
+  const TimePoint now = clock_.now();
+  bucket_ = std::min(20.0, bucket_ + 20.0 * to_ms(now - bucket_time_) / 1000.0);
+  bucket_time_ = now;
+  if (bucket_ < 1) {
+    ++suppressed_;
+    return false;
+  }
+  bucket_ -= 1;
+  if (suppressed_ > 0) {
+    LL_WARN("(" << suppressed_ << " similar messages suppressed)");
+    suppressed_ = 0;
+  }
+  return true;
+}
+
+bool Node::persist() {
+  auto st = store_.save(election_.persisted());
+  if (!st.ok()) LL_ERROR("persisting election state: " << st.error());
+  return st.ok();
+}
+
+proto::DeviceProfile Node::own_profile() const {
+  proto::DeviceProfile p = config_.profile;
+  p.name = config_.name;
+  p.endpoint = endpoint_;
+  return p;
+}
+
+proto::HelloBody Node::hello_body() const {
+  proto::HelloBody b;
+  b.profile = own_profile();
+  b.members = membership_.refs();
+  b.leader = election_.leader();
+  return b;
+}
+
+Envelope Node::peer_message(MessageType type, proto::Json body) const {
+  Envelope e;
+  e.type = type;
+  e.term = election_.term();
+  e.from = config_.name;
+  e.endpoint = endpoint_;
+  e.cluster = config_.cluster;
+  e.body = std::move(body);
+  return e;
+}
+
+void Node::send_to(const std::string& endpoint, const Envelope& msg) {
+  auto frames = proto::encode_message(msg);
+  if (!frames.ok()) {
+    LL_ERROR("encoding " << proto::type_name(msg.type) << ": " << frames.error());
+    return;
+  }
+  auto st = transport_.send(endpoint, std::move(frames.value()));
+  if (!st.ok()) LL_DEBUG(proto::type_name(msg.type) << " to " << endpoint << " dropped: " << st.error());
+}
+
+void Node::reply_to(const net::Incoming& in, Envelope msg) {
+  auto frames = proto::encode_message(msg);
+  if (!frames.ok()) {
+    LL_ERROR("encoding " << proto::type_name(msg.type) << ": " << frames.error());
+    return;
+  }
+  auto st = transport_.reply(in, std::move(frames.value()));
+  if (!st.ok()) LL_DEBUG(proto::type_name(msg.type) << " reply dropped: " << st.error());
+}
+
+void Node::reply_error(const net::Incoming& in, const proto::ProtocolError& error) {
+  const bool may = allow_log();
+  if (may) LL_WARN("refused message (" << error.code << "): " << error.message);
+  // Answers only arrive in place for messages sent to our listen socket; never answer an answer (no error loops).
+  if (may && in.via_peer.empty() && !in.reply_route.empty()) {
+    reply_to(in, proto::make_error_message(config_.name, election_.term(), error));
+  }
+}
+
+void Node::poll_once(Duration max_wait) {
+  apply_posts();
+  on_timers(clock_.now());
+  const TimePoint now = clock_.now();
+  Duration wait = std::min(max_wait, std::max(Duration(0), next_heartbeat_ - now));
+  auto in = transport_.receive(wait);
+  for (int n = 0; in && n < 256; ++n) {
+    handle(*in, clock_.now());
+    in = transport_.receive(Duration(0));
+  }
+  if (in) handle(*in, clock_.now());
+  on_timers(clock_.now());
+}
+
+void Node::on_timers(TimePoint now) {
+  for (const auto& c : membership_.update_states(now)) {
+    LL_INFO("member " << c.name << ": " << peer_state_name(c.from) << " -> " << peer_state_name(c.to));
+  }
+  const size_t quorum = membership_.quorum();
+  if (election_.tick(now, quorum)) {
+    persist();
+    if (election_.role() == Role::kLeader) {
+      send_heartbeats(now);
+    } else {
+      const Envelope req = peer_message(MessageType::kVoteRequest);
+      for (const auto& ep : membership_.target_endpoints()) send_to(ep, req);
+    }
+  }
+  if (election_.check_quorum(membership_.heard_within(now, config_.dead_after), quorum, now)) {
+    // Step down seen by everyone on the next heartbeat.
+  }
+  if (now >= next_heartbeat_) send_heartbeats(now);
+  if (now >= next_ping_) {
+    next_ping_ = now + config_.ping_interval;
+    send_pings(now, false);
+  }
+  if (now >= next_probe_) {
+    next_probe_ = now + config_.probe_interval;
+    send_pings(now, true);
+  }
+  for (auto it = pings_.begin(); it != pings_.end();) {
+    it = now - it->second.sent > std::chrono::seconds(10) ? pings_.erase(it) : std::next(it);
+  }
+}
+
+void Node::send_heartbeats(TimePoint now) {
+  next_heartbeat_ = now + config_.heartbeat_interval;
+  proto::HeartbeatBody hb;
+  hb.role = role_name(election_.role());
+  hb.leader = election_.leader();
+  hb.profile = own_profile();
+  hb.members = membership_.refs();
+  for (const auto& [peer, link] : links_) hb.links[peer] = proto::LinkStat{link.rtt_ms, link.bandwidth_mbps};
+  const Envelope msg = peer_message(MessageType::kHeartbeat, hb.to_json());
+  const Envelope hello = peer_message(MessageType::kHello, hello_body().to_json());
+  for (const auto& ep : membership_.target_endpoints()) send_to(ep, msg);
+  for (const auto& ep : membership_.unresolved_seeds()) send_to(ep, hello);
+}
+
+void Node::send_pings(TimePoint now, bool probe) {
+  for (const auto& [name, m] : membership_.members()) {
+    if (m.left || (m.state != PeerState::kAlive && m.state != PeerState::kSuspect)) continue;
+    const uint64_t nonce = rng_();
+    proto::PingBody body{nonce, static_cast<uint64_t>(now.time_since_epoch().count()), 0};
+    Envelope msg = peer_message(probe ? MessageType::kProbe : MessageType::kPing, body.to_json(false));
+    if (probe) {
+      proto::TensorFrame payload;
+      payload.dtype = proto::DType::kU8;
+      const size_t bytes = std::min(config_.probe_bytes, proto::kMaxProbeBytes);
+      payload.shape = {bytes};
+      payload.data.assign(bytes, '\x5a');
+      msg.tensors.push_back(std::move(payload));
+    }
+    pings_[nonce] = PendingPing{name, now, probe ? std::min(config_.probe_bytes, proto::kMaxProbeBytes) : 0};
+    send_to(m.endpoint, msg);
+  }
+}
+
+void Node::handle(const net::Incoming& in, TimePoint now) {
+  if (in.too_many_frames) {
+    reply_error(in, {"too_large", "too many frames", ""});
+    return;
+  }
+  if (in.frames.empty()) {
+    if (allow_log()) LL_WARN("dropped an empty message");
+    return;
+  }
+  auto decoded = proto::decode_message(in.frames);
+  if (auto* err = std::get_if<proto::ProtocolError>(&decoded)) {
+    reply_error(in, *err);
+    return;
+  }
+  const Envelope& msg = std::get<Envelope>(decoded);
+  const auto& info = proto::type_info(msg.type);
+  if (info.direction == proto::Direction::kClientRequest) {
+    if (!in.via_peer.empty()) return;
+    auto result = dispatcher_.dispatch(msg);
+    if (auto* err = std::get_if<proto::ProtocolError>(&result)) {
+      reply_error(in, *err);
+      return;
+    }
+    Envelope reply = std::get<Envelope>(std::move(result));
+    reply.term = election_.term();
+    reply.from = config_.name;
+    reply_to(in, std::move(reply));
+    return;
+  }
+  if (info.direction == proto::Direction::kReply) {
+    if (msg.type == MessageType::kError && allow_log()) {
+      auto body = proto::ErrorBody::from_json(msg.body);
+      LL_WARN("error from " << msg.from << ": " << (body.ok() ? body->code + ": " + body->message : "(malformed)"));
+    }
+    return;
+  }
+  handle_peer(msg, in, now);
+}
+
+void Node::learn_members(const std::vector<proto::MemberRef>& members) {
+  for (const auto& ref : members) {
+    const Member* m = membership_.find(ref.name);
+    if (m != nullptr && m->left) continue;  // tombstone: only the member itself brings it back
+    membership_.learn(ref.name, ref.endpoint);
+  }
+}
+
+void Node::handle_peer(const Envelope& msg, const net::Incoming& in, TimePoint now) {
+  if (msg.cluster != config_.cluster) {
+    if (allow_log()) LL_WARN("dropped " << proto::type_name(msg.type) << " from " << msg.from << " of cluster " << msg.cluster);
+    return;
+  }
+  if (msg.from == config_.name) {
+    if (msg.endpoint == endpoint_) {
+      if (!in.via_peer.empty()) membership_.drop_seed(in.via_peer);  // a seed that was ourselves
+      if (msg.type == MessageType::kHello) reply_to(in, peer_message(MessageType::kWelcome, hello_body().to_json()));
+    } else if (allow_log()) {
+      LL_WARN("another device also calls itself " << msg.from << " (" << msg.endpoint << "); ignoring it");
+    }
+    return;
+  }
+  if (msg.type == MessageType::kVoteRequest) {
+    membership_.heard_from(msg.from, msg.endpoint, in.via_peer, now);
+    handle_vote_request(msg, in, now);
+    return;
+  }
+  Member* m = membership_.heard_from(msg.from, msg.endpoint, in.via_peer, now);
+  if (m == nullptr) return;
+  if (election_.observe_term(msg.term, now)) {
+    LL_INFO("term " << election_.term() << " seen from " << msg.from);
+    persist();
+  }
+  switch (msg.type) {
+    case MessageType::kHello:
+    case MessageType::kWelcome:
+      handle_hello(msg, in, *m, now);
+      break;
+    case MessageType::kHeartbeat:
+      handle_heartbeat(msg, in, *m, now);
+      break;
+    case MessageType::kVoteReply: {
+      auto body = proto::VoteReplyBody::from_json(msg.body);
+      if (!body.ok()) return reply_error(in, {"malformed", body.error(), "vote_reply"});
+      if (body->candidate != config_.name) return;
+      if (election_.on_vote_reply(msg.from, msg.term, body->granted, membership_.quorum())) send_heartbeats(now);
+      break;
+    }
+    case MessageType::kPing:
+    case MessageType::kProbe: {
+      auto body = proto::PingBody::from_json(msg.body, false);
+      if (!body.ok()) return reply_error(in, {"malformed", body.error(), proto::type_name(msg.type)});
+      body->bytes = msg.tensors.empty() ? 0 : msg.tensors[0].data.size();
+      reply_to(in, peer_message(MessageType::kPong, body->to_json(true)));
+      break;
+    }
+    case MessageType::kPong:
+      handle_pong(msg, now);
+      break;
+    case MessageType::kBye:
+      LL_INFO("member " << msg.from << " left");
+      membership_.mark_left(msg.from);
+      links_.erase(msg.from);
+      if (election_.leader() == msg.from) election_.leader_gone(now);
+      break;
+    default:
+      break;
+  }
+}
+
+void Node::handle_hello(const Envelope& msg, const net::Incoming& in, Member& m, TimePoint now) {
+  (void)now;
+  auto body = proto::HelloBody::from_json(msg.body, msg.type == MessageType::kWelcome);
+  if (!body.ok()) return reply_error(in, {"malformed", body.error(), proto::type_name(msg.type)});
+  m.profile = body->profile;
+  m.has_profile = true;
+  learn_members(body->members);
+  if (msg.type == MessageType::kHello) reply_to(in, peer_message(MessageType::kWelcome, hello_body().to_json()));
+}
+
+void Node::handle_heartbeat(const Envelope& msg, const net::Incoming& in, Member& m, TimePoint now) {
+  auto body = proto::HeartbeatBody::from_json(msg.body);
+  if (!body.ok()) return reply_error(in, {"malformed", body.error(), "heartbeat"});
+  m.profile = body->profile;
+  m.has_profile = true;
+  m.links = body->links;
+  m.term = msg.term;
+  m.role = body->role;
+  m.leader = body->leader;
+  learn_members(body->members);
+  if (body->role != "leader") return;
+  switch (election_.on_leader_heartbeat(msg.from, msg.term, now)) {
+    case LeaderVerdict::kStale:
+      // Tell the stale leader about the newer term right away.
+      send_to(msg.endpoint, peer_message(MessageType::kHeartbeat, proto::HeartbeatBody{
+          role_name(election_.role()), election_.leader(), own_profile(), membership_.refs(), {}}.to_json()));
+      break;
+    case LeaderVerdict::kConflict:
+    case LeaderVerdict::kFollow:
+      break;
+  }
+}
+
+void Node::handle_vote_request(const Envelope& msg, const net::Incoming& in, TimePoint now) {
+  VoteDecision d = election_.on_vote_request(msg.from, msg.term, now);
+  if (d.ignored) {
+    LL_DEBUG("ignored vote request of " << msg.from << " for term " << msg.term << ": leader " << election_.leader()
+                                        << " is alive");
+    return;
+  }
+  bool granted = d.granted;
+  if (d.state_changed && !persist()) granted = false;  // a vote we could not record is not given
+  if (granted) LL_INFO("term " << election_.term() << ": voted for " << msg.from);
+  reply_to(in, peer_message(MessageType::kVoteReply, proto::VoteReplyBody{granted, msg.from}.to_json()));
+}
+
+void Node::handle_pong(const Envelope& msg, TimePoint now) {
+  auto body = proto::PingBody::from_json(msg.body, true);
+  if (!body.ok()) return;
+  auto it = pings_.find(body->nonce);
+  if (it == pings_.end() || it->second.peer != msg.from) return;  // only our own nonces, from whom we asked
+  const PendingPing p = it->second;
+  pings_.erase(it);
+  Link& link = links_[msg.from];
+  const double ms = ms_between(p.sent, now);
+  if (p.bytes == 0) {
+    link.rtt_ms = link.rtt_ms == 0 ? ms : 0.7 * link.rtt_ms + 0.3 * ms;
+  } else if (body->bytes == p.bytes) {
+    const double transfer_ms = std::max(0.01, ms - link.rtt_ms);
+    const double mbps = static_cast<double>(p.bytes) / 1e6 / (transfer_ms / 1000.0);
+    link.bandwidth_mbps = link.bandwidth_mbps == 0 ? mbps : 0.7 * link.bandwidth_mbps + 0.3 * mbps;
+  }
+}
+
+void Node::shutdown() {
+  const Envelope bye = peer_message(MessageType::kBye);
+  for (const auto& ep : membership_.target_endpoints()) send_to(ep, bye);
+  LL_INFO("said goodbye to " << membership_.target_endpoints().size() << " peers");
+}
+
+proto::StatusBody Node::status() const {
+  proto::StatusBody s;
+  s.self = config_.name;
+  s.cluster = config_.cluster;
+  s.role = role_name(election_.role());
+  s.leader = election_.leader();
+  s.term = election_.term();
+  s.members_known = membership_.known_count();
+  s.members_alive = membership_.alive_count();
+  s.quorum = membership_.quorum();
+  s.uptime_s = to_ms(clock_.now() - started_) / 1000.0;
+  return s;
+}
+
+proto::DevicesBody Node::devices() const {
+  const TimePoint now = clock_.now();
+  proto::DevicesBody d;
+  d.self = config_.name;
+  d.leader = election_.leader();
+  d.term = election_.term();
+  proto::DeviceRow self;
+  self.profile = own_profile();
+  self.role = role_name(election_.role());
+  self.term = election_.term();
+  self.state = "self";
+  self.last_heartbeat_ms = 0;
+  d.devices.push_back(self);
+  for (const auto& [name, m] : membership_.members()) {
+    if (m.left) continue;
+    proto::DeviceRow row;
+    row.profile = m.profile;
+    row.profile.name = name;
+    row.profile.endpoint = m.endpoint;
+    row.role = m.state == PeerState::kDead ? "-" : m.role;
+    row.term = m.term;
+    row.state = peer_state_name(m.state);
+    row.last_heartbeat_ms = m.heard ? static_cast<int64_t>(to_ms(now - m.last_heard)) : -1;
+    d.devices.push_back(std::move(row));
+  }
+  for (const auto& [peer, link] : links_) d.links.push_back({config_.name, peer, {link.rtt_ms, link.bandwidth_mbps}});
+  for (const auto& [name, m] : membership_.members()) {
+    if (m.left || m.state == PeerState::kDead) continue;
+    for (const auto& [peer, stat] : m.links) d.links.push_back({name, peer, stat});
+  }
+  return d;
+}
+
+}  // namespace ll::cluster

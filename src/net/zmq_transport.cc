@@ -1,0 +1,197 @@
+#include "net/zmq_transport.h"
+
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/log.h"
+#include "proto/limits.h"
+
+namespace ll::net {
+namespace {
+
+// Routing frames (identity, delimiter) plus the protocol's own maximum; anything beyond is read and discarded.
+constexpr size_t kMaxStoredFrames = 2 + 1 + proto::kMaxTensorFrames + 1;
+
+std::string bind_spec(const std::string& listen) {
+  // ZeroMQ spells "any free port" as '*'.
+  if (listen.size() > 2 && listen.compare(listen.size() - 2, 2, ":0") == 0) {
+    return listen.substr(0, listen.size() - 1) + "*";
+  }
+  return listen;
+}
+
+// Reads one whole multipart message without blocking; false if none was ready.
+bool read_message(zmq::socket_t& socket, std::vector<std::string>& parts, bool& too_many) {
+  zmq::message_t part;
+  if (!socket.recv(part, zmq::recv_flags::dontwait)) return false;
+  too_many = false;
+  while (true) {
+    if (parts.size() < kMaxStoredFrames) {
+      parts.emplace_back(part.data<char>(), part.size());
+    } else {
+      too_many = true;
+    }
+    if (!part.more()) break;
+    if (!socket.recv(part, zmq::recv_flags::none)) break;  // the rest of a multipart arrives atomically
+  }
+  return true;
+}
+
+Status send_parts(zmq::socket_t& socket, const std::vector<std::string>& head, Frames& frames) {
+  const size_t total = head.size() + frames.size();
+  size_t i = 0;
+  auto flags = [&](size_t index) {
+    return index + 1 < total ? zmq::send_flags::sndmore | zmq::send_flags::dontwait : zmq::send_flags::dontwait;
+  };
+  for (const auto& h : head) {
+    if (!socket.send(zmq::buffer(h), flags(i++))) return make_error("queue full or peer not connected");
+  }
+  for (auto& f : frames) {
+    zmq::message_t msg(f.data(), f.size());
+    if (!socket.send(msg, flags(i++))) return make_error("queue full or peer not connected");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ZmqTransport>> ZmqTransport::create(const std::string& listen, ZmqOptions options) {
+  std::unique_ptr<ZmqTransport> t(new ZmqTransport());
+  t->options_ = options;
+  if (t->options_.max_frame_bytes <= 0) t->options_.max_frame_bytes = proto::kMaxSocketFrameBytes;
+  try {
+    t->context_ = std::make_unique<zmq::context_t>(1);
+    t->router_ = std::make_unique<zmq::socket_t>(*t->context_, zmq::socket_type::router);
+    auto& r = *t->router_;
+    r.set(zmq::sockopt::router_mandatory, 1);
+    r.set(zmq::sockopt::maxmsgsize, t->options_.max_frame_bytes);
+    r.set(zmq::sockopt::rcvhwm, proto::kReceiveHighWaterMark);
+    r.set(zmq::sockopt::sndhwm, proto::kReceiveHighWaterMark);
+    r.set(zmq::sockopt::linger, 0);
+    r.bind(bind_spec(listen));
+    t->endpoint_ = r.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return make_error("cannot listen on " + listen + ": " + e.what());
+  }
+  return t;
+}
+
+ZmqTransport::~ZmqTransport() {
+  try {
+    dealers_.clear();
+    router_.reset();
+    context_.reset();
+  } catch (const zmq::error_t& e) {
+    LL_WARN("closing sockets: " << e.what());
+  }
+}
+
+Result<zmq::socket_t*> ZmqTransport::dealer_for(const std::string& peer_endpoint) {
+  auto it = dealers_.find(peer_endpoint);
+  if (it != dealers_.end()) return it->second.get();
+  if (dealers_.size() >= 2 * proto::kMaxMembers) return make_error("too many peer connections");
+  try {
+    auto s = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::dealer);
+    s->set(zmq::sockopt::immediate, 1);
+    s->set(zmq::sockopt::maxmsgsize, options_.max_frame_bytes);
+    s->set(zmq::sockopt::rcvhwm, proto::kReceiveHighWaterMark);
+    s->set(zmq::sockopt::sndhwm, proto::kReceiveHighWaterMark);
+    s->set(zmq::sockopt::linger, options_.linger_ms);
+    s->set(zmq::sockopt::reconnect_ivl, options_.reconnect_ms);
+    s->set(zmq::sockopt::reconnect_ivl_max, options_.reconnect_max_ms);
+    s->connect(peer_endpoint);
+    auto* raw = s.get();
+    dealers_.emplace(peer_endpoint, std::move(s));
+    return raw;
+  } catch (const zmq::error_t& e) {
+    return make_error("cannot connect to " + peer_endpoint + ": " + e.what());
+  }
+}
+
+Status ZmqTransport::send(const std::string& peer_endpoint, Frames frames) {
+  LL_ASSIGN_OR_RETURN(zmq::socket_t * s, dealer_for(peer_endpoint));
+  try {
+    return send_parts(*s, {}, frames);
+  } catch (const zmq::error_t& e) {
+    return make_error("send to " + peer_endpoint + ": " + e.what());
+  }
+}
+
+Status ZmqTransport::reply(const Incoming& to, Frames frames) {
+  try {
+    if (!to.via_peer.empty()) {
+      auto it = dealers_.find(to.via_peer);
+      if (it == dealers_.end()) return make_error("no connection to " + to.via_peer);
+      return send_parts(*it->second, {}, frames);
+    }
+    if (to.reply_route.empty()) return make_error("message has no reply route");
+    std::vector<std::string> head{to.reply_route};
+    if (to.delimiter) head.emplace_back();
+    return send_parts(*router_, head, frames);
+  } catch (const zmq::error_t& e) {
+    // EHOSTUNREACH under ROUTER_MANDATORY: the client went away.
+    return make_error(std::string("reply: ") + e.what());
+  }
+}
+
+void ZmqTransport::drain_readable(Duration timeout) {
+  std::vector<zmq::pollitem_t> items;
+  std::vector<std::string> names;
+  items.push_back({router_->handle(), 0, ZMQ_POLLIN, 0});
+  names.emplace_back();
+  for (auto& [ep, s] : dealers_) {
+    items.push_back({s->handle(), 0, ZMQ_POLLIN, 0});
+    names.push_back(ep);
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  try {
+    if (zmq::poll(items, ms) <= 0) return;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (!(items[i].revents & ZMQ_POLLIN)) continue;
+      zmq::socket_t& s = i == 0 ? *router_ : *dealers_[names[i]];
+      // A bounded batch per socket per poll keeps one noisy sender from starving the others.
+      for (int n = 0; n < 16; ++n) {
+        std::vector<std::string> parts;
+        bool too_many = false;
+        if (!read_message(s, parts, too_many)) break;
+        Incoming in;
+        in.too_many_frames = too_many;
+        if (i == 0) {
+          if (parts.empty()) continue;
+          in.reply_route = std::move(parts[0]);
+          size_t first = 1;
+          if (parts.size() > 1 && parts[1].empty()) {
+            in.delimiter = true;
+            first = 2;
+          }
+          in.frames.assign(std::make_move_iterator(parts.begin() + static_cast<long>(first)),
+                           std::make_move_iterator(parts.end()));
+        } else {
+          in.via_peer = names[i];
+          in.frames = std::move(parts);
+        }
+        pending_.push_back(std::move(in));
+      }
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) LL_WARN("receive: " << e.what());
+  }
+}
+
+std::optional<Incoming> ZmqTransport::receive(Duration timeout) {
+  if (pending_.empty()) drain_readable(timeout);
+  if (pending_.empty()) return std::nullopt;
+  Incoming in = std::move(pending_.front());
+  pending_.pop_front();
+  return in;
+}
+
+void ZmqTransport::disconnect(const std::string& peer_endpoint) {
+  try {
+    dealers_.erase(peer_endpoint);
+  } catch (const zmq::error_t& e) {
+    LL_WARN("disconnect " << peer_endpoint << ": " << e.what());
+  }
+}
+
+}  // namespace ll::net

@@ -1,0 +1,53 @@
+// ZmqTransport: the ZeroMQ Transport. A ROUTER bound on the listen endpoint receives from peers and clients
+// (ROUTER_MANDATORY, MAXMSGSIZE, bounded HWM); one DEALER per peer endpoint sends (IMMEDIATE: nothing is queued for
+// a disconnected peer). zmq::error_t never leaves this file. Not thread-safe: one owner thread.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "net/transport.h"
+
+namespace zmq {
+class context_t;
+class socket_t;
+}  // namespace zmq
+
+namespace ll::net {
+
+struct ZmqOptions {
+  int64_t max_frame_bytes = 0;  // ZMQ_MAXMSGSIZE; 0 = proto::kMaxSocketFrameBytes
+  int linger_ms = 200;          // time a closing socket gets to flush (the 'bye')
+  int reconnect_ms = 100;
+  int reconnect_max_ms = 1000;
+};
+
+class ZmqTransport final : public Transport {
+ public:
+  // Binds the ROUTER on `listen` ("tcp://127.0.0.1:0" or ":*" picks a free port).
+  [[nodiscard]] static Result<std::unique_ptr<ZmqTransport>> create(const std::string& listen,
+                                                                    ZmqOptions options = {});
+  ~ZmqTransport() override;
+
+  const std::string& endpoint() const override { return endpoint_; }
+  Status send(const std::string& peer_endpoint, Frames frames) override;
+  Status reply(const Incoming& to, Frames frames) override;
+  std::optional<Incoming> receive(Duration timeout) override;
+  void disconnect(const std::string& peer_endpoint) override;
+
+ private:
+  ZmqTransport() = default;
+  Result<zmq::socket_t*> dealer_for(const std::string& peer_endpoint);
+  void drain_readable(Duration timeout);
+
+  ZmqOptions options_;
+  std::unique_ptr<zmq::context_t> context_;
+  std::unique_ptr<zmq::socket_t> router_;
+  std::map<std::string, std::unique_ptr<zmq::socket_t>> dealers_;
+  std::deque<Incoming> pending_;
+  std::string endpoint_;
+};
+
+}  // namespace ll::net

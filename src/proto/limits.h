@@ -1,0 +1,28 @@
+// Protocol constants: the single mirror of the limits table in docs/protocol.md. Change the document first.
+// Thread-safety: constants only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ll::proto {
+
+inline constexpr int kProtocolVersion = 1;
+
+inline constexpr size_t kMaxControlFrameBytes = 64 * 1024;
+inline constexpr int kMaxJsonDepth = 16;
+inline constexpr size_t kMaxTensorFrames = 8;
+inline constexpr size_t kMaxTensorRank = 8;
+inline constexpr uint64_t kMaxTensorDim = uint64_t{1} << 31;
+inline constexpr uint64_t kMaxTensorElements = uint64_t{1} << 28;
+inline constexpr uint64_t kMaxTensorFrameBytes = uint64_t{256} << 20;
+inline constexpr size_t kTensorHeaderBytes = 8;  // magic(4) dtype(1) rank(1) reserved(2), then 8 bytes per dim
+
+inline constexpr int64_t kMaxSocketFrameBytes = int64_t{4} << 20;  // ZMQ_MAXMSGSIZE on the control ROUTER
+inline constexpr size_t kMaxProbeBytes = size_t{1} << 20;
+inline constexpr size_t kMaxNameBytes = 64;
+inline constexpr size_t kMaxEndpointBytes = 256;
+inline constexpr size_t kMaxMembers = 64;
+inline constexpr int kReceiveHighWaterMark = 64;
+
+}  // namespace ll::proto

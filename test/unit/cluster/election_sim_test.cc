@@ -1,0 +1,189 @@
+// Election and membership over the in-process transport on simulated time.
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "sim_cluster.h"
+
+using namespace std::chrono_literals;
+using ll::test::SimCluster;
+
+namespace {
+// Runs until converged or `limit` passes; returns the simulated time it took, or -1 s.
+ll::Duration run_until_converged(SimCluster& sim, ll::Duration limit) {
+  for (ll::Duration t{0}; t < limit; t += 10ms) {
+    sim.step(10ms);
+    if (sim.converged()) return t + 10ms;
+  }
+  return -1s;
+}
+}  // namespace
+
+TEST_CASE("three members converge on one leader and the same member list", "[cluster][election]") {
+  SimCluster sim(3);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  sim.run_for(3s);
+  REQUIRE(sim.converged());
+  REQUIRE(sim.leaders().size() == 1);
+  for (int i = 0; i < 3; ++i) {
+    auto status = sim.node(i)->status();
+    CHECK(status.members_known == 3);
+    CHECK(status.members_alive == 3);
+    CHECK(status.quorum == 2);
+    CHECK(sim.node(i)->devices().devices.size() == 3);
+  }
+  CHECK(sim.safe());
+}
+
+TEST_CASE("members learned through one seed only still converge (gossip)", "[cluster][membership]") {
+  SimCluster sim(4, 3, /*all_seeds=*/false);
+  REQUIRE(run_until_converged(sim, 15s) > 0s);
+  sim.run_for(3s);
+  for (int i = 0; i < 4; ++i) CHECK(sim.node(i)->membership().known_count() == 4);
+  CHECK(sim.safe());
+}
+
+TEST_CASE("a crashed leader is replaced with a higher term within 3 s", "[cluster][election]") {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SimCluster sim(3, seed);
+    REQUIRE(run_until_converged(sim, 10s) > 0s);
+    // Crash at a random moment between heartbeats.
+    sim.run_for(std::chrono::milliseconds(10 * (seed * 37 % 100)));
+    REQUIRE(sim.leaders().size() == 1);
+    const int old = sim.leaders()[0];
+    const uint64_t old_term = sim.node(old)->term();
+    sim.kill(old);
+    ll::Duration took = run_until_converged(sim, 10s);
+    INFO("seed " << seed << " took " << ll::to_ms(took) << " ms");
+    REQUIRE(took > 0s);
+    CHECK(took <= 3s);
+    const int now_leader = sim.leaders()[0];
+    CHECK(sim.node(now_leader)->term() > old_term);
+    CHECK(sim.safe());
+  }
+}
+
+TEST_CASE("a returning old leader steps down and follows the new one", "[cluster][election]") {
+  SimCluster sim(3, 5);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  const int old = sim.leaders()[0];
+  sim.freeze(old);  // keeps believing it leads
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  const std::string new_leader = sim.node(sim.leaders()[0])->name();
+  sim.thaw(old);
+  sim.run_for(4s);
+  REQUIRE(sim.converged());
+  CHECK(sim.node(old)->role() == ll::cluster::Role::kFollower);
+  CHECK(sim.node(old)->leader() == new_leader);
+  CHECK(sim.safe());
+}
+
+TEST_CASE("a restarted old leader (fresh process, persisted term) follows", "[cluster][election]") {
+  char tmpl[] = "/tmp/ll-election-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  SimCluster sim(3, 9);
+  sim.start(0, dir + "/n0");
+  sim.start(1, dir + "/n1");
+  sim.start(2, dir + "/n2");
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  const int old = sim.leaders()[0];
+  sim.kill(old);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  const std::string new_leader = sim.node(sim.leaders()[0])->name();
+  const uint64_t term = sim.node(sim.leaders()[0])->term();
+  sim.start(old, dir + "/n" + std::to_string(old));
+  sim.run_for(5s);
+  REQUIRE(sim.converged());
+  CHECK(sim.node(old)->leader() == new_leader);
+  CHECK(sim.node(old)->term() == term);  // it joined without disturbing the cluster
+  CHECK(sim.safe());
+}
+
+TEST_CASE("partition: the majority elects, the minority has no leader, healing reunites", "[cluster][partition]") {
+  SimCluster sim(5, 11);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  const int old = sim.leaders()[0];
+  std::vector<std::string> minority{SimCluster::endpoint(old), SimCluster::endpoint((old + 1) % 5)};
+  std::vector<std::string> majority;
+  for (int i = 2; i < 5; ++i) majority.push_back(SimCluster::endpoint((old + i) % 5));
+  sim.hub().split({minority, majority});
+  sim.run_for(6s);
+  auto leaders = sim.leaders();
+  REQUIRE(leaders.size() == 1);
+  CHECK(leaders[0] != old);
+  CHECK(leaders[0] != (old + 1) % 5);
+  CHECK(sim.node(old)->role() != ll::cluster::Role::kLeader);  // stepped down: lost its quorum
+  sim.hub().heal();
+  REQUIRE(run_until_converged(sim, 15s) > 0s);
+  CHECK(sim.safe());
+}
+
+TEST_CASE("two devices: the survivor does not elect itself alone", "[cluster][election]") {
+  SimCluster sim(2, 4);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  const int old = sim.leaders()[0];
+  sim.kill(old);
+  sim.run_for(10s);
+  CHECK(sim.leaders().empty());  // one of two is not a majority: no split brain when the link drops
+  sim.start(old);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  CHECK(sim.safe());
+}
+
+TEST_CASE("a member that says bye leaves the quorum; a leader's bye triggers a fast election", "[cluster][membership]") {
+  SimCluster sim(3, 21);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  const int old = sim.leaders()[0];
+  sim.node(old)->shutdown();
+  sim.step();
+  sim.kill(old);
+  ll::Duration took = run_until_converged(sim, 10s);
+  REQUIRE(took > 0s);
+  CHECK(took < 1500ms);
+  for (int i = 0; i < 3; ++i) {
+    if (i != old) CHECK(sim.node(i)->status().members_known == 2);
+  }
+}
+
+TEST_CASE("many rounds of random partitions, loss and delay never give two leaders in one term", "[cluster][partition]") {
+  const int rounds = 150;
+  for (uint64_t seed : {1u, 2u, 3u}) {
+    SimCluster sim(5, seed);
+    std::mt19937_64 rng(seed);
+    sim.run_for(5s);
+    for (int round = 0; round < rounds; ++round) {
+      sim.hub().heal();
+      std::uniform_int_distribution<int> kind(0, 3);
+      switch (kind(rng)) {
+        case 0: {  // random split into two groups
+          std::vector<std::string> a, b;
+          for (int i = 0; i < 5; ++i) (rng() % 2 ? a : b).push_back(SimCluster::endpoint(i));
+          sim.hub().split({a, b});
+          break;
+        }
+        case 1:  // isolate the current leader, if any
+          for (int l : sim.leaders()) sim.hub().isolate(SimCluster::endpoint(l));
+          break;
+        case 2:  // cuts between random pairs
+          for (int k = 0; k < 3; ++k) {
+            sim.hub().partition(SimCluster::endpoint(static_cast<int>(rng() % 5)),
+                                SimCluster::endpoint(static_cast<int>(rng() % 5)));
+          }
+          break;
+        default:
+          break;  // healthy round
+      }
+      sim.hub().set_drop_rate(static_cast<double>(rng() % 30) / 100.0);
+      const auto max_delay = std::chrono::milliseconds(rng() % 300);
+      sim.hub().set_delay(0ms, max_delay);
+      sim.run_for(std::chrono::milliseconds(200 + rng() % 4000));
+      INFO("seed " << seed << " round " << round);
+      REQUIRE(sim.safe());
+    }
+    sim.hub().heal();
+    sim.hub().set_drop_rate(0);
+    sim.hub().set_delay(0ms, 0ms);
+    CHECK(run_until_converged(sim, 20s) > 0s);
+    CHECK(sim.safe());
+    CHECK(sim.leaders_by_term().size() > 10);  // the rounds did force many elections
+  }
+}
