@@ -107,3 +107,16 @@ TEST_CASE("EncodeMatchesRunCOnRandomText", "[tokenizer][reference][tok512]") {
     REQUIRE(ours.encode(text, true) == reference_encode(text, true));
   }
 }
+
+TEST_CASE("DecodeMatchesRunCForEveryToken", "[tokenizer][reference][tok512]") {
+  // run.c's decode returns a C string: a <0x00> byte piece reads as "" there, "\0" here (the raw byte).
+  const ll::Tokenizer& ours = our_tokenizer();
+  for (int32_t prev : {1, 2, 0, 410, 300}) {
+    for (int32_t token = 0; token < 512; ++token) {
+      INFO("prev " << prev << " token " << token);
+      const std::string expected = runref::decode(&reference_tokenizer(), prev, token);
+      const std::string got = ours.decode_piece(prev, token);
+      CHECK((got == expected || (got == std::string(1, '\0') && expected.empty())));
+    }
+  }
+}

@@ -2,6 +2,7 @@
 // UTF-8 streamer, and round trips on the real tok512.bin. Single-threaded.
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -218,4 +219,21 @@ TEST_CASE("RealTokenizerMergesCommonWords", "[tokenizer][tok512]") {
   for (size_t i = 1; i < ids.size(); ++i) pieces += std::string(t->id_to_piece(ids[i])) + "|";
   INFO(pieces);
   CHECK(decode_all(*t, ids) == "Once upon a time");
+}
+
+TEST_CASE("CorruptedTokenizerBytesNeverCrashTheLoader", "[tokenizer]") {
+  // Random byte flips: each load either fails cleanly or yields a tokenizer that encodes and decodes safely.
+  const std::string good = make_llama2c_tokenizer(kSmall);
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<size_t> where(0, good.size() - 1);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (int round = 0; round < 300; ++round) {
+    std::string bad = good;
+    for (int flips = 0; flips < 1 + round % 4; ++flips) bad[where(rng)] = static_cast<char>(byte(rng));
+    auto t = Tokenizer::parse_llama2c(bad, vocab_size_of(kSmall));
+    if (!t.ok()) continue;
+    const Ids ids = t->encode("abba caf\xC3\xA9", true);
+    for (int32_t id : ids) REQUIRE((id >= 0 && id < t->vocab_size()));
+    (void)decode_all(*t, ids);
+  }
 }
