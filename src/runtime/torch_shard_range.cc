@@ -170,18 +170,16 @@ Result<std::unique_ptr<ShardRange>> load_package_range(const Manifest& manifest,
 }
 
 std::string runtime_description() {
-  // The BLAS libtorch really calls is whichever libblas.so.3 the dynamic linker mapped (Debian alternatives).
+  // libtorch calls sgemm_ from whichever libblas.so.3 the dynamic linker mapped (Debian's alternatives, or
+  // LD_LIBRARY_PATH): name that file.
   std::string blas = "unknown BLAS";
   std::ifstream maps("/proc/self/maps");
   for (std::string line; std::getline(maps, line);) {
-    auto at = line.find("libblas.so");
-    if (at == std::string::npos) at = line.find("libopenblas");
-    if (at != std::string::npos) {
-      blas = line.substr(line.find('/'));
-      char resolved[4096];
-      if (::realpath(blas.c_str(), resolved)) blas = resolved;
-      break;
-    }
+    if (line.find("libblas.so") == std::string::npos || line.find('/') == std::string::npos) continue;
+    char resolved[PATH_MAX];
+    const std::string path = line.substr(line.find('/'));
+    blas = ::realpath(path.c_str(), resolved) ? resolved : path;
+    break;
   }
   return "libtorch " + std::to_string(at::get_num_threads()) + " threads, BLAS " + blas;
 }
