@@ -6,6 +6,11 @@ Calling convention (docs/model-package.md):
          writes the step's keys/values into the caches in place (slice assignment), attends over [0, start_pos+T)
   head:  forward(x: [T, dim]) -> logits float32 [vocab] of the last position
 
+Batched decode (one token for each of B sessions, the weights read once for all of them):
+  block: decode_batch(x: [B, dim], positions: List[int], k_caches: List[Tensor], v_caches: List[Tensor]) -> [B, dim]
+  head:  logits_rows(x: [B, dim]) -> [B, vocab]
+  embed: forward(tokens [B]) already is one.
+
 The decode path uses few, plain ops (per-op overhead dominates small models): fused QKV and W1|W3 projections,
 RoPE from precomputed tables, grouped-query attention by reshaping queries instead of repeating keys.
 """
@@ -64,14 +69,13 @@ class Block(nn.Module):
         self.register_buffer("cos", cos)
         self.register_buffer("sin", sin)
 
-    def forward(self, x: Tensor, start_pos: int, k_cache: Tensor, v_cache: Tensor) -> Tensor:
-        t = x.size(0)
+    def _attend(self, qkv: Tensor, start_pos: int, k_cache: Tensor, v_cache: Tensor) -> Tensor:
+        """Attention of one session's step: qkv [T, (nh+2nkv)*hd] -> [T, nh*hd]; updates the caches in place."""
+        t = qkv.size(0)
         nh = self.n_heads
         nkv = self.n_kv_heads
         hd = self.head_dim
         end = start_pos + t
-        h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.attn_norm
-        qkv = F.linear(h, self.wqkv)
         q = qkv[:, : nh * hd].reshape(t, nh, hd // 2, 2)
         k = qkv[:, nh * hd : (nh + nkv) * hd].reshape(t, nkv, hd // 2, 2)
         v = qkv[:, (nh + nkv) * hd :].reshape(t, nkv, hd)
@@ -94,12 +98,26 @@ class Block(nn.Module):
             mask = torch.zeros(t, end).masked_fill(kpos > qpos, float("-inf"))
             scores = (scores.reshape(nkv, self.group, t, end) + mask).reshape(nkv, self.group * t, end)
         att = torch.softmax(scores, -1)
-        out = torch.matmul(att, values).reshape(nkv, self.group, t, hd).permute(2, 0, 1, 3).reshape(t, nh * hd)
-        x = x + F.linear(out, self.wo)
+        return torch.matmul(att, values).reshape(nkv, self.group, t, hd).permute(2, 0, 1, 3).reshape(t, nh * hd)
+
+    def _finish(self, x: Tensor, attended: Tensor) -> Tensor:
+        x = x + F.linear(attended, self.wo)
         h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.ffn_norm
         h13 = F.linear(h, self.w13)
-        x = x + F.linear(F.silu(h13[:, : self.hidden_dim]) * h13[:, self.hidden_dim :], self.w2)
-        return x
+        return x + F.linear(F.silu(h13[:, : self.hidden_dim]) * h13[:, self.hidden_dim :], self.w2)
+
+    def forward(self, x: Tensor, start_pos: int, k_cache: Tensor, v_cache: Tensor) -> Tensor:
+        h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.attn_norm
+        return self._finish(x, self._attend(F.linear(h, self.wqkv), start_pos, k_cache, v_cache))
+
+    @torch.jit.export
+    def decode_batch(self, x: Tensor, positions: List[int], k_caches: List[Tensor], v_caches: List[Tensor]) -> Tensor:
+        h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.attn_norm
+        qkv = F.linear(h, self.wqkv)
+        rows: List[Tensor] = []
+        for i in range(len(positions)):
+            rows.append(self._attend(qkv[i : i + 1], positions[i], k_caches[i], v_caches[i]))
+        return self._finish(x, torch.cat(rows, 0))
 
 
 class Head(nn.Module):
@@ -115,6 +133,11 @@ class Head(nn.Module):
         last = x[-1:]
         h = last * torch.rsqrt(last.pow(2).mean(-1, keepdim=True) + self.eps) * self.norm
         return F.linear(h, self.classifier).reshape(-1)
+
+    @torch.jit.export
+    def logits_rows(self, x: Tensor) -> Tensor:
+        h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.norm
+        return F.linear(h, self.classifier)
 
 
 def module_bytes(module: nn.Module) -> int:

@@ -42,6 +42,18 @@ class ShardRange {
   // Runs one step (a prefill of T tokens or a decode of one) for a session. Returns the hidden state [T, dim], or,
   // when the range ends with the head, the logits of the last position [vocab].
   [[nodiscard]] virtual Result<Tensor32> forward(uint64_t session_id, const StepInput& input) = 0;
+
+  // Decode steps of several sessions — one token each — in one pass, so the weights are read once for all of them.
+  // Returns one output per session, as forward() would. The default runs them one by one.
+  [[nodiscard]] virtual Result<std::vector<Tensor32>> forward_batch(const std::vector<uint64_t>& session_ids,
+                                                                    const std::vector<StepInput>& inputs) {
+    std::vector<Tensor32> outputs;
+    for (size_t i = 0; i < session_ids.size() && i < inputs.size(); ++i) {
+      LL_ASSIGN_OR_RETURN(Tensor32 out, forward(session_ids[i], inputs[i]));
+      outputs.push_back(std::move(out));
+    }
+    return outputs;
+  }
 };
 
 }  // namespace ll

@@ -8,6 +8,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <unordered_map>
 
@@ -51,6 +52,59 @@ class TorchShardRange final : public ShardRange {
   }
 
   void close_session(uint64_t session_id) override { sessions_.erase(session_id); }
+
+  Result<std::vector<Tensor32>> forward_batch(const std::vector<uint64_t>& session_ids,
+                                              const std::vector<StepInput>& inputs) override {
+    if (session_ids.size() != inputs.size() || session_ids.empty()) return make_error("malformed batch");
+    std::vector<SessionCache*> caches;
+    for (size_t i = 0; i < session_ids.size(); ++i) {
+      auto it = sessions_.find(session_ids[i]);
+      if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_ids[i]));
+      if (inputs[i].step_tokens() != 1) return make_error("a batch holds decode steps of one token each");
+      LL_TRY_STATUS(check_input(inputs[i], 1));
+      caches.push_back(&it->second);
+    }
+    const int64_t batch = static_cast<int64_t>(inputs.size());
+    try {
+      c10::InferenceMode guard;
+      at::Tensor x;
+      if (kinds_.front() == ShardKind::kEmbed) {
+        std::vector<int64_t> ids;
+        for (const auto& in : inputs) ids.push_back(in.tokens[0]);
+        x = modules_[0].forward({at::tensor(ids, at::kLong)}).toTensor();
+      } else {
+        x = at::empty({batch, hparams_.dim}, at::kFloat);
+        for (int64_t b = 0; b < batch; ++b) {
+          std::memcpy(x[b].data_ptr<float>(), inputs[b].hidden.values.data(), sizeof(float) * hparams_.dim);
+        }
+      }
+      c10::List<int64_t> positions;
+      for (const auto& in : inputs) positions.push_back(in.start_pos);
+      size_t block = 0;
+      for (size_t i = 0; i < modules_.size(); ++i) {
+        if (kinds_[i] == ShardKind::kBlock) {
+          c10::List<at::Tensor> keys, values;
+          for (SessionCache* cache : caches) {
+            keys.push_back(cache->keys[block]);
+            values.push_back(cache->values[block]);
+          }
+          x = modules_[i].run_method("decode_batch", x, positions, keys, values).toTensor();
+          ++block;
+        } else if (kinds_[i] == ShardKind::kHead) {
+          x = modules_[i].run_method("logits_rows", x).toTensor();
+        }
+      }
+      std::vector<Tensor32> outputs;
+      for (int64_t b = 0; b < batch; ++b) {
+        Tensor32 row = to_tensor32(x[b]);
+        if (kinds_.back() != ShardKind::kHead) row.shape = {1, hparams_.dim};
+        outputs.push_back(std::move(row));
+      }
+      return outputs;
+    } catch (const std::exception& e) {
+      return make_error(std::string("batched shard execution failed: ") + first_line(e.what()));
+    }
+  }
 
   Result<Tensor32> forward(uint64_t session_id, const StepInput& input) override {
     auto it = sessions_.find(session_id);

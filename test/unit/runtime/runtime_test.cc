@@ -201,3 +201,57 @@ TEST_CASE("HiddenStateOfTheWrongShapeIsRejected", "[runtime][validation]") {
   REQUIRE_FALSE(out.ok());
   CHECK_THAT(out.error(), Catch::Contains("shape"));
 }
+
+TEST_CASE("BatchedDecodeEqualsOneSessionAtATime", "[runtime][batch]") {
+  LocalModel model = open_or_fail(test::model_dir("odd"));
+  const std::vector<std::vector<int32_t>> prompts{{1, 40, 41}, {1, 290, 7, 8, 9}, {1, 100}};
+  // Sessions 1..3 decode together; 11..13 alone. Both prefill the same prompts first.
+  std::vector<uint64_t> batch_ids{1, 2, 3};
+  std::vector<StepInput> steps(3);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    for (uint64_t id : {batch_ids[i], batch_ids[i] + 10}) {
+      REQUIRE(model.shards->open_session(id).ok());
+      StepInput prefill;
+      prefill.tokens = prompts[i];
+      REQUIRE(model.shards->forward(id, prefill).ok());
+    }
+    steps[i].start_pos = static_cast<int>(prompts[i].size());
+    steps[i].tokens = {static_cast<int32_t>(50 + i)};
+  }
+  for (int round = 0; round < 4; ++round) {
+    auto batched = model.shards->forward_batch(batch_ids, steps);
+    REQUIRE(batched.ok());
+    REQUIRE(batched->size() == 3);
+    for (size_t i = 0; i < 3; ++i) {
+      auto alone = model.shards->forward(batch_ids[i] + 10, steps[i]);
+      REQUIRE(alone.ok());
+      REQUIRE((*batched)[i].values.size() == alone->values.size());
+      for (size_t v = 0; v < alone->values.size(); ++v) {
+        REQUIRE(std::fabs((*batched)[i].values[v] - alone->values[v]) < 1e-4);
+      }
+      steps[i].start_pos += 1;
+    }
+  }
+}
+
+TEST_CASE("BatchOfAMiddleRangeTakesHiddenStates", "[runtime][batch]") {
+  const std::string dir = test::model_dir("odd");
+  auto manifest = load_manifest(dir);
+  REQUIRE(manifest.ok());
+  auto range = load_package_range(*manifest, dir, 1, 2, RuntimeOptions{});
+  REQUIRE(range.ok());
+  const int dim = manifest->hparams.dim;
+  std::vector<StepInput> steps(2);
+  for (uint64_t id : {1, 2}) REQUIRE((*range)->open_session(id).ok());
+  for (int i = 0; i < 2; ++i) {
+    steps[i].hidden.shape = {1, dim};
+    steps[i].hidden.values.assign(dim, 0.1f * (i + 1));
+  }
+  auto out = (*range)->forward_batch({1, 2}, steps);
+  REQUIRE(out.ok());
+  CHECK((*out)[0].shape == std::vector<int64_t>{1, dim});
+  CHECK((*out)[0].values != (*out)[1].values);
+  steps[1].tokens = {3, 4};  // a prefill cannot join a batch
+  steps[1].hidden = Tensor32{};
+  CHECK_FALSE((*range)->forward_batch({1, 2}, steps).ok());
+}
