@@ -186,11 +186,11 @@ void Node::on_timers(TimePoint now) {
   if (now >= next_heartbeat_) send_heartbeats(now);
   if (now >= next_ping_) {
     next_ping_ = now + config_.ping_interval;
-    send_pings(now, false);
+    send_pings(now, false, false);
   }
   if (now >= next_probe_) {
     next_probe_ = now + config_.probe_interval;
-    send_pings(now, true);
+    send_pings(now, true, false);
   }
   for (auto it = pings_.begin(); it != pings_.end();) {
     it = now - it->second.sent > std::chrono::seconds(10) ? pings_.erase(it) : std::next(it);
@@ -209,11 +209,22 @@ void Node::send_heartbeats(TimePoint now) {
   const Envelope hello = peer_message(MessageType::kHello, hello_body().to_json());
   for (const auto& ep : membership_.target_endpoints()) send_to(ep, msg);
   for (const auto& ep : membership_.unresolved_seeds()) send_to(ep, hello);
+  // New links are measured at once rather than at the next periodic round.
+  send_pings(now, false, true);
+  send_pings(now, true, true);
 }
 
-void Node::send_pings(TimePoint now, bool probe) {
+void Node::send_pings(TimePoint now, bool probe, bool only_unmeasured) {
   for (const auto& [name, m] : membership_.members()) {
     if (m.left || (m.state != PeerState::kAlive && m.state != PeerState::kSuspect)) continue;
+    if (only_unmeasured) {
+      auto link = links_.find(name);
+      const bool has_rtt = link != links_.end() && link->second.rtt_ms > 0;
+      const bool has_bw = link != links_.end() && link->second.bandwidth_mbps > 0;
+      if (probe ? (!has_rtt || has_bw) : has_rtt) continue;
+    } else if (probe && (links_.find(name) == links_.end() || links_[name].rtt_ms <= 0)) {
+      continue;  // bandwidth needs the RTT to subtract
+    }
     const uint64_t nonce = rng_();
     proto::PingBody body{nonce, static_cast<uint64_t>(now.time_since_epoch().count()), 0};
     Envelope msg = peer_message(probe ? MessageType::kProbe : MessageType::kPing, body.to_json(false));

@@ -1,0 +1,154 @@
+// llctl devices / llctl status: ask the local (or --endpoint) daemon for its view of the cluster. An unreachable
+// daemon is one line naming the endpoint, within a few seconds, exit 1; a daemon's error reply is exit 1 too.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "common/units.h"
+#include "net/zmq_client.h"
+#include "proto/messages.h"
+
+namespace ll::cli {
+namespace {
+
+constexpr auto kTimeout = std::chrono::milliseconds(2500);
+
+std::vector<std::string> split_endpoints(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// Sends `type` to the first endpoint that answers; the reply envelope, or a one-line error.
+Result<proto::Envelope> ask(const std::string& endpoints, proto::MessageType type, proto::MessageType expected) {
+  proto::Envelope req;
+  req.type = type;
+  req.from = "llctl";
+  LL_ASSIGN_OR_RETURN(net::Frames frames, proto::encode_message(req));
+  std::string last_error = "no endpoint given";
+  for (const auto& ep : split_endpoints(endpoints)) {
+    if (!proto::valid_endpoint(ep)) {
+      last_error = "not an endpoint: " + ep;
+      continue;
+    }
+    auto reply = net::request_reply(ep, frames, kTimeout);
+    if (!reply.ok()) {
+      last_error = reply.error();
+      continue;
+    }
+    auto decoded = proto::decode_message(*reply);
+    if (auto* err = std::get_if<proto::ProtocolError>(&decoded)) {
+      return make_error("bad reply from " + ep + ": " + err->message);
+    }
+    proto::Envelope msg = std::get<proto::Envelope>(std::move(decoded));
+    if (msg.type == proto::MessageType::kError) {
+      auto body = proto::ErrorBody::from_json(msg.body);
+      return make_error("lingualinkd at " + ep + " answered: " + (body.ok() ? body->code + ": " + body->message : "error"));
+    }
+    if (msg.type != expected) return make_error("unexpected reply type from " + ep);
+    return msg;
+  }
+  return make_error(last_error);
+}
+
+std::string gflops(double v) {
+  if (v <= 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+std::string ago(int64_t ms) {
+  if (ms < 0) return "never";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fs ago", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+void print_devices(const proto::DevicesBody& d) {
+  std::printf("leader: %s (term %llu), seen from %s\n", d.leader.empty() ? "(none)" : d.leader.c_str(),
+              static_cast<unsigned long long>(d.term), d.self.c_str());
+  std::printf("%-16s %-28s %-9s %5s %-8s %10s %10s %8s %8s %s\n", "NAME", "ENDPOINT", "ROLE", "TERM", "STATE",
+              "BUDGET", "FREE", "GF/s dec", "GF/s pre", "HEARTBEAT");
+  for (const auto& r : d.devices) {
+    std::printf("%-16s %-28s %-9s %5llu %-8s %10s %10s %8s %8s %s\n", r.profile.name.c_str(),
+                r.profile.endpoint.c_str(), r.role.c_str(), static_cast<unsigned long long>(r.term), r.state.c_str(),
+                r.profile.memory_budget ? format_bytes(r.profile.memory_budget).c_str() : "-",
+                r.profile.memory_free ? format_bytes(r.profile.memory_free).c_str() : "-",
+                gflops(r.profile.gflops_decode).c_str(), gflops(r.profile.gflops_prefill).c_str(),
+                r.state == "self" ? "-" : ago(r.last_heartbeat_ms).c_str());
+  }
+  if (d.links.empty()) return;
+  std::printf("\nlinks (RTT ms / MB/s, measured by the 'from' device):\n");
+  std::printf("%-16s %-16s %10s %10s\n", "FROM", "TO", "RTT ms", "MB/s");
+  for (const auto& l : d.links) {
+    std::printf("%-16s %-16s %10.3f %10.1f\n", l.from.c_str(), l.to.c_str(), l.stat.rtt_ms, l.stat.bandwidth_mbps);
+  }
+}
+
+void print_status(const proto::StatusBody& s) {
+  std::printf("%s: %s in term %llu of cluster %s; leader %s\n", s.self.c_str(), s.role.c_str(),
+              static_cast<unsigned long long>(s.term), s.cluster.c_str(), s.leader.empty() ? "(none)" : s.leader.c_str());
+  std::printf("members: %llu alive of %llu known, quorum %llu%s; up %.0f s\n",
+              static_cast<unsigned long long>(s.members_alive), static_cast<unsigned long long>(s.members_known),
+              static_cast<unsigned long long>(s.quorum), s.members_alive < s.quorum ? " (NO QUORUM)" : "",
+              s.uptime_s);
+}
+
+}  // namespace
+
+void add_cluster_commands(CLI::App& app, GlobalOptions& global) {
+  auto* devices = app.add_subcommand("devices", "devices of the cluster, their profiles and the links between them");
+  auto devices_as_json = std::make_shared<bool>(false);
+  devices->add_flag("--json", *devices_as_json, "print JSON");
+  devices->callback([&global, devices_as_json] {
+    auto reply = ask(global.endpoint, proto::MessageType::kGetDevices, proto::MessageType::kDevices);
+    if (!reply.ok()) {
+      std::fprintf(stderr, "llctl devices: %s\n", reply.error().c_str());
+      global.exit_code = 1;
+      return;
+    }
+    auto body = proto::DevicesBody::from_json(reply->body);
+    if (!body.ok()) {
+      std::fprintf(stderr, "llctl devices: malformed reply: %s\n", body.error().c_str());
+      global.exit_code = 1;
+      return;
+    }
+    if (*devices_as_json) {
+      std::cout << body->to_json().dump(2) << "\n";
+    } else {
+      print_devices(*body);
+    }
+  });
+
+  auto* status = app.add_subcommand("status", "the cluster in a few lines");
+  auto status_as_json = std::make_shared<bool>(false);
+  status->add_flag("--json", *status_as_json, "print JSON");
+  status->callback([&global, status_as_json] {
+    auto reply = ask(global.endpoint, proto::MessageType::kGetStatus, proto::MessageType::kStatus);
+    if (!reply.ok()) {
+      std::fprintf(stderr, "llctl status: %s\n", reply.error().c_str());
+      global.exit_code = 1;
+      return;
+    }
+    auto body = proto::StatusBody::from_json(reply->body);
+    if (!body.ok()) {
+      std::fprintf(stderr, "llctl status: malformed reply: %s\n", body.error().c_str());
+      global.exit_code = 1;
+      return;
+    }
+    if (*status_as_json) {
+      std::cout << body->to_json().dump(2) << "\n";
+    } else {
+      print_status(*body);
+    }
+  });
+}
+
+}  // namespace ll::cli

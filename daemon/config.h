@@ -1,0 +1,48 @@
+// lingualinkd's configuration: defaults, the JSON config file (config/lingualinkd.example.json documents every key),
+// command-line overrides, and validation. Thread-safety: plain value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cluster/node.h"
+#include "lingualinked/result.h"
+
+namespace ll::daemon {
+
+struct DaemonConfig {
+  std::string name;  // default: the host name, sanitized
+  std::string cluster = "home";
+  std::string listen = "tcp://127.0.0.1:7700";
+  std::string advertise;  // default: the bound listen endpoint
+  std::vector<std::string> peers;
+  std::string memory_budget;  // "2GiB"; "" = 70% of available memory
+  int threads = 0;            // 0 = all cores (libtorch default)
+  std::string data_dir;
+  std::string log_level = "info";
+  int64_t heartbeat_interval_ms = 1000;
+  int64_t heartbeat_timeout_ms = 3000;
+  int64_t election_timeout_min_ms = 0;  // 0 = 2.1 x heartbeat interval
+  int64_t election_timeout_max_ms = 0;  // 0 = 2.8 x heartbeat interval
+  bool beacon = true;
+  int beacon_port = 7701;
+  int64_t beacon_interval_ms = 1000;
+  double profile_seconds = 0.3;  // per measured shape; 0 = skip the compute profile
+  int64_t probe_bytes = 256 * 1024;
+  int64_t probe_interval_s = 30;
+  int64_t ping_interval_s = 5;
+};
+
+// Applies the keys of a JSON config file onto `config`; unknown keys and mistyped values are errors.
+[[nodiscard]] Status apply_config_file(const std::string& path, DaemonConfig& config, const std::vector<std::string>& keep);
+
+// Checks ranges and formats, and fills derived defaults (name).
+[[nodiscard]] Status validate(DaemonConfig& config);
+
+// The node's configuration (timings, seeds) from the daemon's.
+[[nodiscard]] cluster::NodeConfig node_config(const DaemonConfig& config);
+
+[[nodiscard]] std::string default_name();
+
+}  // namespace ll::daemon

@@ -1,0 +1,230 @@
+// lingualinkd: the daemon every device runs. Wires flags and the config file, the ZeroMQ transport, the cluster
+// node (membership, heartbeats, election), the profiler thread (memory, libtorch FLOP/s) and the beacon thread.
+// SIGTERM/SIGINT: peers are told ('bye'), sockets closed, exit 0. Exceptions stop here.
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "cluster/device_profile.h"
+#include "cluster/node.h"
+#include "common/log.h"
+#include "common/units.h"
+#include "daemon/config.h"
+#include "net/beacon.h"
+#include "net/zmq_transport.h"
+#include "runtime/compute_profile.h"
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+constexpr const char* kVersion = "0.1.0";
+
+// Measures once at start, then refreshes the free memory every 30 s; posts each result to the node.
+class Profiler {
+ public:
+  Profiler(ll::cluster::Node& node, ll::proto::DeviceProfile base, const ll::daemon::DaemonConfig& config)
+      : node_(node), profile_(std::move(base)), config_(config) {}
+  void start() { thread_ = std::thread([this] { run(); }); }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    if (config_.profile_seconds > 0) {
+      ll::ComputeProfileOptions o;
+      o.threads = config_.threads;
+      o.seconds_per_shape = config_.profile_seconds;
+      auto p = ll::measure_compute(o);
+      if (p.ok()) {
+        profile_.gflops_decode = p->gflops_decode;
+        profile_.gflops_prefill = p->gflops_prefill;
+        profile_.threads = p->threads;
+        profile_.profiled = true;
+        LL_INFO("compute: " << p->gflops_decode << " GFLOP/s decode-like, " << p->gflops_prefill
+                            << " GFLOP/s prefill-like on " << p->threads << " threads (" << p->seconds << " s)");
+      } else {
+        LL_WARN("compute profile failed: " << p.error());
+      }
+    }
+    while (true) {
+      auto mem = ll::cluster::read_system_memory();
+      if (mem.ok()) {
+        profile_.memory_free = mem->available;
+        profile_.memory_total = mem->total;
+      }
+      node_.post_profile(profile_);
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, std::chrono::seconds(30), [this] { return stopping_; })) return;
+    }
+  }
+
+  ll::cluster::Node& node_;
+  ll::proto::DeviceProfile profile_;
+  const ll::daemon::DaemonConfig& config_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+};
+
+int run(const ll::daemon::DaemonConfig& config) {
+  ll::set_log_level(*ll::parse_log_level(config.log_level));
+  ll::set_log_prefix(config.name);
+
+  auto transport = ll::net::ZmqTransport::create(config.listen);
+  if (!transport.ok()) {
+    LL_ERROR(transport.error());
+    return 1;
+  }
+  ll::proto::DeviceProfile profile;
+  profile.version = kVersion;
+  profile.threads = config.threads;
+  auto mem = ll::cluster::read_system_memory();
+  if (mem.ok()) {
+    profile.memory_total = mem->total;
+    profile.memory_free = mem->available;
+  } else {
+    LL_WARN(mem.error());
+  }
+  profile.memory_budget = config.memory_budget.empty()
+                              ? (mem.ok() ? ll::cluster::default_memory_budget(*mem) : 0)
+                              : *ll::parse_byte_size(config.memory_budget);
+  LL_INFO("memory budget " << ll::format_bytes(profile.memory_budget) << " of "
+                           << ll::format_bytes(profile.memory_free) << " available");
+
+  ll::SteadyClock clock;
+  ll::cluster::NodeConfig nc = ll::daemon::node_config(config);
+  nc.profile = profile;
+  if (config.beacon) nc.discovery_grace = std::chrono::milliseconds(2 * config.beacon_interval_ms);
+  ll::cluster::Node node(nc, **transport, clock);
+  if (auto st = node.start(); !st.ok()) {
+    LL_ERROR(st.error());
+    return 1;
+  }
+  LL_INFO("lingualinkd " << kVersion << " listening on " << (*transport)->endpoint());
+
+  Profiler profiler(node, profile, config);
+  profiler.start();
+
+  std::unique_ptr<ll::net::Beacon> beacon;
+  std::thread beacon_thread;
+  if (config.beacon) {
+    ll::net::BeaconConfig bc;
+    bc.cluster = config.cluster;
+    bc.name = config.name;
+    bc.endpoint = node.endpoint();
+    bc.port = config.beacon_port;
+    bc.interval = std::chrono::milliseconds(config.beacon_interval_ms);
+    beacon = std::make_unique<ll::net::Beacon>(bc);
+    if (auto st = beacon->open(); !st.ok()) {
+      LL_WARN(st.error() << "; discovery by beacons is off");
+      beacon.reset();
+    } else {
+      beacon_thread = std::thread([&] {
+        beacon->run([&](const ll::net::BeaconInfo& peer) { node.post_discovered(peer.endpoint); });
+      });
+    }
+  }
+
+  while (!g_stop) node.poll_once(std::chrono::milliseconds(50));
+
+  LL_INFO("shutting down");
+  node.shutdown();
+  if (beacon) {
+    beacon->stop();
+    beacon_thread.join();
+  }
+  profiler.stop();
+  transport->reset();  // linger lets the 'bye' out
+  LL_INFO("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ll::daemon::DaemonConfig config;
+  CLI::App app{"lingualinkd — the lingualinked daemon: one per device"};
+  std::string peers;
+  std::string config_file;
+  app.add_option("--name", config.name, "device name (default: host name)");
+  app.add_option("--listen", config.listen, "ZeroMQ endpoint to listen on (default tcp://127.0.0.1:7700)");
+  app.add_option("--advertise", config.advertise, "endpoint peers should dial (default: the listen endpoint)");
+  app.add_option("--peers", peers, "seed peers, comma-separated tcp://HOST:PORT");
+  app.add_option("--cluster", config.cluster, "cluster name (default home)");
+  app.add_option("--memory-budget", config.memory_budget, "memory for shards and KV cache, e.g. 2GiB (default 70% of available)");
+  app.add_option("--threads", config.threads, "compute threads (default: all cores)");
+  app.add_option("--data-dir", config.data_dir, "directory for persistent state (election term and vote)");
+  app.add_option("--config", config_file, "JSON config file (see config/lingualinkd.example.json)");
+  app.add_option("--log-level", config.log_level, "debug, info, warn or error");
+  app.add_option("--heartbeat-interval-ms", config.heartbeat_interval_ms, "heartbeat interval (default 1000)");
+  app.add_option("--heartbeat-timeout-ms", config.heartbeat_timeout_ms, "a silent peer is dead after this (default 3000)");
+  app.add_flag("--beacon,!--no-beacon", config.beacon, "UDP beacon discovery (default on)");
+  app.add_option("--beacon-port", config.beacon_port, "UDP port of beacons (default 7701)");
+  app.add_option("--profile-seconds", config.profile_seconds, "time per compute-profile shape; 0 skips (default 0.3)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (!config_file.empty()) {
+      // Options given on the command line win over the file.
+      const std::vector<std::pair<const char*, const char*>> flags = {
+          {"--name", "name"}, {"--listen", "listen"}, {"--advertise", "advertise"}, {"--peers", "peers"},
+          {"--cluster", "cluster"}, {"--memory-budget", "memory_budget"}, {"--threads", "threads"},
+          {"--data-dir", "data_dir"}, {"--log-level", "log_level"},
+          {"--heartbeat-interval-ms", "heartbeat_interval_ms"}, {"--heartbeat-timeout-ms", "heartbeat_timeout_ms"},
+          {"--beacon", "beacon"}, {"--beacon-port", "beacon_port"}, {"--profile-seconds", "profile_seconds"}};
+      std::vector<std::string> keep;
+      for (const auto& [flag, key] : flags) {
+        if (app.count(flag) > 0) keep.emplace_back(key);
+      }
+      if (app.count("--no-beacon") > 0) keep.emplace_back("beacon");
+      if (auto st = ll::daemon::apply_config_file(config_file, config, keep); !st.ok()) {
+        std::fprintf(stderr, "lingualinkd: %s\n", st.error().c_str());
+        return 2;
+      }
+    }
+    if (app.count("--peers") > 0) {
+      config.peers.clear();
+      std::string item;
+      for (size_t i = 0; i <= peers.size(); ++i) {
+        if (i == peers.size() || peers[i] == ',') {
+          if (!item.empty()) config.peers.push_back(item);
+          item.clear();
+        } else {
+          item.push_back(peers[i]);
+        }
+      }
+    }
+    if (auto st = ll::daemon::validate(config); !st.ok()) {
+      std::fprintf(stderr, "lingualinkd: %s\n", st.error().c_str());
+      return 2;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+    return run(config);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lingualinkd: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,104 @@
+# Helpers for integration tests that run real lingualinkd daemons on loopback. Source it; it installs a trap that
+# kills every daemon it started (by pid, never by name) and removes its temporary directory.
+set -u
+
+LL_BUILD_DIR=${LL_BUILD_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../build" && pwd)}
+LL_SOURCE_DIR=${LL_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+LLD="$LL_BUILD_DIR/bin/lingualinkd"
+LLCTL="$LL_BUILD_DIR/bin/llctl"
+TMP=$(mktemp -d /tmp/ll-it-XXXXXX)
+CLUSTER="it$$"
+declare -A PIDS=()   # name -> pid
+declare -A PORTS=()  # name -> port
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ ${LL_KEEP_LOGS:-0} == 1 ]]; then echo "logs kept in $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  local f
+  for f in "$TMP"/*.log; do [[ -f $f ]] && { echo "--- $f (tail)" >&2; tail -n 25 "$f" >&2; }; done
+  exit 1
+}
+
+now_ms() { date +%s%3N; }
+
+# free_ports N: N distinct free TCP ports on 127.0.0.1 (held together while chosen, then released).
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# assign_ports NAME...: gives each name a free port.
+assign_ports() {
+  local ports=($(free_ports $#)) i=0 name
+  for name in "$@"; do PORTS[$name]=${ports[$i]}; i=$((i + 1)); done
+}
+
+endpoint() { echo "tcp://127.0.0.1:${PORTS[$1]}"; }
+
+all_endpoints() {
+  local out="" name
+  for name in "$@"; do out+="${out:+,}$(endpoint "$name")"; done
+  echo "$out"
+}
+
+# start_daemon NAME PEERS [EXTRA ARGS...]: starts one daemon in the background (log in $TMP/NAME.log).
+start_daemon() {
+  local name=$1 peers=$2
+  shift 2
+  "$LLD" --name "$name" --cluster "$CLUSTER" --listen "$(endpoint "$name")" ${peers:+--peers "$peers"} \
+    --data-dir "$TMP/$name.data" --profile-seconds 0.02 --no-beacon "$@" >>"$TMP/$name.log" 2>&1 &
+  PIDS[$name]=$!
+}
+
+stop_daemon() {  # stop_daemon NAME SIGNAL
+  local name=$1 sig=${2:-TERM} rc=0
+  kill "-$sig" "${PIDS[$name]}" 2>/dev/null || true
+  wait "${PIDS[$name]}" 2>/dev/null || rc=$?
+  unset "PIDS[$name]"
+  return $rc
+}
+
+# status_json NAME: llctl status --json against that daemon (empty on failure).
+status_json() { "$LLCTL" --endpoint "$(endpoint "$1")" status --json 2>/dev/null || true; }
+devices_json() { "$LLCTL" --endpoint "$(endpoint "$1")" devices --json 2>/dev/null || true; }
+
+field() { jq -r "$1" 2>/dev/null <<<"$2"; }
+
+# converged NAME...: every named daemon reports the same leader (one of them, itself a leader) and term, and knows
+# exactly as many members as were named. Prints "leader term" on success.
+converged() {
+  local leader="" term="" name s l t k
+  for name in "$@"; do
+    s=$(status_json "$name")
+    [[ -n $s ]] || return 1
+    l=$(field .leader "$s"); t=$(field .term "$s"); k=$(field .members_known "$s")
+    [[ -n $l && $l != null && $k == "$#" ]] || return 1
+    if [[ -z $leader ]]; then leader=$l; term=$t; elif [[ $l != "$leader" || $t != "$term" ]]; then return 1; fi
+  done
+  [[ -n ${PIDS[$leader]:-} ]] || return 1
+  echo "$leader $term"
+}
+
+# wait_converged TIMEOUT_S NAME...: prints "leader term" or fails the test.
+wait_converged() {
+  local timeout=$1 out
+  shift
+  local deadline=$(($(now_ms) + timeout * 1000))
+  while (($(now_ms) < deadline)); do
+    if out=$(converged "$@"); then echo "$out"; return 0; fi
+    sleep 0.1
+  done
+  fail "daemons $* did not converge within ${timeout}s"
+}
