@@ -1,0 +1,68 @@
+// StageServer: a device's data plane. One thread owns a ZeroMQ ROUTER bound on the data endpoint and one DEALER per
+// other stage; it receives activations, runs them through its shards — decode steps of sessions waiting together
+// are batched into one forward pass — and sends each result straight to the stage that needs it: the hidden state
+// to the next stage, the sampled token back to the head. On the head stage it also serves clients: it tokenizes,
+// streams text back and decides when a generation ends. Every session's KV cache is freed when it ends, is
+// cancelled, its client goes away, or it idles past a timeout.
+// Thread-safety: the public methods may be called from any thread; all socket and session work happens on the
+// server's own thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "lingualinked/result.h"
+#include "pipeline/stage_config.h"
+
+namespace ll::pipeline {
+
+struct StageServerOptions {
+  std::string bind = "tcp://127.0.0.1:*";
+  std::string name = "stage";  // for logs
+  int max_batch = 16;
+  int max_sessions = 64;
+  double session_idle_timeout_s = 120;
+};
+
+// Observed figures, for `llctl devices`, metrics and load balancing.
+struct StageStats {
+  uint64_t plan_version = 0;
+  size_t open_sessions = 0;
+  uint64_t steps = 0;                          // forward passes run
+  uint64_t batched_steps = 0;                  // decode steps that ran in a batch of two or more
+  uint64_t tokens_generated = 0;               // head only
+  double compute_ms_avg = 0;                   // moving average per forward pass
+  std::map<std::string, uint64_t> bytes_sent;  // per destination endpoint
+  std::map<int, double> stage_compute_ms;      // head only: moving average of each stage's step time
+};
+
+class StageServer {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<StageServer>> start(const StageServerOptions& options);
+  ~StageServer();
+  StageServer(const StageServer&) = delete;
+  StageServer& operator=(const StageServer&) = delete;
+
+  // The bound data endpoint, with the real port.
+  const std::string& endpoint() const { return endpoint_; }
+
+  // Applies a plan: takes effect on the server thread before the next message is handled.
+  void configure(std::shared_ptr<const StageConfig> config);
+  [[nodiscard]] StageStats stats() const;
+  void stop();
+
+ private:
+  class Loop;
+  explicit StageServer(std::string endpoint);
+
+  std::string endpoint_;
+  std::unique_ptr<Loop> loop_;
+  std::thread thread_;
+};
+
+}  // namespace ll::pipeline

@@ -1,0 +1,281 @@
+#include "proto/data_messages.h"
+
+#include <cstring>
+
+#include "proto/limits.h"
+
+namespace ll::proto {
+namespace {
+
+constexpr const char* kNames[] = {"generate", "cancel", "activation", "token", "session_end",
+                                  "started",  "tokens", "done",       "error"};
+
+Json sampling_json(const SamplingWire& s) {
+  return Json{{"temperature", s.temperature}, {"top_k", s.top_k}, {"top_p", s.top_p}, {"seed", s.seed}};
+}
+
+Result<SamplingWire> sampling_from(const Json& j) {
+  LL_ASSIGN_OR_RETURN(const Json* obj, get_object(j, "sampling", 8));
+  SamplingWire s;
+  LL_ASSIGN_OR_RETURN(s.temperature, get_number(*obj, "temperature"));
+  LL_ASSIGN_OR_RETURN(s.top_k, get_i64(*obj, "top_k"));
+  LL_ASSIGN_OR_RETURN(s.top_p, get_number(*obj, "top_p"));
+  LL_ASSIGN_OR_RETURN(s.seed, get_u64(*obj, "seed"));
+  return s;
+}
+
+Json stats_json(const std::vector<StageStat>& stats) {
+  Json out = Json::array();
+  for (const auto& s : stats) {
+    out.push_back({{"stage", s.stage}, {"compute_ms", s.compute_ms}, {"queue_ms", s.queue_ms}, {"batch", s.batch}});
+  }
+  return out;
+}
+
+Result<std::vector<StageStat>> stats_from(const Json& j) {
+  LL_ASSIGN_OR_RETURN(const Json* arr, get_array(j, "stats", kMaxStageStats));
+  std::vector<StageStat> out;
+  for (const Json& item : *arr) {
+    if (!item.is_object()) return make_error("stats: entries must be objects");
+    StageStat s;
+    LL_ASSIGN_OR_RETURN(s.stage, get_i64(item, "stage"));
+    LL_ASSIGN_OR_RETURN(s.compute_ms, get_number(item, "compute_ms"));
+    LL_ASSIGN_OR_RETURN(s.queue_ms, get_number(item, "queue_ms"));
+    LL_ASSIGN_OR_RETURN(s.batch, get_i64(item, "batch"));
+    out.push_back(s);
+  }
+  return out;
+}
+
+Result<std::vector<int64_t>> ints_from(const Json& j, const char* key, size_t max_items) {
+  LL_ASSIGN_OR_RETURN(const Json* arr, get_array(j, key, max_items));
+  std::vector<int64_t> out;
+  out.reserve(arr->size());
+  for (const Json& item : *arr) {
+    if (!item.is_number_integer()) return make_error(std::string(key) + ": entries must be integers");
+    out.push_back(item.get<int64_t>());
+  }
+  return out;
+}
+
+Result<int64_t> bounded(const Json& j, const char* key, int64_t lo, int64_t hi) {
+  LL_ASSIGN_OR_RETURN(int64_t v, get_i64(j, key));
+  if (v < lo || v > hi) return make_error(std::string(key) + " out of range");
+  return v;
+}
+
+struct Encoder {
+  std::vector<std::string> frames;
+  Json head;
+  Status add_tensor(const TensorFrame& t) {
+    LL_ASSIGN_OR_RETURN(std::string bytes, encode_tensor_frame(t));
+    frames.push_back(std::move(bytes));
+    return Status::Ok();
+  }
+  Status operator()(const GenerateMsg& m) {
+    head.update({{"prompt", m.prompt},
+                 {"max_tokens", m.max_tokens},
+                 {"sampling", sampling_json(m.sampling)},
+                 {"ignore_eos", m.ignore_eos}});
+    return Status::Ok();
+  }
+  Status operator()(const CancelMsg& m) {
+    head["session"] = m.session;
+    return Status::Ok();
+  }
+  Status operator()(const ActivationMsg& m) {
+    head.update({{"session", m.session},
+                 {"plan_version", m.plan_version},
+                 {"start_pos", m.start_pos},
+                 {"sampling", sampling_json(m.sampling)},
+                 {"stats", stats_json(m.stats)}});
+    return add_tensor(m.hidden);
+  }
+  Status operator()(const TokenMsg& m) {
+    head.update({{"session", m.session},
+                 {"plan_version", m.plan_version},
+                 {"position", m.position},
+                 {"token", m.token},
+                 {"stats", stats_json(m.stats)}});
+    return Status::Ok();
+  }
+  Status operator()(const SessionEndMsg& m) {
+    head["session"] = m.session;
+    return Status::Ok();
+  }
+  Status operator()(const StartedMsg& m) {
+    head.update({{"session", m.session}, {"prompt_tokens", m.prompt_tokens}});
+    return Status::Ok();
+  }
+  Status operator()(const TokensMsg& m) {
+    head.update({{"session", m.session}, {"tokens", m.tokens}, {"text", m.text}});
+    return Status::Ok();
+  }
+  Status operator()(const DoneMsg& m) {
+    head.update({{"session", m.session},
+                 {"stop_reason", m.stop_reason},
+                 {"prompt_tokens", m.prompt_tokens},
+                 {"tokens", m.tokens},
+                 {"text", m.text},
+                 {"prefill_s", m.prefill_s},
+                 {"decode_s", m.decode_s},
+                 {"stages", m.stages}});
+    return Status::Ok();
+  }
+  Status operator()(const DataErrorMsg& m) {
+    head.update({{"code", m.code}, {"message", m.message}});
+    return Status::Ok();
+  }
+};
+
+}  // namespace
+
+const char* data_message_name(const DataMessage& message) { return kNames[message.index()]; }
+
+Result<std::vector<std::string>> encode_data_message(const DataMessage& message) {
+  Encoder encoder;
+  encoder.head = Json{{"v", kProtocolVersion}, {"type", data_message_name(message)}};
+  LL_TRY_STATUS(std::visit(encoder, message));
+  std::string control = encoder.head.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (control.size() > kMaxControlFrameBytes * 8) return make_error("data message control frame too large");
+  encoder.frames.insert(encoder.frames.begin(), std::move(control));
+  return std::move(encoder.frames);
+}
+
+Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) {
+  if (frames.empty()) return make_error("empty message");
+  if (frames.size() > 2) return make_error("too many frames");
+  // Control frames may carry a prompt or the full text of a finished generation, hence the larger bound.
+  LL_ASSIGN_OR_RETURN(Json j, parse_control_json(frames[0], kMaxControlFrameBytes * 8, kMaxJsonDepth));
+  LL_ASSIGN_OR_RETURN(int64_t version, get_i64(j, "v"));
+  if (version != kProtocolVersion) {
+    return make_error("unsupported protocol version " + std::to_string(version) + " (this daemon speaks " +
+                      std::to_string(kProtocolVersion) + ")");
+  }
+  LL_ASSIGN_OR_RETURN(std::string type, get_string(j, "type", 32));
+  const bool wants_tensor = type == "activation";
+  if (wants_tensor != (frames.size() == 2)) return make_error(type + ": wrong number of tensor frames");
+  if (type == "generate") {
+    GenerateMsg m;
+    LL_ASSIGN_OR_RETURN(m.prompt, get_string(j, "prompt", kMaxPromptBytes));
+    LL_ASSIGN_OR_RETURN(m.max_tokens, bounded(j, "max_tokens", 0, kMaxGenerateTokens));
+    LL_ASSIGN_OR_RETURN(m.sampling, sampling_from(j));
+    if (j.contains("ignore_eos")) {
+      LL_ASSIGN_OR_RETURN(m.ignore_eos, get_bool(j, "ignore_eos"));
+    }
+    return DataMessage{m};
+  }
+  if (type == "cancel" || type == "session_end") {
+    LL_ASSIGN_OR_RETURN(uint64_t session, get_u64(j, "session"));
+    if (type == "cancel") return DataMessage{CancelMsg{session}};
+    return DataMessage{SessionEndMsg{session}};
+  }
+  if (type == "activation") {
+    ActivationMsg m;
+    LL_ASSIGN_OR_RETURN(m.session, get_u64(j, "session"));
+    LL_ASSIGN_OR_RETURN(m.plan_version, get_u64(j, "plan_version"));
+    LL_ASSIGN_OR_RETURN(m.start_pos, bounded(j, "start_pos", 0, 1 << 24));
+    LL_ASSIGN_OR_RETURN(m.sampling, sampling_from(j));
+    LL_ASSIGN_OR_RETURN(m.stats, stats_from(j));
+    LL_ASSIGN_OR_RETURN(m.hidden, decode_tensor_frame(frames[1]));
+    if (m.hidden.dtype != DType::kF32 && m.hidden.dtype != DType::kF16) {
+      return make_error("activation: hidden state must be f32 or f16");
+    }
+    if (m.hidden.shape.size() != 2 || m.hidden.shape[0] == 0) return make_error("activation: hidden must be [T, dim]");
+    return DataMessage{std::move(m)};
+  }
+  if (type == "token") {
+    TokenMsg m;
+    LL_ASSIGN_OR_RETURN(m.session, get_u64(j, "session"));
+    LL_ASSIGN_OR_RETURN(m.plan_version, get_u64(j, "plan_version"));
+    LL_ASSIGN_OR_RETURN(m.position, bounded(j, "position", 0, 1 << 24));
+    LL_ASSIGN_OR_RETURN(m.token, bounded(j, "token", 0, INT32_MAX));
+    LL_ASSIGN_OR_RETURN(m.stats, stats_from(j));
+    return DataMessage{std::move(m)};
+  }
+  if (type == "started") {
+    StartedMsg m;
+    LL_ASSIGN_OR_RETURN(m.session, get_u64(j, "session"));
+    LL_ASSIGN_OR_RETURN(m.prompt_tokens, ints_from(j, "prompt_tokens", 1 << 20));
+    return DataMessage{std::move(m)};
+  }
+  if (type == "tokens") {
+    TokensMsg m;
+    LL_ASSIGN_OR_RETURN(m.session, get_u64(j, "session"));
+    LL_ASSIGN_OR_RETURN(m.tokens, ints_from(j, "tokens", 1 << 20));
+    LL_ASSIGN_OR_RETURN(m.text, get_string(j, "text", kMaxControlFrameBytes * 8));
+    return DataMessage{std::move(m)};
+  }
+  if (type == "done") {
+    DoneMsg m;
+    LL_ASSIGN_OR_RETURN(m.session, get_u64(j, "session"));
+    LL_ASSIGN_OR_RETURN(m.stop_reason, get_string(j, "stop_reason", 32));
+    LL_ASSIGN_OR_RETURN(m.prompt_tokens, ints_from(j, "prompt_tokens", 1 << 20));
+    LL_ASSIGN_OR_RETURN(m.tokens, ints_from(j, "tokens", 1 << 20));
+    LL_ASSIGN_OR_RETURN(m.text, get_string(j, "text", kMaxControlFrameBytes * 8));
+    LL_ASSIGN_OR_RETURN(m.prefill_s, get_number(j, "prefill_s"));
+    LL_ASSIGN_OR_RETURN(m.decode_s, get_number(j, "decode_s"));
+    LL_ASSIGN_OR_RETURN(m.stages, get_i64(j, "stages"));
+    return DataMessage{std::move(m)};
+  }
+  if (type == "error") {
+    DataErrorMsg m;
+    LL_ASSIGN_OR_RETURN(m.code, get_string(j, "code", 64));
+    LL_ASSIGN_OR_RETURN(m.message, get_string(j, "message", 4096));
+    return DataMessage{std::move(m)};
+  }
+  return make_error("unknown data message type '" + type + "'");
+}
+
+uint16_t float_to_half(float value) {
+  uint32_t x;
+  std::memcpy(&x, &value, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t exponent = (x >> 23) & 0xffu;
+  uint32_t mantissa = x & 0x7fffffu;
+  if (exponent == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mantissa ? 0x200u : 0));  // inf / nan
+  int32_t e = static_cast<int32_t>(exponent) - 127 + 15;
+  if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
+  if (e <= 0) {                                               // subnormal or zero
+    if (e < -10) return static_cast<uint16_t>(sign);
+    mantissa |= 0x800000u;
+    const uint32_t shift = static_cast<uint32_t>(14 - e);
+    uint32_t half = mantissa >> shift;
+    const uint32_t rest = mantissa & ((1u << shift) - 1);
+    const uint32_t halfway = 1u << (shift - 1);
+    if (rest > halfway || (rest == halfway && (half & 1u))) ++half;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = (static_cast<uint32_t>(e) << 10) | (mantissa >> 13);
+  const uint32_t rest = mantissa & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;  // may carry into the exponent: still correct
+  return static_cast<uint16_t>(sign | half);
+}
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1fu;
+  uint32_t mantissa = h & 0x3ffu;
+  uint32_t x;
+  if (exponent == 0) {
+    if (mantissa == 0) {
+      x = sign;
+    } else {  // subnormal: normalise
+      exponent = 127 - 15 + 1;
+      while (!(mantissa & 0x400u)) {
+        mantissa <<= 1;
+        --exponent;
+      }
+      x = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
+    }
+  } else if (exponent == 31) {
+    x = sign | 0x7f800000u | (mantissa << 13);
+  } else {
+    x = sign | ((exponent - 15 + 127) << 23) | (mantissa << 13);
+  }
+  float out;
+  std::memcpy(&out, &x, 4);
+  return out;
+}
+
+}  // namespace ll::proto

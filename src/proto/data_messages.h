@@ -1,0 +1,104 @@
+// Data-plane messages (docs/protocol.md, "Data plane"): a client's generate stream with the head stage, activations
+// from stage to stage, sampled tokens back to the head, and session ends. Same framing as the control plane — one
+// JSON control frame, then tensor frames — on a separate socket per daemon. Decoders validate every field and frame
+// before anything is allocated from them. Thread-safety: value types and stateless functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "lingualinked/result.h"
+#include "proto/json_fields.h"
+#include "proto/tensor_frame.h"
+
+namespace ll::proto {
+
+inline constexpr int kMaxPromptBytes = 256 * 1024;
+inline constexpr int kMaxGenerateTokens = 1 << 20;
+inline constexpr size_t kMaxStageStats = 64;
+
+struct SamplingWire {
+  double temperature = 0;
+  int64_t top_k = 0;
+  double top_p = 1;
+  uint64_t seed = 0;
+};
+
+// Observed cost of one step at one stage; rides along with the pipeline traffic to the head.
+struct StageStat {
+  int64_t stage = 0;
+  double compute_ms = 0;
+  double queue_ms = 0;
+  int64_t batch = 1;
+};
+
+// client -> head
+struct GenerateMsg {
+  std::string prompt;
+  int64_t max_tokens = 256;
+  SamplingWire sampling;
+  bool ignore_eos = false;
+};
+struct CancelMsg {
+  uint64_t session = 0;
+};
+// stage -> next stage: a step's input. `hidden` is f32 or f16 [T, dim].
+struct ActivationMsg {
+  uint64_t session = 0;
+  uint64_t plan_version = 0;
+  int64_t start_pos = 0;
+  SamplingWire sampling;  // the tail samples with it
+  std::vector<StageStat> stats;
+  TensorFrame hidden;
+};
+// tail -> head: the token sampled for `position`.
+struct TokenMsg {
+  uint64_t session = 0;
+  uint64_t plan_version = 0;
+  int64_t position = 0;
+  int64_t token = 0;
+  std::vector<StageStat> stats;
+};
+// head -> every other stage: free the session's KV cache.
+struct SessionEndMsg {
+  uint64_t session = 0;
+};
+// head -> client
+struct StartedMsg {
+  uint64_t session = 0;
+  std::vector<int64_t> prompt_tokens;
+};
+struct TokensMsg {  // streamed text
+  uint64_t session = 0;
+  std::vector<int64_t> tokens;
+  std::string text;
+};
+struct DoneMsg {
+  uint64_t session = 0;
+  std::string stop_reason;
+  std::vector<int64_t> prompt_tokens;
+  std::vector<int64_t> tokens;
+  std::string text;
+  double prefill_s = 0;
+  double decode_s = 0;
+  int64_t stages = 1;
+};
+struct DataErrorMsg {
+  std::string code;  // bad_request | not_ready | busy | internal | malformed
+  std::string message;
+};
+
+using DataMessage = std::variant<GenerateMsg, CancelMsg, ActivationMsg, TokenMsg, SessionEndMsg, StartedMsg, TokensMsg,
+                                 DoneMsg, DataErrorMsg>;
+
+[[nodiscard]] Result<std::vector<std::string>> encode_data_message(const DataMessage& message);
+[[nodiscard]] Result<DataMessage> decode_data_message(const std::vector<std::string>& frames);
+[[nodiscard]] const char* data_message_name(const DataMessage& message);
+
+// IEEE half precision conversion for `--wire fp16` (round to nearest even).
+[[nodiscard]] uint16_t float_to_half(float value);
+[[nodiscard]] float half_to_float(uint16_t half);
+
+}  // namespace ll::proto

@@ -1,0 +1,221 @@
+// The data plane with real parts: StageServers on loopback ZeroMQ, each running real libtorch shards of the real
+// stories260K model. A split model must say exactly what the whole model says in one process.
+#include <catch2/catch.hpp>
+#include <future>
+#include <thread>
+#include <zmq.hpp>
+
+#include "engine/generator.h"
+#include "model/package.h"
+#include "pipeline/generate_client.h"
+#include "pipeline/stage_server.h"
+#include "runtime/local_model.h"
+#include "support/paths.h"
+
+using namespace ll;
+using namespace ll::pipeline;
+
+namespace {
+
+struct TestPipeline {
+  std::shared_ptr<Manifest> manifest;
+  std::shared_ptr<Tokenizer> tokenizer;
+  std::vector<std::shared_ptr<ShardRange>> ranges;
+  std::vector<std::unique_ptr<StageServer>> servers;
+  const std::string& head() const { return servers[0]->endpoint(); }
+  size_t open_sessions() const {
+    size_t n = 0;
+    for (const auto& r : ranges) n += r->open_sessions();
+    return n;
+  }
+};
+
+TestPipeline start_pipeline(const std::vector<std::pair<int, int>>& splits, proto::DType wire = proto::DType::kF32,
+                            double idle_timeout_s = 120) {
+  const std::string dir = test::model_dir("stories260K");
+  TestPipeline p;
+  auto manifest = load_manifest(dir);
+  REQUIRE(manifest.ok());
+  p.manifest = std::make_shared<Manifest>(*manifest);
+  auto tokenizer = load_package_tokenizer(*manifest, dir);
+  REQUIRE(tokenizer.ok());
+  p.tokenizer = std::make_shared<Tokenizer>(*tokenizer);
+  std::vector<std::string> endpoints;
+  for (size_t i = 0; i < splits.size(); ++i) {
+    StageServerOptions options;
+    options.name = "stage" + std::to_string(i);
+    options.session_idle_timeout_s = idle_timeout_s;
+    auto server = StageServer::start(options);
+    REQUIRE(server.ok());
+    endpoints.push_back((*server)->endpoint());
+    p.servers.push_back(std::move(server).value());
+    auto range = load_package_range(*manifest, dir, splits[i].first, splits[i].second, RuntimeOptions{1});
+    REQUIRE(range.ok());
+    p.ranges.push_back(std::shared_ptr<ShardRange>(std::move(range).value()));
+  }
+  for (size_t i = 0; i < splits.size(); ++i) {
+    auto config = std::make_shared<StageConfig>();
+    config->plan_version = 1;
+    config->stage_index = static_cast<int>(i);
+    config->stage_endpoints = endpoints;
+    config->shards = p.ranges[i];
+    config->manifest = p.manifest;
+    config->tokenizer = p.tokenizer;
+    config->wire = wire;
+    p.servers[i]->configure(config);
+  }
+  return p;
+}
+
+std::vector<int32_t> local_tokens(const std::string& prompt, int max_tokens, SamplingParams sampling = {}) {
+  static auto model = open_local_model(test::model_dir("stories260K"), RuntimeOptions{1});
+  REQUIRE(model.ok());
+  Generator generator(model->manifest, model->tokenizer, *model->shards);
+  GenerateOptions options;
+  options.max_tokens = max_tokens;
+  options.sampling = sampling;
+  auto result = generator.generate(prompt, options, nullptr);
+  REQUIRE(result.ok());
+  return result->tokens;
+}
+
+proto::GenerateMsg request(const std::string& prompt, int max_tokens, proto::SamplingWire sampling = {}) {
+  proto::GenerateMsg m;
+  m.prompt = prompt;
+  m.max_tokens = max_tokens;
+  m.sampling = sampling;
+  return m;
+}
+
+std::vector<int32_t> as_tokens(const std::vector<int64_t>& v) { return std::vector<int32_t>(v.begin(), v.end()); }
+
+}  // namespace
+
+TEST_CASE("ThreeStagePipelineReproducesTheKnownAnswer", "[pipeline]") {
+  TestPipeline p = start_pipeline({{0, 2}, {3, 4}, {5, 6}});
+  std::string streamed;
+  auto done = run_generation(p.head(), request("", 200), [&](const proto::TokensMsg& t) {
+    streamed += t.text;
+    return true;
+  });
+  REQUIRE(done.ok());
+  CHECK(done->stages == 3);
+  CHECK(as_tokens(done->tokens) == local_tokens("", 200));
+  CHECK(streamed == done->text);
+  CHECK_THAT(done->text, Catch::StartsWith("Once upon a time, there was a little girl named Lily. She loved to play "
+                                           "outside in the park."));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // session_end reaches the other stages
+  CHECK(p.open_sessions() == 0);
+}
+
+TEST_CASE("Fp16WireMatchesTheLocalRun", "[pipeline]") {
+  TestPipeline p = start_pipeline({{0, 1}, {2, 4}, {5, 6}}, proto::DType::kF16);
+  auto done = run_generation(p.head(), request("Once upon a time", 100), nullptr);
+  REQUIRE(done.ok());
+  CHECK(as_tokens(done->tokens) == local_tokens("Once upon a time", 100));
+}
+
+TEST_CASE("EightConcurrentGenerationsEachMatchTheirLocalRun", "[pipeline]") {
+  TestPipeline p = start_pipeline({{0, 2}, {3, 4}, {5, 6}});
+  const std::vector<std::string> prompts{"Once upon a time", "Lily", "The dog", "Tom had a red ball",
+                                         "One day",          "Sue",  "A bird",  "The sun was hot"};
+  std::vector<std::future<Result<proto::DoneMsg>>> runs;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    proto::SamplingWire sampling{i % 2 ? 0.8 : 0.0, 0, 0.9, 100 + i};
+    runs.push_back(std::async(std::launch::async, [&, i, sampling] {
+      return run_generation(p.head(), request(prompts[i], 80, sampling), nullptr);
+    }));
+  }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto done = runs[i].get();
+    REQUIRE(done.ok());
+    SamplingParams sampling{i % 2 ? 0.8f : 0.0f, 0, 0.9f, 100 + i};
+    INFO("prompt " << prompts[i]);
+    CHECK(as_tokens(done->tokens) == local_tokens(prompts[i], 80, sampling));
+  }
+  CHECK(p.servers[1]->stats().batched_steps > 0);  // sessions met at a stage and shared a forward pass
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(p.open_sessions() == 0);
+}
+
+TEST_CASE("ClientThatDisconnectsLeavesNoKvCacheBehind", "[pipeline]") {
+  TestPipeline p = start_pipeline({{0, 2}, {3, 4}, {5, 6}});
+  int pieces = 0;
+  auto done = run_generation(p.head(), request("Once upon a time", 400), [&](const proto::TokensMsg&) {
+    return ++pieces < 5;  // the client gives up after five pieces
+  });
+  REQUIRE(done.ok());
+  CHECK(done->stop_reason == "cancelled");
+  // A client that vanishes without a word (its socket closed mid-stream) is noticed on the next send.
+  {
+    zmq::context_t context(1);
+    zmq::socket_t socket(context, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.connect(p.head());
+    auto frames = proto::encode_data_message(request("Lily", 400));
+    REQUIRE(frames.ok());
+    for (size_t i = 0; i < frames->size(); ++i) {
+      socket.send(zmq::buffer((*frames)[i]), i + 1 < frames->size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+    zmq::message_t reply;
+    REQUIRE(socket.recv(reply));  // started
+  }
+  for (int i = 0; i < 50 && p.open_sessions() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(p.open_sessions() == 0);
+}
+
+TEST_CASE("PromptLongerThanTheContextIsRefusedByTheHead", "[pipeline]") {
+  TestPipeline p = start_pipeline({{0, 3}, {4, 6}});
+  std::string prompt;
+  for (int i = 0; i < 600; ++i) prompt += "cat ";
+  auto done = run_generation(p.head(), request(prompt, 10), nullptr);
+  REQUIRE_FALSE(done.ok());
+  CHECK_THAT(done.error(), Catch::Contains("context"));
+  // ...and keeps serving.
+  auto next = run_generation(p.head(), request("Lily", 5), nullptr);
+  REQUIRE(next.ok());
+  CHECK(next->tokens.size() == 5);
+}
+
+TEST_CASE("GarbageOnTheDataPortIsAnsweredAndServiceContinues", "[pipeline]") {
+  TestPipeline p = start_pipeline({{0, 3}, {4, 6}});
+  {
+    zmq::context_t context(1);
+    zmq::socket_t socket(context, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.connect(p.head());
+    socket.send(zmq::str_buffer("{\"v\":1,\"type\":\"generate\",\"prompt\":5}"));
+    zmq::message_t reply;
+    REQUIRE(socket.recv(reply));
+    CHECK_THAT(reply.to_string(), Catch::Contains("malformed"));
+  }
+  auto done = run_generation(p.head(), request("Lily", 5), nullptr);
+  REQUIRE(done.ok());
+}
+
+TEST_CASE("IdleSessionsOnAStageAreFreed", "[pipeline]") {
+  TestPipeline p = start_pipeline({{0, 3}, {4, 6}}, proto::DType::kF32, /*idle_timeout_s=*/0.5);
+  // An activation for a session whose head never comes back.
+  zmq::context_t context(1);
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.connect(p.servers[1]->endpoint());
+  proto::ActivationMsg m;
+  m.session = 77;
+  m.plan_version = 1;
+  m.hidden.dtype = proto::DType::kF32;
+  m.hidden.shape = {1, 64};
+  m.hidden.data.assign(64 * 4, '\0');
+  auto frames = proto::encode_data_message(m);
+  REQUIRE(frames.ok());
+  socket.send(zmq::buffer((*frames)[0]), zmq::send_flags::sndmore);
+  socket.send(zmq::buffer((*frames)[1]));
+  for (int i = 0; i < 20 && p.ranges[1]->open_sessions() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(p.ranges[1]->open_sessions() == 1);
+  for (int i = 0; i < 40 && p.ranges[1]->open_sessions() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(p.ranges[1]->open_sessions() == 0);
+}
