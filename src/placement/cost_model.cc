@@ -98,6 +98,26 @@ double transfer_seconds(const PlacementProblem& p, int from, int to, uint64_t by
   return static_cast<double>(bytes) / l.bandwidth_bytes_per_s + l.latency_s;
 }
 
+namespace {
+bool same_link(const Link& a, const Link& b) {
+  return a.present == b.present &&
+         (!a.present || (a.bandwidth_bytes_per_s == b.bandwidth_bytes_per_s && a.latency_s == b.latency_s));
+}
+}  // namespace
+
+bool interchangeable(const PlacementProblem& p, int d1, int d2) {
+  if (d1 == d2 || d1 == p.head || d2 == p.head) return false;
+  const Device& a = p.devices[d1];
+  const Device& b = p.devices[d2];
+  if (a.memory_bytes != b.memory_bytes || a.flops != b.flops || a.shard_seconds != b.shard_seconds) return false;
+  if (!same_link(p.link(d1, d2), p.link(d2, d1))) return false;
+  for (int c = 0; c < p.num_devices(); ++c) {
+    if (c == d1 || c == d2) continue;
+    if (!same_link(p.link(d1, c), p.link(d2, c)) || !same_link(p.link(c, d1), p.link(c, d2))) return false;
+  }
+  return true;
+}
+
 Result<Plan> evaluate_plan(const PlacementProblem& p, const std::vector<StageSpan>& spans, Objective objective) {
   const int n = p.num_shards();
   const int k = static_cast<int>(spans.size());

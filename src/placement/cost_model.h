@@ -30,4 +30,8 @@ namespace ll::placement {
 [[nodiscard]] Result<Plan> evaluate_plan(const PlacementProblem& p, const std::vector<StageSpan>& spans,
                                          Objective objective);
 
+// True if swapping the runs of d1 and d2 in any plan gives a plan of the same cost (neither is the head; same
+// budget, speed, timings and links). The MIPs use it to break symmetry.
+[[nodiscard]] bool interchangeable(const PlacementProblem& p, int d1, int d2);
+
 }  // namespace ll::placement

@@ -2,18 +2,19 @@
 //   x[i][d]      binary  shard i runs on device d
 //   w[i][a][b]   [0,1]   shard i on a and shard i+1 on b (a flow between consecutive shards; integral once x is)
 //   T[d]         >= 0    stage time of device d (0 if unused), in milliseconds
-//   tau          >= 0    throughput only: the slowest stage
+//   u[d]         binary  device d is used (entered once, left once, and u >= every x[.][d]: a tightening)
+//   s[d][i]      [0,1]   device d has been entered by shard i (only for interchangeable devices, to break symmetry)
+//   tau          >= 0    the slowest stage (throughput only; fixed at 0 for latency)
 // Thread-safe: all state is local to one call.
 #include "placement/mip.h"
 
-#include <glpk.h>
-
 #include <chrono>
+#include <algorithm>
 #include <cmath>
-#include <memory>
 #include <vector>
 
 #include "placement/cost_model.h"
+#include "placement/glpk_driver.h"
 
 namespace ll::placement {
 namespace {
@@ -25,37 +26,26 @@ struct Layout {
   int x(int i, int d) const { return 1 + i * nd + d; }
   int w(int i, int a, int b) const { return 1 + n * nd + (i * nd + a) * nd + b; }
   int t(int d) const { return 1 + n * nd + (n - 1) * nd * nd + d; }
-  int tau() const { return 1 + n * nd + (n - 1) * nd * nd + nd; }
-  int columns(Objective o) const { return tau() - (o == Objective::kThroughput ? 0 : 1); }
+  int u(int d) const { return t(nd) + d; }
+  int s(int d, int i) const { return u(nd) + d * n + i; }
+  int tau() const { return s(nd, 0); }
+  int columns() const { return tau(); }
 };
 
-struct ProbDeleter {
-  void operator()(glp_prob* p) const { glp_delete_prob(p); }
-};
-
-// Sparse row builder.
-struct Row {
-  std::vector<int> ind{0};
-  std::vector<double> val{0};
-  void add(int col, double v) {
-    ind.push_back(col);
-    val.push_back(v);
-  }
-};
-
-void add_row(glp_prob* lp, Row& row, int type, double lo, double hi) {
-  const int r = glp_add_rows(lp, 1);
-  glp_set_row_bnds(lp, r, type, lo, hi);
-  glp_set_mat_row(lp, r, static_cast<int>(row.ind.size()) - 1, row.ind.data(), row.val.data());
-}
+using glpk::Row;
 
 // Full column vector (1-based) for a plan, so GLPK can start from it.
-std::vector<double> columns_for(const PlacementProblem& p, const Layout& L, Objective objective, const Plan& plan) {
-  std::vector<double> col(L.columns(objective) + 1, 0.0);
+std::vector<double> columns_for(const PlacementProblem& p, const Layout& L, Objective objective, const Plan& plan,
+                                const std::vector<bool>& has_s) {
+  std::vector<double> col(L.columns() + 1, 0.0);
   std::vector<int> device_of(p.num_shards());
   for (const auto& s : plan.stages) {
     for (int i = s.first_shard; i <= s.last_shard; ++i) device_of[i] = s.device;
     col[L.t(s.device)] = s.time_s() * kScale;
+    col[L.u(s.device)] = 1;
+    if (has_s[s.device]) {
+      for (int i = s.first_shard; i < p.num_shards(); ++i) col[L.s(s.device, i)] = 1;
+    }
   }
   for (int i = 0; i < p.num_shards(); ++i) {
     col[L.x(i, device_of[i])] = 1;
@@ -65,25 +55,9 @@ std::vector<double> columns_for(const PlacementProblem& p, const Layout& L, Obje
   return col;
 }
 
-struct CallbackData {
-  std::vector<double> start;
-  bool given = false;
-  double bound = -1;  // best proven lower bound seen (model units), -1 if none
-};
-
-void callback(glp_tree* tree, void* info) {
-  auto* data = static_cast<CallbackData*>(info);
-  if (glp_ios_reason(tree) == GLP_IHEUR && !data->given && !data->start.empty()) {
-    data->given = true;
-    glp_ios_heur_sol(tree, data->start.data());
-  }
-  const int best = glp_ios_best_node(tree);
-  if (best != 0) data->bound = glp_ios_node_bound(tree, best);
-}
-
 }  // namespace
 
-Result<Plan> solve_mip(const PlacementProblem& p, Objective objective, const MipOptions& options) {
+Result<Plan> solve_mip_assignment(const PlacementProblem& p, Objective objective, const MipOptions& options) {
   LL_TRY_STATUS(validate_problem(p));
   const auto start = std::chrono::steady_clock::now();
   const int n = p.num_shards();
@@ -91,11 +65,10 @@ Result<Plan> solve_mip(const PlacementProblem& p, Objective objective, const Mip
   const int head = p.head;
   const Layout L{n, nd};
 
-  glp_term_out(GLP_OFF);
-  std::unique_ptr<glp_prob, ProbDeleter> owner(glp_create_prob());
+  glpk::ProbPtr owner(glp_create_prob());
   glp_prob* lp = owner.get();
   glp_set_obj_dir(lp, GLP_MIN);
-  glp_add_cols(lp, L.columns(objective));
+  glp_add_cols(lp, L.columns());
 
   // x: binaries; fixed to 0 where a single shard cannot fit, or where the last shard could not reach the head.
   for (int i = 0; i < n; ++i) {
@@ -130,16 +103,23 @@ Result<Plan> solve_mip(const PlacementProblem& p, Objective objective, const Mip
     glp_set_col_bnds(lp, L.t(d), GLP_LO, 0, 0);
     if (objective == Objective::kLatency) glp_set_obj_coef(lp, L.t(d), 1);
   }
+  for (int d = 0; d < nd; ++d) {
+    glp_set_col_kind(lp, L.u(d), GLP_BV);
+    if (d == head) glp_set_col_bnds(lp, L.u(d), GLP_FX, 1, 1);
+    for (int i = 0; i < n; ++i) glp_set_col_bnds(lp, L.s(d, i), GLP_FX, 0, 0);  // freed below where used
+  }
   if (objective == Objective::kThroughput) {
     glp_set_col_bnds(lp, L.tau(), GLP_LO, 0, 0);
     glp_set_obj_coef(lp, L.tau(), 1);
+  } else {
+    glp_set_col_bnds(lp, L.tau(), GLP_FX, 0, 0);
   }
 
   // Every shard on exactly one device.
   for (int i = 0; i < n; ++i) {
     Row row;
     for (int d = 0; d < nd; ++d) row.add(L.x(i, d), 1);
-    add_row(lp, row, GLP_FX, 1, 1);
+    glpk::add_row(lp, row, GLP_FX, 1, 1);
   }
   // Flow conservation between consecutive shards.
   for (int i = 0; i + 1 < n; ++i) {
@@ -147,31 +127,101 @@ Result<Plan> solve_mip(const PlacementProblem& p, Objective objective, const Mip
       Row out;
       for (int b = 0; b < nd; ++b) out.add(L.w(i, a, b), 1);
       out.add(L.x(i, a), -1);
-      add_row(lp, out, GLP_FX, 0, 0);
+      glpk::add_row(lp, out, GLP_FX, 0, 0);
       Row in;
       for (int b = 0; b < nd; ++b) in.add(L.w(i, b, a), 1);
       in.add(L.x(i + 1, a), -1);
-      add_row(lp, in, GLP_FX, 0, 0);
+      glpk::add_row(lp, in, GLP_FX, 0, 0);
     }
   }
-  // Each device is entered at most once: its shards form one contiguous run, and it holds one stage at most.
+  // A used device is entered exactly once and left exactly once (to the next stage, or as the last stage, back to
+  // the head): its shards form one contiguous run, and it holds one stage at most.
   for (int b = 0; b < nd; ++b) {
-    Row row;
-    row.add(L.x(0, b), 1);
+    Row in;
+    in.add(L.x(0, b), 1);
+    Row out;
+    out.add(L.x(n - 1, b), 1);
     for (int i = 0; i + 1 < n; ++i) {
       for (int a = 0; a < nd; ++a) {
-        if (a != b) row.add(L.w(i, a, b), 1);
+        if (a == b) continue;
+        in.add(L.w(i, a, b), 1);
+        out.add(L.w(i, b, a), 1);
       }
     }
-    add_row(lp, row, GLP_UP, 0, 1);
+    in.add(L.u(b), -1);
+    out.add(L.u(b), -1);
+    glpk::add_row(lp, in, GLP_FX, 0, 0);
+    glpk::add_row(lp, out, GLP_FX, 0, 0);
+    for (int i = 0; i < n; ++i) {
+      Row used;
+      used.add(L.x(i, b), 1);
+      used.add(L.u(b), -1);
+      glpk::add_row(lp, used, GLP_UP, 0, 0);
+    }
   }
-  // Memory, scaled by the budget so coefficients are at most 1.
+  // Interchangeable devices (same budget, speed, timings and links): the lower index runs first.
+  std::vector<bool> has_s(nd, false);
+  for (int d1 = 0; d1 < nd; ++d1) {
+    for (int d2 = d1 + 1; d2 < nd; ++d2) {
+      if (!interchangeable(p, d1, d2)) continue;
+      for (int d : {d1, d2}) {
+        if (has_s[d]) continue;
+        has_s[d] = true;
+        for (int i = 0; i < n; ++i) {
+          glp_set_col_bnds(lp, L.s(d, i), GLP_DB, 0, 1);
+          Row step;  // s[d][i] = s[d][i-1] + entries into d between shard i-1 and i
+          step.add(L.s(d, i), 1);
+          if (i == 0) {
+            step.add(L.x(0, d), -1);
+          } else {
+            step.add(L.s(d, i - 1), -1);
+            for (int a = 0; a < nd; ++a) {
+              if (a != d) step.add(L.w(i - 1, a, d), -1);
+            }
+          }
+          glpk::add_row(lp, step, GLP_FX, 0, 0);
+        }
+      }
+      for (int i = 0; i < n; ++i) {
+        Row order;
+        order.add(L.s(d2, i), 1);
+        order.add(L.s(d1, i), -1);
+        glpk::add_row(lp, order, GLP_UP, 0, 0);
+      }
+      break;  // chain each device to the next interchangeable one only
+    }
+  }
+  // Memory, scaled by the budget, and only on a used device (the u-scaled form is the tighter relaxation).
   for (int d = 0; d < nd; ++d) {
     const double budget = static_cast<double>(p.devices[d].memory_bytes);
     if (budget <= 0) continue;  // every x[.][d] is already fixed at 0
     Row row;
     for (int i = 0; i < n; ++i) row.add(L.x(i, d), static_cast<double>(shard_memory(p, i)) / budget);
-    add_row(lp, row, GLP_UP, 0, 1);
+    row.add(L.u(d), -1);
+    glpk::add_row(lp, row, GLP_UP, 0, 0);
+  }
+  // Objective cutoff from the incumbent: in any plan at least as good, one stage's compute plus its cheapest way
+  // out is at most the incumbent's objective. With u this bounds compute per unit of "device used", which lifts the
+  // LP bound a lot (a fractional device no longer gets compute for a fraction of its transfer cost).
+  if (options.incumbent) {
+    const double cutoff = options.incumbent->objective_value() * (1 + 1e-7) * kScale;
+    uint64_t min_out_bytes = kTokenIdBytes;
+    for (int i = 0; i + 1 < n; ++i) min_out_bytes = std::min(min_out_bytes, p.shards[i].out_bytes_per_token);
+    for (int d = 0; d < nd; ++d) {
+      double cheapest_out = 0;
+      if (d != head) {
+        cheapest_out = 1e300;
+        for (int b = 0; b < nd; ++b) {
+          if (b == d || !p.link(d, b).present) continue;
+          cheapest_out = std::min(cheapest_out, transfer_seconds(p, d, b, min_out_bytes) * kScale);
+        }
+        if (cheapest_out == 1e300) continue;  // cannot leave: x[.][d] end up 0 anyway
+      }
+      Row row;
+      for (int i = 0; i < n; ++i) row.add(L.x(i, d), shard_seconds(p, i, d) * kScale);
+      row.add(L.u(d), -(cutoff - cheapest_out));
+      glpk::add_row(lp, row, GLP_UP, 0, 0);
+    }
   }
   // Stage times: T[d] = compute + boundary transfer + (last stage) token back to the head.
   for (int d = 0; d < nd; ++d) {
@@ -188,62 +238,20 @@ Result<Plan> solve_mip(const PlacementProblem& p, Objective objective, const Mip
         row.add(L.w(i, d, b), -transfer_seconds(p, d, b, stage_output_bytes(p, i)) * kScale);
       }
     }
-    add_row(lp, row, GLP_FX, 0, 0);
+    glpk::add_row(lp, row, GLP_FX, 0, 0);
   }
   if (objective == Objective::kThroughput) {
     for (int d = 0; d < nd; ++d) {
       Row row;
       row.add(L.tau(), 1);
       row.add(L.t(d), -1);
-      add_row(lp, row, GLP_LO, 0, 0);
+      glpk::add_row(lp, row, GLP_LO, 0, 0);
     }
   }
 
-  CallbackData data;
-  if (options.incumbent) data.start = columns_for(p, L, objective, *options.incumbent);
-  // The LP relaxation first (glp_intopt without its presolver needs an optimal basis; without the presolver the
-  // column numbers in the callback are ours, which the incumbent needs).
-  glp_smcp lp_parm;
-  glp_init_smcp(&lp_parm);
-  lp_parm.msg_lev = GLP_MSG_OFF;
-  lp_parm.presolve = GLP_ON;
-  lp_parm.tm_lim = static_cast<int>(std::max(1.0, options.time_limit_s * 1000));
-  glp_scale_prob(lp, GLP_SF_AUTO);
-  const int lp_ret = glp_simplex(lp, &lp_parm);
-  if (lp_ret == GLP_ENOPFS || (lp_ret == 0 && glp_get_status(lp) == GLP_NOFEAS)) {
-    return make_error("infeasible: no placement satisfies memory and links");
-  }
-  if (lp_ret != 0 || glp_get_status(lp) != GLP_OPT) {
-    return make_error("GLPK: the LP relaxation failed (glp_simplex returned " + std::to_string(lp_ret) + ")");
-  }
-  if (lp_parm.presolve == GLP_ON) {
-    // glp_simplex with presolve leaves no basis for glp_intopt; re-solve from a basis without the presolver.
-    lp_parm.presolve = GLP_OFF;
-    glp_adv_basis(lp, 0);
-    if (glp_simplex(lp, &lp_parm) != 0 || glp_get_status(lp) != GLP_OPT) {
-      return make_error("GLPK: the LP relaxation failed");
-    }
-  }
-  glp_iocp parm;
-  glp_init_iocp(&parm);
-  parm.msg_lev = GLP_MSG_OFF;
-  parm.presolve = GLP_OFF;
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  parm.tm_lim = static_cast<int>(std::max(1.0, (options.time_limit_s - elapsed) * 1000));
-  parm.mip_gap = 1e-9;
-  parm.mir_cuts = GLP_ON;
-  parm.cb_func = callback;
-  parm.cb_info = &data;
-  const int ret = glp_intopt(lp, &parm);
-  const int status = glp_mip_status(lp);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (ret == GLP_ENOPFS || status == GLP_NOFEAS) {
-    return make_error("infeasible: no placement satisfies memory and links");
-  }
-  if (status != GLP_OPT && status != GLP_FEAS) {
-    if (ret == GLP_ETMLIM) return make_error("GLPK found no placement within the time limit");
-    return make_error("GLPK failed (glp_intopt returned " + std::to_string(ret) + ")");
-  }
+  std::vector<double> start_columns;
+  if (options.incumbent) start_columns = columns_for(p, L, objective, *options.incumbent, has_s);
+  LL_ASSIGN_OR_RETURN(glpk::Outcome outcome, glpk::solve(lp, options.time_limit_s, start, start_columns));
 
   // Read the assignment and group consecutive shards on the same device into stages.
   std::vector<StageSpan> spans;
@@ -261,13 +269,18 @@ Result<Plan> solve_mip(const PlacementProblem& p, Objective objective, const Mip
   }
   auto plan = evaluate_plan(p, spans, objective);
   if (!plan.ok()) return make_error("GLPK solution does not check out: " + plan.error());
-  plan->solver = "glpk-mip";
-  plan->optimal = status == GLP_OPT;
+  plan->solver = "glpk-mip (assignment)";
+  plan->optimal = outcome.optimal;
   plan->status = plan->optimal ? "optimal" : "feasible (time limit)";
-  plan->solve_seconds = seconds;
-  plan->solver_objective_s = glp_mip_obj_val(lp) / kScale;
-  plan->solver_bound_s = plan->optimal || data.bound < 0 ? plan->solver_objective_s : data.bound / kScale;
+  plan->solve_seconds = outcome.seconds;
+  plan->solver_objective_s = outcome.objective / kScale;
+  plan->solver_bound_s = outcome.bound / kScale;
   return plan;
+}
+
+Result<Plan> solve_mip(const PlacementProblem& p, Objective objective, const MipOptions& options) {
+  if (options.formulation == Formulation::kAssignment) return solve_mip_assignment(p, objective, options);
+  return solve_mip_runs(p, objective, options);
 }
 
 }  // namespace ll::placement

@@ -19,7 +19,7 @@ struct Counts {
   int instances = 0, feasible = 0, mip_agree = 0, dp_agree = 0, infeasible_agree = 0;
 };
 
-Counts run_random(uint64_t seed, int count, Objective objective, bool seeded) {
+Counts run_random(uint64_t seed, int count, Objective objective, bool seeded, Formulation formulation) {
   std::mt19937_64 rng(seed);
   Counts c;
   for (int k = 0; k < count; ++k) {
@@ -27,6 +27,7 @@ Counts run_random(uint64_t seed, int count, Objective objective, bool seeded) {
     const auto brute = brute_force(p, objective);
     MipOptions options;
     options.time_limit_s = 30;
+    options.formulation = formulation;
     if (seeded) {
       auto h = heuristic_plan(p, objective);
       if (h.ok()) options.incumbent = *h;
@@ -57,30 +58,39 @@ Counts run_random(uint64_t seed, int count, Objective objective, bool seeded) {
     if (close(mip->solver_objective_s, brute.best) && close(repriced->objective_value(), brute.best)) ++c.mip_agree;
     if (close(dp->objective_value(), brute.best)) ++c.dp_agree;
   }
-  std::printf("brute force (%s, %s): %d instances, %d feasible, MIP optimal+agrees %d/%d, DP agrees %d/%d, "
+  std::printf("brute force (%s, %s, %s): %d instances, %d feasible, MIP optimal+agrees %d/%d, DP agrees %d/%d, "
               "infeasible agreed %d/%d\n",
-              objective_name(objective), seeded ? "seeded" : "unseeded", c.instances, c.feasible, c.mip_agree,
+              formulation == Formulation::kRuns ? "runs MIP" : "assignment MIP", objective_name(objective),
+              seeded ? "seeded" : "unseeded", c.instances, c.feasible, c.mip_agree,
               c.feasible, c.dp_agree, c.feasible, c.infeasible_agree, c.instances - c.feasible);
   return c;
 }
 
 TEST_CASE("MIP latency objective differs from brute-force optimum on random small instances") {
-  const Counts c = run_random(1, 500, Objective::kLatency, false);
-  CHECK(c.mip_agree == c.feasible);
-  CHECK(c.feasible > 200);
+  for (Formulation f : {Formulation::kRuns, Formulation::kAssignment}) {
+    const Counts c = run_random(1, 500, Objective::kLatency, false, f);
+    CHECK(c.mip_agree == c.feasible);
+    CHECK(c.infeasible_agree == c.instances - c.feasible);
+    CHECK(c.feasible > 200);
+  }
 }
 
 TEST_CASE("MIP throughput objective differs from brute-force optimum on random small instances") {
-  const Counts c = run_random(2, 500, Objective::kThroughput, false);
-  CHECK(c.mip_agree == c.feasible);
-  CHECK(c.feasible > 200);
+  for (Formulation f : {Formulation::kRuns, Formulation::kAssignment}) {
+    const Counts c = run_random(2, 500, Objective::kThroughput, false, f);
+    CHECK(c.mip_agree == c.feasible);
+    CHECK(c.infeasible_agree == c.instances - c.feasible);
+    CHECK(c.feasible > 200);
+  }
 }
 
-TEST_CASE("MIP seeded with a heuristic incumbent loses optimality") {
-  const Counts a = run_random(3, 150, Objective::kLatency, true);
-  const Counts b = run_random(4, 150, Objective::kThroughput, true);
-  CHECK(a.mip_agree == a.feasible);
-  CHECK(b.mip_agree == b.feasible);
+TEST_CASE("MIP seeded with a heuristic incumbent (and its objective cutoff) loses optimality") {
+  for (Formulation f : {Formulation::kRuns, Formulation::kAssignment}) {
+    const Counts a = run_random(3, 250, Objective::kLatency, true, f);
+    const Counts b = run_random(4, 250, Objective::kThroughput, true, f);
+    CHECK(a.mip_agree == a.feasible);
+    CHECK(b.mip_agree == b.feasible);
+  }
 }
 
 TEST_CASE("ordered DP is never better than the optimum (it is a restriction)") {

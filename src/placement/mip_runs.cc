@@ -1,0 +1,216 @@
+// The run formulation of the placement MIP. Columns (1-based):
+//   r[q]        binary  run q = (device d, shards j..k) is a stage; only runs that fit d's memory, start at shard 0
+//                       exactly when d is the head, can reach the head if they end the model, and (given an
+//                       incumbent) are not slower on their own than the incumbent's objective
+//   v[k][d][e]  [0,1]   the stage ending at shard k is on d and the next one, starting at k+1, on e (needs a link)
+//   u[d]        binary  device d holds a stage
+//   T[d]        >= 0    stage time of d in milliseconds; tau >= every T[d] for throughput
+// Rows: every shard covered by exactly one run; one run per device (= u[d]); a run ending at k on d leaves through
+// exactly one v[k][d][.], a run starting at k+1 on e is entered through exactly one v[k][.][e]; the stage time
+// definitions; symmetry breaking between interchangeable devices. Thread-safe (local state only).
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "placement/cost_model.h"
+#include "placement/glpk_driver.h"
+#include "placement/mip.h"
+
+namespace ll::placement {
+namespace {
+
+constexpr double kScale = 1e3;              // milliseconds
+constexpr int64_t kMaxCoverNonzeros = 3000000;  // beyond this the assignment formulation is used
+
+struct Run {
+  int device, first, last;
+  double compute_ms;
+};
+
+}  // namespace
+
+Result<Plan> solve_mip_runs(const PlacementProblem& p, Objective objective, const MipOptions& options) {
+  LL_TRY_STATUS(validate_problem(p));
+  const auto start = std::chrono::steady_clock::now();
+  const int n = p.num_shards();
+  const int nd = p.num_devices();
+  const int head = p.head;
+  using glpk::Row;
+
+  const double cutoff = options.incumbent ? options.incumbent->objective_value() * (1 + 1e-7) * kScale : 1e300;
+  // Cheapest way out of a run ending at shard k on device d (0 for a single stage on the head).
+  auto cheapest_exit_ms = [&](int d, int k) {
+    if (k == n - 1) {
+      if (d == head) return 0.0;
+      return p.link(d, head).present ? transfer_seconds(p, d, head, kTokenIdBytes) * kScale : 1e300;
+    }
+    double best = 1e300;
+    for (int e = 0; e < nd; ++e) {
+      if (e == d || e == head || !p.link(d, e).present) continue;
+      best = std::min(best, transfer_seconds(p, d, e, stage_output_bytes(p, k)) * kScale);
+    }
+    return best;
+  };
+
+  std::vector<Run> runs;
+  int64_t cover_nonzeros = 0;
+  for (int d = 0; d < nd; ++d) {
+    for (int j = (d == head ? 0 : 1); j < (d == head ? 1 : n); ++j) {
+      double compute = 0;
+      uint64_t memory = 0;
+      for (int k = j; k < n; ++k) {
+        compute += shard_seconds(p, k, d) * kScale;
+        memory += shard_memory(p, k);
+        if (memory > p.devices[d].memory_bytes || compute > cutoff) break;
+        const double exit = cheapest_exit_ms(d, k);
+        if (exit >= 1e300 || compute + exit > cutoff) continue;
+        runs.push_back(Run{d, j, k, compute});
+        cover_nonzeros += k - j + 1;
+      }
+    }
+    if (cover_nonzeros > kMaxCoverNonzeros) return solve_mip_assignment(p, objective, options);
+  }
+  if (runs.empty()) return make_error("infeasible: no placement satisfies memory and links");
+
+  // Column layout.
+  const int num_runs = static_cast<int>(runs.size());
+  auto r_col = [](int q) { return 1 + q; };
+  std::vector<std::vector<int>> v_col(std::max(0, n - 1), std::vector<int>(nd * nd, 0));
+  int next = 1 + num_runs;
+  for (int k = 0; k + 1 < n; ++k) {
+    for (int d = 0; d < nd; ++d) {
+      for (int e = 0; e < nd; ++e) {
+        if (d != e && e != head && p.link(d, e).present) v_col[k][d * nd + e] = next++;
+      }
+    }
+  }
+  const int u0 = next, t0 = next + nd, tau = next + 2 * nd;
+  const int num_cols = tau;
+
+  glpk::ProbPtr owner(glp_create_prob());
+  glp_prob* lp = owner.get();
+  glp_set_obj_dir(lp, GLP_MIN);
+  glp_add_cols(lp, num_cols);
+  for (int q = 0; q < num_runs; ++q) glp_set_col_kind(lp, r_col(q), GLP_BV);
+  for (int c = 1 + num_runs; c < u0; ++c) glp_set_col_bnds(lp, c, GLP_DB, 0, 1);
+  for (int d = 0; d < nd; ++d) {
+    glp_set_col_kind(lp, u0 + d, GLP_BV);
+    if (d == head) glp_set_col_bnds(lp, u0 + d, GLP_FX, 1, 1);
+    glp_set_col_bnds(lp, t0 + d, GLP_LO, 0, 0);
+    if (objective == Objective::kLatency) glp_set_obj_coef(lp, t0 + d, 1);
+  }
+  if (objective == Objective::kThroughput) {
+    glp_set_col_bnds(lp, tau, GLP_LO, 0, 0);
+    glp_set_obj_coef(lp, tau, 1);
+  } else {
+    glp_set_col_bnds(lp, tau, GLP_FX, 0, 0);
+  }
+
+  // Cover: each shard in exactly one run.
+  std::vector<Row> cover(n);
+  std::vector<Row> device_rows(nd);
+  std::vector<Row> time_rows(nd);
+  std::vector<std::vector<Row>> out_rows(std::max(0, n - 1), std::vector<Row>(nd));  // [k][d]
+  std::vector<std::vector<Row>> in_rows(std::max(0, n - 1), std::vector<Row>(nd));   // [k][e]
+  for (int q = 0; q < num_runs; ++q) {
+    const Run& run = runs[q];
+    for (int i = run.first; i <= run.last; ++i) cover[i].add(r_col(q), 1);
+    device_rows[run.device].add(r_col(q), 1);
+    double cost = run.compute_ms;
+    if (run.last == n - 1 && run.device != head) cost += transfer_seconds(p, run.device, head, kTokenIdBytes) * kScale;
+    time_rows[run.device].add(r_col(q), -cost);
+    if (run.last + 1 < n) out_rows[run.last][run.device].add(r_col(q), -1);
+    if (run.first > 0) in_rows[run.first - 1][run.device].add(r_col(q), -1);
+  }
+  for (int k = 0; k + 1 < n; ++k) {
+    for (int d = 0; d < nd; ++d) {
+      for (int e = 0; e < nd; ++e) {
+        const int c = v_col[k][d * nd + e];
+        if (c == 0) continue;
+        out_rows[k][d].add(c, 1);
+        in_rows[k][e].add(c, 1);
+        time_rows[d].add(c, -transfer_seconds(p, d, e, stage_output_bytes(p, k)) * kScale);
+      }
+    }
+  }
+  for (int i = 0; i < n; ++i) glpk::add_row(lp, cover[i], GLP_FX, 1, 1);
+  for (int d = 0; d < nd; ++d) {
+    device_rows[d].add(u0 + d, -1);
+    glpk::add_row(lp, device_rows[d], GLP_FX, 0, 0);
+    time_rows[d].add(t0 + d, 1);
+    glpk::add_row(lp, time_rows[d], GLP_FX, 0, 0);
+    if (objective == Objective::kThroughput) {
+      Row row;
+      row.add(tau, 1);
+      row.add(t0 + d, -1);
+      glpk::add_row(lp, row, GLP_LO, 0, 0);
+    }
+  }
+  for (int k = 0; k + 1 < n; ++k) {
+    for (int d = 0; d < nd; ++d) {
+      if (out_rows[k][d].ind.size() > 1) glpk::add_row(lp, out_rows[k][d], GLP_FX, 0, 0);
+      if (in_rows[k][d].ind.size() > 1) glpk::add_row(lp, in_rows[k][d], GLP_FX, 0, 0);
+    }
+  }
+  // Symmetry: of two interchangeable devices the lower index is used first and starts earlier.
+  for (int d1 = 0; d1 < nd; ++d1) {
+    for (int d2 = d1 + 1; d2 < nd; ++d2) {
+      if (!interchangeable(p, d1, d2)) continue;
+      Row used;
+      used.add(u0 + d1, 1);
+      used.add(u0 + d2, -1);
+      glpk::add_row(lp, used, GLP_LO, 0, 0);
+      Row order;  // start(d2) - start(d1) >= -n (1 - u[d2])
+      for (int q = 0; q < num_runs; ++q) {
+        if (runs[q].device == d2) order.add(r_col(q), runs[q].first);
+        if (runs[q].device == d1) order.add(r_col(q), -runs[q].first);
+      }
+      order.add(u0 + d2, -n);
+      glpk::add_row(lp, order, GLP_LO, -n, 0);
+      break;
+    }
+  }
+
+  // The incumbent as a full column vector.
+  std::vector<double> start_columns;
+  if (options.incumbent) {
+    start_columns.assign(num_cols + 1, 0.0);
+    bool complete = true;
+    const auto& stages = options.incumbent->stages;
+    for (size_t s = 0; s < stages.size(); ++s) {
+      const Stage& st = stages[s];
+      auto it = std::find_if(runs.begin(), runs.end(), [&](const Run& r) {
+        return r.device == st.device && r.first == st.first_shard && r.last == st.last_shard;
+      });
+      if (it == runs.end()) complete = false;
+      else start_columns[r_col(static_cast<int>(it - runs.begin()))] = 1;
+      start_columns[u0 + st.device] = 1;
+      start_columns[t0 + st.device] = st.time_s() * kScale;
+      if (s + 1 < stages.size()) {
+        const int c = v_col[st.last_shard][st.device * nd + stages[s + 1].device];
+        if (c == 0) complete = false;
+        else start_columns[c] = 1;
+      }
+    }
+    start_columns[tau] = objective == Objective::kThroughput ? options.incumbent->bottleneck_s * kScale : 0;
+    if (!complete) start_columns.clear();
+  }
+
+  LL_ASSIGN_OR_RETURN(glpk::Outcome outcome, glpk::solve(lp, options.time_limit_s, start, start_columns));
+  std::vector<StageSpan> spans;
+  for (int q = 0; q < num_runs; ++q) {
+    if (glp_mip_col_val(lp, r_col(q)) > 0.5) spans.push_back(StageSpan{runs[q].device, runs[q].first, runs[q].last});
+  }
+  std::sort(spans.begin(), spans.end(), [](const StageSpan& a, const StageSpan& b) { return a.first_shard < b.first_shard; });
+  auto plan = evaluate_plan(p, spans, objective);
+  if (!plan.ok()) return make_error("GLPK solution does not check out: " + plan.error());
+  plan->solver = "glpk-mip (runs)";
+  plan->optimal = outcome.optimal;
+  plan->status = plan->optimal ? "optimal" : "feasible (time limit)";
+  plan->solve_seconds = outcome.seconds;
+  plan->solver_objective_s = outcome.objective / kScale;
+  plan->solver_bound_s = outcome.bound / kScale;
+  return plan;
+}
+
+}  // namespace ll::placement
