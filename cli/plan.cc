@@ -33,7 +33,7 @@ struct PlanOptions {
   bool json = false;
   bool dot = false;
   bool bench = false;
-  double time_limit_s = 10;
+  double time_limit_s = 2;
   std::string method = "auto";
 };
 
@@ -291,7 +291,7 @@ void add_plan_command(CLI::App& app, GlobalOptions& global) {
   auto* json = sub->add_flag("--json", options->json, "print the plan as JSON");
   auto* dot = sub->add_flag("--dot", options->dot, "print the ring as a Graphviz graph");
   json->excludes(dot);
-  sub->add_option("--time-limit", options->time_limit_s, "GLPK time limit in seconds (default 10)");
+  sub->add_option("--time-limit", options->time_limit_s, "GLPK time limit in seconds (default 2; then the exact DP if <= 12 devices)");
   sub->add_option("--method", options->method, "auto (GLPK, DP fallback and cross-check), mip or dp")
       ->check(CLI::IsMember({"auto", "mip", "dp"}));
   sub->add_flag("--bench", options->bench, "time the solver on synthetic clusters and print the gain over peer rules");

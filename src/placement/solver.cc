@@ -157,7 +157,7 @@ Result<Plan> solve_placement(const PlacementProblem& p, const SolveOptions& opti
       note = "GLPK: " + result.error() + "; heuristic plan used";
       result = std::move(seed);
     }
-    if (result.ok() && result->solver == "glpk-mip" && nd <= options.cross_check_max_devices) {
+    if (result.ok() && result->solver.rfind("glpk", 0) == 0 && nd <= options.cross_check_max_devices) {
       auto dp = solve_exact_dp(p, objective);
       if (dp.ok() && same_value(dp->objective_value(), result->objective_value())) {
         note = "exact DP agrees (" + seconds_text(dp->objective_value()) + ")";

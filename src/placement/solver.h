@@ -14,7 +14,7 @@ enum class Method { kAuto, kMip, kDp };
 struct SolveOptions {
   Objective objective = Objective::kLatency;
   Method method = Method::kAuto;
-  double time_limit_s = 10;      // for GLPK
+  double time_limit_s = 2;          // for GLPK; the DP fallback then runs if the cluster is small enough
   int cross_check_max_devices = 8;  // run the exact DP too (and keep the better plan) up to this many devices
   bool backups = true;
 };
