@@ -1,0 +1,172 @@
+// Message envelope and bodies: encoding, validation, error codes.
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "proto/limits.h"
+#include "proto/messages.h"
+
+using namespace ll::proto;
+
+namespace {
+std::string code_of(const std::vector<std::string>& frames) {
+  auto d = decode_message(frames);
+  if (auto* e = std::get_if<ProtocolError>(&d)) return e->code;
+  return "ok";
+}
+
+Envelope heartbeat() {
+  HeartbeatBody hb;
+  hb.role = "leader";
+  hb.leader = "a";
+  hb.profile.name = "a";
+  hb.profile.endpoint = "tcp://127.0.0.1:7700";
+  hb.profile.memory_budget = 1 << 30;
+  hb.members = {{"a", "tcp://127.0.0.1:7700"}, {"b", "tcp://127.0.0.1:7701"}};
+  hb.links["b"] = LinkStat{0.5, 120};
+  Envelope e;
+  e.type = MessageType::kHeartbeat;
+  e.term = 7;
+  e.from = "a";
+  e.endpoint = "tcp://127.0.0.1:7700";
+  e.cluster = "home";
+  e.body = hb.to_json();
+  return e;
+}
+}  // namespace
+
+TEST_CASE("a heartbeat round-trips with its term and body", "[messages]") {
+  auto frames = encode_message(heartbeat());
+  REQUIRE(frames.ok());
+  REQUIRE(frames->size() == 1);
+  auto d = decode_message(*frames);
+  REQUIRE(std::holds_alternative<Envelope>(d));
+  const auto& e = std::get<Envelope>(d);
+  CHECK(e.type == MessageType::kHeartbeat);
+  CHECK(e.term == 7);
+  CHECK(e.from == "a");
+  CHECK(e.cluster == "home");
+  auto body = HeartbeatBody::from_json(e.body);
+  REQUIRE(body.ok());
+  CHECK(body->role == "leader");
+  CHECK(body->members.size() == 2);
+  CHECK(body->links.at("b").bandwidth_mbps == 120);
+  CHECK(body->profile.memory_budget == (1u << 30));
+}
+
+TEST_CASE("every message carries version, type, term and sender", "[messages]") {
+  CHECK(code_of({R"({"type":"get_status","term":0,"from":"x"})"}) == "malformed");
+  CHECK(code_of({R"({"v":1,"type":"get_status","from":"x"})"}) == "malformed");
+  CHECK(code_of({R"({"v":1,"type":"get_status","term":0})"}) == "malformed");
+  CHECK(code_of({R"({"v":1,"term":0,"from":"x"})"}) == "malformed");
+  CHECK(code_of({R"({"v":"1","type":"get_status","term":0,"from":"x"})"}) == "malformed");
+  CHECK(code_of({R"({"v":2,"type":"get_status","term":0,"from":"x"})"}) == "unsupported_version");
+  CHECK(code_of({R"({"v":1,"type":"nope","term":0,"from":"x"})"}) == "unknown_type");
+  CHECK(code_of({R"({"v":1,"type":"get_status","term":0,"from":"x"})"}) == "ok");
+}
+
+TEST_CASE("peer messages also need a valid endpoint and cluster", "[messages]") {
+  CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x"})"}) == "malformed");
+  CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x","endpoint":"tcp://h:1"})"}) == "malformed");
+  CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x","endpoint":"http://h:1","cluster":"c"})"}) == "malformed");
+  CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x","endpoint":"tcp://h;rm:1","cluster":"c"})"}) == "malformed");
+  CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x","endpoint":"tcp://h:1","cluster":"c"})"}) == "ok");
+}
+
+TEST_CASE("size, depth and frame-count limits", "[messages]") {
+  CHECK(code_of({}) == "malformed");
+  CHECK(code_of({std::string(kMaxControlFrameBytes + 1, ' ')}) == "too_large");
+  CHECK(code_of({std::string(kMaxJsonDepth + 1, '[') + std::string(kMaxJsonDepth + 1, ']')}) == "malformed");
+  CHECK(json_nesting_depth(R"({"a":"[[[[[[[[[[[[[[[[[[[[[[[["})") == 1);  // brackets inside strings do not count
+  std::vector<std::string> many(2 + kMaxTensorFrames, "x");
+  many[0] = R"({"v":1,"type":"get_status","term":0,"from":"x"})";
+  CHECK(code_of(many) == "too_large");
+  CHECK(code_of({R"({"v":1,"type":"get_status","term":0,"from":"x"})", "t"}) == "unexpected_tensor");
+}
+
+TEST_CASE("a probe needs exactly one u8 vector within the probe limit", "[messages]") {
+  const std::string head =
+      R"({"v":1,"type":"probe","term":0,"from":"x","endpoint":"tcp://h:1","cluster":"c","nonce":1,"sent_ns":2})";
+  TensorFrame ok;
+  ok.dtype = DType::kU8;
+  ok.shape = {16};
+  ok.data.assign(16, 'x');
+  CHECK(code_of({head, *encode_tensor_frame(ok)}) == "ok");
+  CHECK(code_of({head}) == "malformed");
+  TensorFrame f32 = ok;
+  f32.dtype = DType::kF32;
+  f32.shape = {4};
+  CHECK(code_of({head, *encode_tensor_frame(f32)}) == "bad_tensor_frame");
+  TensorFrame big = ok;
+  big.shape = {kMaxProbeBytes + 64};
+  big.data.assign(kMaxProbeBytes + 64, 'x');
+  CHECK(code_of({head, *encode_tensor_frame(big)}) == "too_large");
+}
+
+TEST_CASE("bodies reject mistyped or out-of-range fields", "[messages]") {
+  Json hb = heartbeat().body;
+  hb["role"] = "emperor";
+  CHECK_FALSE(HeartbeatBody::from_json(hb).ok());
+  hb = heartbeat().body;
+  hb["profile"]["memory_budget"] = -1;
+  CHECK_FALSE(HeartbeatBody::from_json(hb).ok());
+  hb = heartbeat().body;
+  hb["links"]["b"]["rtt_ms"] = -3;
+  CHECK_FALSE(HeartbeatBody::from_json(hb).ok());
+  hb = heartbeat().body;
+  hb["members"] = Json::array();
+  for (size_t i = 0; i <= kMaxMembers; ++i) hb["members"].push_back({{"name", "m" + std::to_string(i)}, {"endpoint", "tcp://h:1"}});
+  CHECK_FALSE(HeartbeatBody::from_json(hb).ok());
+  CHECK_FALSE(VoteReplyBody::from_json(Json{{"granted", 1}, {"candidate", "a"}}).ok());
+  CHECK(VoteReplyBody::from_json(Json{{"granted", true}, {"candidate", "a"}}).ok());
+}
+
+TEST_CASE("devices and status replies round-trip", "[messages]") {
+  DevicesBody d;
+  d.self = "a";
+  d.leader = "b";
+  d.term = 3;
+  DeviceRow row;
+  row.profile.name = "a";
+  row.profile.endpoint = "tcp://h:1";
+  row.role = "follower";
+  row.state = "self";
+  d.devices.push_back(row);
+  d.links.push_back({"a", "b", {0.25, 900}});
+  auto back = DevicesBody::from_json(d.to_json());
+  REQUIRE(back.ok());
+  CHECK(back->devices.size() == 1);
+  CHECK(back->links[0].stat.rtt_ms == 0.25);
+  StatusBody s;
+  s.self = "a";
+  s.cluster = "home";
+  s.role = "leader";
+  s.quorum = 2;
+  auto sb = StatusBody::from_json(s.to_json());
+  REQUIRE(sb.ok());
+  CHECK(sb->quorum == 2);
+}
+
+TEST_CASE("names and endpoints are validated", "[messages]") {
+  CHECK(valid_name("pi-4.kitchen_2"));
+  CHECK_FALSE(valid_name(""));
+  CHECK_FALSE(valid_name("a b"));
+  CHECK_FALSE(valid_name(std::string(65, 'a')));
+  CHECK(valid_endpoint("tcp://192.168.1.2:7700"));
+  CHECK(valid_endpoint("tcp://[::1]:7700"));
+  CHECK_FALSE(valid_endpoint("tcp://"));
+  CHECK_FALSE(valid_endpoint("udp://h:1"));
+  CHECK_FALSE(valid_endpoint("tcp://h:1\n"));
+}
+
+TEST_CASE("random and mutated control frames never crash the decoder", "[messages][fuzz]") {
+  std::mt19937 rng(7);
+  const std::string seed = *encode_message(heartbeat())->begin();
+  for (int i = 0; i < 5000; ++i) {
+    std::string s = seed;
+    const int edits = 1 + static_cast<int>(rng() % 8);
+    for (int k = 0; k < edits; ++k) s[rng() % s.size()] = static_cast<char>(rng());
+    auto d = decode_message({s});
+    if (auto* e = std::get_if<Envelope>(&d)) (void)HeartbeatBody::from_json(e->body);
+  }
+  SUCCEED();
+}
