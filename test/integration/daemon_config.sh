@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The example config file is accepted (with flags overriding its addresses), and bad configurations are refused at
+# start with exit 2 and a one-line reason.
+# Pins: the example config drifting from what the daemon accepts; typos in config keys silently ignored.
+source "$(dirname "$0")/lib/cluster.bash"
+EXAMPLE="$LL_SOURCE_DIR/config/lingualinkd.example.json"
+assign_ports a
+
+# Flags win over the file: loopback listen, no peers, no beacons, a temp data dir.
+"$LLD" --config "$EXAMPLE" --name a --cluster "$CLUSTER" --listen "$(endpoint a)" --peers "" --no-beacon \
+  --data-dir "$TMP/a.data" --profile-seconds 0.02 >>"$TMP/a.log" 2>&1 &
+PIDS[a]=$!
+deadline=$(($(now_ms) + 10000))
+until s=$(status_json a) && [[ -n $s ]]; do
+  kill -0 "${PIDS[a]}" 2>/dev/null || fail "daemon with the example config exited"
+  (($(now_ms) < deadline)) || fail "daemon with the example config did not answer"
+  sleep 0.2
+done
+d=$(devices_json a)
+[[ $(jq '.devices[0].profile.memory_budget' <<<"$d") == $((2 * 1024 * 1024 * 1024)) ]] || fail "memory_budget from the file not applied: $d"
+stop_daemon a TERM || fail "non-zero exit on SIGTERM"
+
+expect_refused() {  # expect_refused WHAT ARGS...
+  local what=$1 rc=0 out
+  shift
+  out=$(timeout 10 "$LLD" "$@" 2>&1) || rc=$?
+  [[ $rc == 2 ]] || fail "$what: exit $rc, expected 2: $out"
+  echo "$what: refused: $out"
+}
+echo '{"listen": "tcp://127.0.0.1:1", "heartbeat_intervall_ms": 5}' >"$TMP/typo.json"
+expect_refused "unknown key" --config "$TMP/typo.json"
+echo '{"threads": "four"}' >"$TMP/type.json"
+expect_refused "mistyped value" --config "$TMP/type.json"
+echo '{"listen": ' >"$TMP/broken.json"
+expect_refused "broken JSON" --config "$TMP/broken.json"
+expect_refused "bad name" --name "a b"
+expect_refused "bad budget" --memory-budget 2furlongs
+expect_refused "timeout below interval" --heartbeat-interval-ms 1000 --heartbeat-timeout-ms 500
+expect_refused "non-tcp listen" --listen ipc:///tmp/x
+echo "PASS"
