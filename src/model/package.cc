@@ -9,6 +9,10 @@ Result<Tokenizer> load_package_tokenizer(const Manifest& manifest, const std::st
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return make_error(path + ": tokenizer file missing");
   LL_TRY_STATUS(verify_file(path, static_cast<uint64_t>(st.st_size), manifest.tokenizer.sha256));
+  return load_tokenizer_file(manifest, path);
+}
+
+Result<Tokenizer> load_tokenizer_file(const Manifest& manifest, const std::string& path) {
   if (manifest.tokenizer.format == "llama2c") {
     LL_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::load_llama2c(path, manifest.hparams.vocab_size));
     return tokenizer;

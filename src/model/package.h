@@ -11,4 +11,7 @@ namespace ll {
 
 [[nodiscard]] Result<Tokenizer> load_package_tokenizer(const Manifest& manifest, const std::string& package_dir);
 
+// The tokenizer from an already verified file (e.g. in the shard store), in the manifest's format.
+[[nodiscard]] Result<Tokenizer> load_tokenizer_file(const Manifest& manifest, const std::string& path);
+
 }  // namespace ll

@@ -156,6 +156,13 @@ class StageServer::Loop {
       return;
     }
     if (auto* m = std::get_if<proto::SessionEndMsg>(&message)) return close_session(m->session);
+    if (options_.handler &&
+        (std::holds_alternative<proto::PlanMsg>(message) || std::holds_alternative<proto::FetchMsg>(message) ||
+         std::holds_alternative<proto::LoadProgressMsg>(message))) {
+      auto answer = options_.handler(route, std::move(message));
+      if (answer) reply(route, *answer);
+      return;
+    }
     reply(route,
           proto::DataErrorMsg{"bad_request", std::string(proto::data_message_name(message)) + " is not a request"});
   }

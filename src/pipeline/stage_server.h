@@ -10,14 +10,17 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "lingualinked/result.h"
 #include "pipeline/stage_config.h"
+#include "proto/data_messages.h"
 
 namespace ll::pipeline {
 
@@ -27,6 +30,9 @@ struct StageServerOptions {
   int max_batch = 16;
   int max_sessions = 64;
   double session_idle_timeout_s = 120;
+  // Messages the stage itself does not serve (plans, file fetches, load progress) go here, on the server's thread;
+  // a returned message is the reply to the sender.
+  std::function<std::optional<proto::DataMessage>(const std::string& route, proto::DataMessage&& message)> handler;
 };
 
 // Observed figures, for `llctl devices`, metrics and load balancing.

@@ -7,8 +7,8 @@
 namespace ll::proto {
 namespace {
 
-constexpr const char* kNames[] = {"generate", "cancel", "activation", "token", "session_end",
-                                  "started",  "tokens", "done",       "error"};
+constexpr const char* kNames[] = {"generate", "cancel", "activation", "token", "session_end", "started",      "tokens",
+                                  "done",     "error",  "plan",       "fetch", "chunk",       "load_progress"};
 
 Json sampling_json(const SamplingWire& s) {
   return Json{{"temperature", s.temperature}, {"top_k", s.top_k}, {"top_p", s.top_p}, {"seed", s.seed}};
@@ -122,6 +122,41 @@ struct Encoder {
                  {"stages", m.stages}});
     return Status::Ok();
   }
+  Status operator()(const PlanMsg& m) {
+    Json stages = Json::array();
+    for (const auto& st : m.stages) {
+      stages.push_back({{"device", st.device},
+                        {"data_endpoint", st.data_endpoint},
+                        {"first_shard", st.first_shard},
+                        {"last_shard", st.last_shard},
+                        {"backup_shards", st.backup_shards}});
+    }
+    head.update({{"plan_version", m.plan_version},
+                 {"term", m.term},
+                 {"leader_data_endpoint", m.leader_data_endpoint},
+                 {"manifest", m.manifest_json},
+                 {"wire", m.wire},
+                 {"stages", stages}});
+    return Status::Ok();
+  }
+  Status operator()(const FetchMsg& m) {
+    head.update({{"sha256", m.sha256}, {"offset", m.offset}, {"length", m.length}});
+    return Status::Ok();
+  }
+  Status operator()(const ChunkMsg& m) {
+    head.update({{"sha256", m.sha256}, {"offset", m.offset}, {"total", m.total}});
+    return add_tensor(m.bytes);
+  }
+  Status operator()(const LoadProgressMsg& m) {
+    head.update({{"plan_version", m.plan_version},
+                 {"device", m.device},
+                 {"state", m.state},
+                 {"bytes_done", m.bytes_done},
+                 {"bytes_total", m.bytes_total},
+                 {"bytes_from_cache", m.bytes_from_cache},
+                 {"error", m.error}});
+    return Status::Ok();
+  }
   Status operator()(const DataErrorMsg& m) {
     head.update({{"code", m.code}, {"message", m.message}});
     return Status::Ok();
@@ -153,7 +188,7 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
                       std::to_string(kProtocolVersion) + ")");
   }
   LL_ASSIGN_OR_RETURN(std::string type, get_string(j, "type", 32));
-  const bool wants_tensor = type == "activation";
+  const bool wants_tensor = type == "activation" || type == "chunk";
   if (wants_tensor != (frames.size() == 2)) return make_error(type + ": wrong number of tensor frames");
   if (type == "generate") {
     GenerateMsg m;
@@ -216,6 +251,57 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     LL_ASSIGN_OR_RETURN(m.prefill_s, get_number(j, "prefill_s"));
     LL_ASSIGN_OR_RETURN(m.decode_s, get_number(j, "decode_s"));
     LL_ASSIGN_OR_RETURN(m.stages, get_i64(j, "stages"));
+    return DataMessage{std::move(m)};
+  }
+  if (type == "plan") {
+    PlanMsg m;
+    LL_ASSIGN_OR_RETURN(m.plan_version, get_u64(j, "plan_version"));
+    LL_ASSIGN_OR_RETURN(m.term, get_u64(j, "term"));
+    LL_ASSIGN_OR_RETURN(m.leader_data_endpoint, get_endpoint(j, "leader_data_endpoint"));
+    LL_ASSIGN_OR_RETURN(m.manifest_json, get_string(j, "manifest", kMaxControlFrameBytes * 8));
+    LL_ASSIGN_OR_RETURN(m.wire, get_string(j, "wire", 16));
+    if (m.wire != "float32" && m.wire != "float16") return make_error("plan: wire must be float32 or float16");
+    LL_ASSIGN_OR_RETURN(const Json* stages, get_array(j, "stages", kMaxPlanStages));
+    if (stages->empty()) return make_error("plan: no stages");
+    for (const Json& item : *stages) {
+      if (!item.is_object()) return make_error("plan: stages must be objects");
+      PlanStage st;
+      LL_ASSIGN_OR_RETURN(st.device, get_name(item, "device"));
+      LL_ASSIGN_OR_RETURN(st.data_endpoint, get_endpoint(item, "data_endpoint"));
+      LL_ASSIGN_OR_RETURN(st.first_shard, bounded(item, "first_shard", 0, 1 << 16));
+      LL_ASSIGN_OR_RETURN(st.last_shard, bounded(item, "last_shard", st.first_shard, 1 << 16));
+      LL_ASSIGN_OR_RETURN(st.backup_shards, ints_from(item, "backup_shards", 1 << 16));
+      m.stages.push_back(std::move(st));
+    }
+    return DataMessage{std::move(m)};
+  }
+  if (type == "fetch") {
+    FetchMsg m;
+    LL_ASSIGN_OR_RETURN(m.sha256, get_string(j, "sha256", 64));
+    LL_ASSIGN_OR_RETURN(m.offset, get_u64(j, "offset"));
+    LL_ASSIGN_OR_RETURN(m.length, get_u64(j, "length"));
+    if (m.length == 0 || m.length > kMaxChunkBytes) return make_error("fetch: length out of range");
+    return DataMessage{std::move(m)};
+  }
+  if (type == "chunk") {
+    ChunkMsg m;
+    LL_ASSIGN_OR_RETURN(m.sha256, get_string(j, "sha256", 64));
+    LL_ASSIGN_OR_RETURN(m.offset, get_u64(j, "offset"));
+    LL_ASSIGN_OR_RETURN(m.total, get_u64(j, "total"));
+    LL_ASSIGN_OR_RETURN(m.bytes, decode_tensor_frame(frames[1]));
+    if (m.bytes.dtype != DType::kU8 || m.bytes.shape.size() != 1) return make_error("chunk: bytes must be u8 [n]");
+    if (m.offset > m.total || m.bytes.data.size() > m.total - m.offset) return make_error("chunk: outside the file");
+    return DataMessage{std::move(m)};
+  }
+  if (type == "load_progress") {
+    LoadProgressMsg m;
+    LL_ASSIGN_OR_RETURN(m.plan_version, get_u64(j, "plan_version"));
+    LL_ASSIGN_OR_RETURN(m.device, get_name(j, "device"));
+    LL_ASSIGN_OR_RETURN(m.state, get_string(j, "state", 16));
+    LL_ASSIGN_OR_RETURN(m.bytes_done, get_u64(j, "bytes_done"));
+    LL_ASSIGN_OR_RETURN(m.bytes_total, get_u64(j, "bytes_total"));
+    LL_ASSIGN_OR_RETURN(m.bytes_from_cache, get_u64(j, "bytes_from_cache"));
+    LL_ASSIGN_OR_RETURN(m.error, get_string(j, "error", 4096));
     return DataMessage{std::move(m)};
   }
   if (type == "error") {

@@ -85,13 +85,57 @@ struct DoneMsg {
   double decode_s = 0;
   int64_t stages = 1;
 };
+// --- model deployment ----------------------------------------------------------------------------------------
+// leader -> every device: the plan. The manifest travels whole (a device checks every file against it).
+struct PlanStage {
+  std::string device;
+  std::string data_endpoint;
+  int64_t first_shard = 0;
+  int64_t last_shard = 0;
+  std::vector<int64_t> backup_shards;
+};
+struct PlanMsg {
+  uint64_t plan_version = 0;
+  uint64_t term = 0;
+  std::string leader_data_endpoint;  // where files are fetched and progress reported
+  std::string manifest_json;
+  std::string wire = "float32";
+  std::vector<PlanStage> stages;
+};
+// device -> leader: bytes [offset, offset+length) of the file named by its hash.
+struct FetchMsg {
+  std::string sha256;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+// leader -> device, answering a fetch: the bytes as a u8 tensor frame.
+struct ChunkMsg {
+  std::string sha256;
+  uint64_t offset = 0;
+  uint64_t total = 0;
+  TensorFrame bytes;
+};
+// device -> leader.
+struct LoadProgressMsg {
+  uint64_t plan_version = 0;
+  std::string device;
+  std::string state;  // fetching | loading | ready | idle | failed
+  uint64_t bytes_done = 0;
+  uint64_t bytes_total = 0;
+  uint64_t bytes_from_cache = 0;
+  std::string error;
+};
+
+inline constexpr uint64_t kMaxChunkBytes = 4u << 20;
+inline constexpr size_t kMaxPlanStages = 256;
+
 struct DataErrorMsg {
   std::string code;  // bad_request | not_ready | busy | internal | malformed
   std::string message;
 };
 
 using DataMessage = std::variant<GenerateMsg, CancelMsg, ActivationMsg, TokenMsg, SessionEndMsg, StartedMsg, TokensMsg,
-                                 DoneMsg, DataErrorMsg>;
+                                 DoneMsg, DataErrorMsg, PlanMsg, FetchMsg, ChunkMsg, LoadProgressMsg>;
 
 [[nodiscard]] Result<std::vector<std::string>> encode_data_message(const DataMessage& message);
 [[nodiscard]] Result<DataMessage> decode_data_message(const std::vector<std::string>& frames);

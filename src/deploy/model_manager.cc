@@ -1,0 +1,338 @@
+#include "deploy/model_manager.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/log.h"
+#include "deploy/shard_fetcher.h"
+#include "model/package.h"
+#include "placement/plan_io.h"
+
+namespace ll::deploy {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error("cannot read " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+uint64_t file_size(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+void send_once(zmq::context_t& context, const std::string& endpoint, const proto::DataMessage& message) {
+  auto frames = proto::encode_data_message(message);
+  if (!frames) return;
+  try {
+    zmq::socket_t socket(context, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::linger, 2000);
+    socket.connect(endpoint);
+    for (size_t i = 0; i < frames->size(); ++i) {
+      socket.send(zmq::buffer((*frames)[i]), i + 1 < frames->size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  } catch (const zmq::error_t& e) {
+    LL_WARN("cannot send " << proto::data_message_name(message) << " to " << endpoint << ": " << e.what());
+  }
+}
+
+}  // namespace
+
+ModelManager::ModelManager(ModelManagerOptions options, pipeline::StageServer& stage)
+    : options_(std::move(options)), stage_(stage), store_(options_.data_dir + "/shards") {}
+
+ModelManager::~ModelManager() { stop_worker(); }
+
+Status ModelManager::init() { return store_.init(); }
+
+Result<nlohmann::json> ModelManager::load(const LoadRequest& request, ClusterView cluster) {
+  LL_ASSIGN_OR_RETURN(Manifest manifest, load_manifest(request.package_dir));
+  LL_ASSIGN_OR_RETURN(std::string manifest_text, read_text(request.package_dir + "/manifest.json"));
+  const std::string tokenizer_path = request.package_dir + "/" + manifest.tokenizer.file;
+  LL_TRY_STATUS(verify_file(tokenizer_path, file_size(tokenizer_path), manifest.tokenizer.sha256));
+  LL_ASSIGN_OR_RETURN(placement::PlacementProblem problem,
+                      placement::with_model(std::move(cluster.problem), manifest, request.context));
+  placement::SolveOptions solve;
+  solve.objective = request.objective;
+  LL_ASSIGN_OR_RETURN(placement::Plan plan, placement::solve_placement(problem, solve));
+
+  proto::PlanMsg msg;
+  msg.term = cluster.term;
+  msg.leader_data_endpoint = stage_.endpoint();
+  msg.manifest_json = std::move(manifest_text);
+  msg.wire = request.wire;
+  for (const auto& s : plan.stages) {
+    proto::PlanStage stage;
+    stage.device = problem.devices[s.device].name;
+    stage.data_endpoint = cluster.data_endpoints[s.device];
+    stage.first_shard = s.first_shard;
+    stage.last_shard = s.last_shard;
+    stage.backup_shards.assign(s.backup_shards.begin(), s.backup_shards.end());
+    msg.stages.push_back(std::move(stage));
+  }
+  nlohmann::json summary = placement::plan_to_json(problem, plan);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Versions grow across leaders: the term is the high part.
+    msg.plan_version = (cluster.term << 24) | (++next_plan_version_ & 0xffffff);
+    served_files_.clear();
+    for (const auto& shard : manifest.shards) served_files_[shard.sha256] = request.package_dir + "/" + shard.file;
+    served_files_[manifest.tokenizer.sha256] = tokenizer_path;
+    progress_.clear();
+    for (const auto& stage : msg.stages) {
+      Progress& p = progress_[stage.device];
+      p.last.device = stage.device;
+      p.last.plan_version = msg.plan_version;
+      p.last.state = "planned";
+      p.first_seen = p.updated = Clock::now();
+    }
+    summary["version"] = msg.plan_version;
+    summary["term"] = msg.term;
+    summary["model"] = manifest.name;
+    summary["package"] = request.package_dir;
+    summary["wire"] = request.wire;
+    plan_json_ = summary;
+  }
+  LL_INFO("plan " << msg.plan_version << ": " << manifest.name << " over " << msg.stages.size() << " stage(s), "
+                  << placement::objective_name(request.objective) << " " << plan.objective_value() * 1000
+                  << " ms/token predicted");
+  // Every device hears of the plan, also those left out (they drop any stage they had).
+  for (size_t d = 0; d < problem.devices.size(); ++d) {
+    if (problem.devices[d].name == options_.name) continue;
+    send_once(context_, cluster.data_endpoints[d], msg);
+  }
+  apply_plan(msg, request.package_dir);
+  return summary;
+}
+
+std::optional<proto::DataMessage> ModelManager::on_message(const std::string&, proto::DataMessage&& message) {
+  if (auto* plan = std::get_if<proto::PlanMsg>(&message)) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (plan_ && plan->plan_version <= plan_->plan_version) return std::nullopt;  // stale or repeated
+    }
+    apply_plan(std::move(*plan), "");
+    return std::nullopt;
+  }
+  if (auto* fetch = std::get_if<proto::FetchMsg>(&message)) return serve_chunk(*fetch);
+  if (auto* progress = std::get_if<proto::LoadProgressMsg>(&message)) {
+    report(*progress);
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::optional<proto::DataMessage> ModelManager::serve_chunk(const proto::FetchMsg& fetch) {
+  std::string path;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = served_files_.find(fetch.sha256);
+    if (it == served_files_.end()) {
+      return proto::DataMessage{proto::DataErrorMsg{"bad_request", "no announced file has that hash"}};
+    }
+    path = it->second;
+  }
+  const uint64_t total = file_size(path);
+  if (fetch.offset > total) return proto::DataMessage{proto::DataErrorMsg{"bad_request", "offset past the end"}};
+  const uint64_t length = std::min<uint64_t>(fetch.length, total - fetch.offset);
+  proto::ChunkMsg chunk;
+  chunk.sha256 = fetch.sha256;
+  chunk.offset = fetch.offset;
+  chunk.total = total;
+  chunk.bytes.dtype = proto::DType::kU8;
+  chunk.bytes.shape = {length};
+  chunk.bytes.data.resize(length);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const ssize_t n = fd >= 0 ? ::pread(fd, chunk.bytes.data.data(), length, static_cast<off_t>(fetch.offset)) : -1;
+  if (fd >= 0) ::close(fd);
+  if (n != static_cast<ssize_t>(length)) return proto::DataMessage{proto::DataErrorMsg{"internal", "read failed"}};
+  return proto::DataMessage{std::move(chunk)};
+}
+
+void ModelManager::report(const proto::LoadProgressMsg& progress) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = progress_.find(progress.device);
+  if (it == progress_.end() || progress.plan_version != it->second.last.plan_version) return;
+  it->second.last = progress;
+  it->second.updated = Clock::now();
+  if (progress.state == "failed") LL_WARN("device " << progress.device << " failed to load: " << progress.error);
+  if (progress.state == "ready") LL_INFO("device " << progress.device << " ready");
+}
+
+void ModelManager::stop_worker() {
+  cancel_ = true;
+  if (worker_.joinable()) worker_.join();
+  cancel_ = false;
+}
+
+void ModelManager::apply_plan(proto::PlanMsg plan, std::string local_package_dir) {
+  stop_worker();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    plan_ = plan;
+    local_state_ = "fetching";
+  }
+  worker_ = std::thread([this, plan = std::move(plan), dir = std::move(local_package_dir)] { run_plan(plan, dir); });
+}
+
+void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local_dir) {
+  proto::LoadProgressMsg progress;
+  progress.plan_version = plan.plan_version;
+  progress.device = options_.name;
+  const bool leader_here = plan.leader_data_endpoint == stage_.endpoint();
+  ShardFetcher fetcher(context_, plan.leader_data_endpoint, store_, FetchOptions{});
+  auto send_progress = [&](const std::string& state) {
+    progress.state = state;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      local_state_ = state;
+    }
+    if (leader_here)
+      report(progress);
+    else
+      fetcher.send(progress);
+  };
+  auto fail = [&](const std::string& error) {
+    progress.error = error;
+    LL_ERROR("plan " << plan.plan_version << ": " << error);
+    send_progress("failed");
+  };
+
+  auto manifest = parse_manifest(plan.manifest_json);
+  if (!manifest) return fail("manifest: " + manifest.error());
+  int index = -1;
+  for (size_t i = 0; i < plan.stages.size(); ++i) {
+    if (plan.stages[i].device == options_.name) index = static_cast<int>(i);
+  }
+  if (index < 0) return send_progress("idle");
+  const proto::PlanStage& mine = plan.stages[index];
+  const int n = static_cast<int>(manifest->shards.size());
+  if (mine.last_shard >= n) return fail("plan names shards beyond the manifest");
+
+  // The files this stage needs: its shards, its backups, and the tokenizer on the head.
+  struct File {
+    std::string sha;
+    uint64_t size;
+    std::string name;
+  };
+  std::vector<File> files;
+  std::set<int64_t> ids;
+  for (int64_t i = mine.first_shard; i <= mine.last_shard; ++i) ids.insert(i);
+  for (int64_t b : mine.backup_shards) {
+    if (b >= 0 && b < n) ids.insert(b);
+  }
+  for (int64_t i : ids)
+    files.push_back({manifest->shards[i].sha256, manifest->shards[i].file_bytes, manifest->shards[i].file});
+  if (index == 0) files.push_back({manifest->tokenizer.sha256, 0, manifest->tokenizer.file});
+
+  auto path_of_file = [&](const File& f) { return local_dir.empty() ? store_.path(f.sha) : local_dir + "/" + f.name; };
+  for (const File& f : files) progress.bytes_total += f.size;
+  auto last_report = Clock::now();
+  send_progress("fetching");
+  for (const File& f : files) {
+    if (!local_dir.empty() || store_.has(f.sha)) {
+      progress.bytes_from_cache += f.size;
+      progress.bytes_done += f.size;
+      continue;
+    }
+    Status fetched = fetcher.fetch(
+        f.sha, f.size,
+        [&](uint64_t bytes) {
+          progress.bytes_done += bytes;
+          if (Clock::now() - last_report > std::chrono::milliseconds(250)) {
+            send_progress("fetching");
+            last_report = Clock::now();
+          }
+        },
+        cancel_);
+    if (!fetched.ok()) return fail(f.name + ": " + fetched.error());
+  }
+  if (cancel_) return;
+  send_progress("loading");
+  const Manifest& m = *manifest;
+  auto range = load_shard_range(
+      m, static_cast<int>(mine.first_shard), static_cast<int>(mine.last_shard),
+      [&](const ShardInfo& s) {
+        return path_of_file(File{s.sha256, s.file_bytes, s.file});
+      },
+      options_.runtime);
+  if (!range) return fail(range.error());
+  auto config = std::make_shared<pipeline::StageConfig>();
+  config->plan_version = plan.plan_version;
+  config->stage_index = index;
+  for (const auto& s : plan.stages) config->stage_endpoints.push_back(s.data_endpoint);
+  config->shards = std::shared_ptr<ShardRange>(std::move(range).value());
+  config->manifest = std::make_shared<Manifest>(m);
+  config->wire = plan.wire == "float16" ? proto::DType::kF16 : proto::DType::kF32;
+  if (index == 0) {
+    const File tok{m.tokenizer.sha256, 0, m.tokenizer.file};
+    const std::string path = path_of_file(tok);
+    if (Status ok = verify_file(path, file_size(path), m.tokenizer.sha256); !ok.ok()) return fail(ok.error());
+    auto tokenizer = load_tokenizer_file(m, path);
+    if (!tokenizer) return fail(tokenizer.error());
+    config->tokenizer = std::make_shared<Tokenizer>(std::move(tokenizer).value());
+  }
+  if (cancel_) return;
+  stage_.configure(config);
+  send_progress("ready");
+}
+
+nlohmann::json ModelManager::status_json() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  nlohmann::json out = plan_json_.is_null() ? nlohmann::json::object() : plan_json_;
+  out["local_state"] = local_state_;
+  if (plan_) {
+    out["version"] = plan_->plan_version;
+    out["head_data_endpoint"] = plan_->stages[0].data_endpoint;
+    if (!out.contains("stages")) {
+      nlohmann::json stages = nlohmann::json::array();
+      for (const auto& s : plan_->stages) {
+        stages.push_back({{"device", s.device}, {"first_shard", s.first_shard}, {"last_shard", s.last_shard}});
+      }
+      out["stages"] = stages;
+    }
+  }
+  nlohmann::json devices = nlohmann::json::array();
+  const auto now = Clock::now();
+  for (const auto& [name, p] : progress_) {
+    const double seconds = std::chrono::duration<double>(p.updated - p.first_seen).count();
+    const uint64_t fetched = p.last.bytes_done - std::min(p.last.bytes_done, p.last.bytes_from_cache);
+    devices.push_back({{"device", name},
+                       {"state", p.last.state},
+                       {"bytes_done", p.last.bytes_done},
+                       {"bytes_total", p.last.bytes_total},
+                       {"bytes_from_cache", p.last.bytes_from_cache},
+                       {"rate_bytes_per_s", seconds > 0 ? fetched / seconds : 0.0},
+                       {"seconds_since_update", std::chrono::duration<double>(now - p.updated).count()},
+                       {"error", p.last.error}});
+  }
+  out["devices"] = devices;
+  return out;
+}
+
+std::string ModelManager::head_data_endpoint() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return plan_ ? plan_->stages[0].data_endpoint : "";
+}
+
+uint64_t ModelManager::plan_version() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return plan_ ? plan_->plan_version : 0;
+}
+
+std::string ModelManager::local_state() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return local_state_;
+}
+
+}  // namespace ll::deploy

@@ -1,0 +1,103 @@
+// ModelManager: deploys a model over the cluster. On the leader, load() plans a package with the placement solver
+// and announces the plan (manifest, stages, data endpoints) to every device; it then serves the package's files to
+// the devices that fetch them — only files the announced manifest names — and gathers their load progress. On every
+// device, a plan received starts a worker that fetches the files its stage needs (and its backup shards) into the
+// content-addressed store, checks each against the manifest, loads its shard range and configures the StageServer.
+// Thread-safety: all public methods are thread-safe (one mutex); file fetching and loading run on a worker thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <zmq.hpp>
+
+#include "lingualinked/result.h"
+#include "pipeline/shard_store.h"
+#include "pipeline/stage_server.h"
+#include "placement/problem.h"
+#include "placement/solver.h"
+#include "proto/data_messages.h"
+#include "runtime/torch_runtime.h"
+
+namespace ll::deploy {
+
+struct ModelManagerOptions {
+  std::string name;      // this device's name, as in plans
+  std::string data_dir;  // the store lives in <data_dir>/shards
+  RuntimeOptions runtime;
+};
+
+struct LoadRequest {
+  std::string package_dir;
+  placement::Objective objective = placement::Objective::kLatency;
+  uint64_t context = 0;  // 0: the model's
+  std::string wire = "float32";
+};
+
+// The cluster as the leader sees it: the placement problem's devices, links and head, and each device's data
+// endpoint (same order as problem.devices).
+struct ClusterView {
+  placement::PlacementProblem problem;
+  std::vector<std::string> data_endpoints;
+  uint64_t term = 0;
+};
+
+class ModelManager {
+ public:
+  ModelManager(ModelManagerOptions options, pipeline::StageServer& stage);
+  ~ModelManager();
+  ModelManager(const ModelManager&) = delete;
+  ModelManager& operator=(const ModelManager&) = delete;
+
+  [[nodiscard]] Status init();
+
+  // Leader: plans `request.package_dir` over `cluster` and announces it. Returns the plan as JSON.
+  [[nodiscard]] Result<nlohmann::json> load(const LoadRequest& request, ClusterView cluster);
+
+  // The StageServer's handler for plan, fetch and load_progress messages.
+  std::optional<proto::DataMessage> on_message(const std::string& route, proto::DataMessage&& message);
+
+  // Snapshots: the current plan with every device's progress; the head's data endpoint ("" before any plan).
+  [[nodiscard]] nlohmann::json status_json() const;
+  [[nodiscard]] std::string head_data_endpoint() const;
+  [[nodiscard]] uint64_t plan_version() const;
+  [[nodiscard]] std::string local_state() const;  // this device: idle | fetching | loading | ready | failed
+
+ private:
+  struct Progress {
+    proto::LoadProgressMsg last;
+    std::chrono::steady_clock::time_point first_seen;
+    std::chrono::steady_clock::time_point updated;
+  };
+  void apply_plan(proto::PlanMsg plan, std::string local_package_dir);
+  void run_plan(const proto::PlanMsg& plan, const std::string& local_package_dir);
+  void report(const proto::LoadProgressMsg& progress);
+  std::optional<proto::DataMessage> serve_chunk(const proto::FetchMsg& fetch);
+  void stop_worker();
+
+  const ModelManagerOptions options_;
+  pipeline::StageServer& stage_;
+  pipeline::ShardStore store_;
+  zmq::context_t context_{1};
+
+  mutable std::mutex mutex_;
+  // Leader side.
+  uint64_t next_plan_version_ = 0;
+  std::map<std::string, std::string> served_files_;  // sha256 -> path of a file the current plan announced
+  std::map<std::string, Progress> progress_;         // device -> latest report
+  nlohmann::json plan_json_;
+  // Every device.
+  std::optional<proto::PlanMsg> plan_;
+  std::string local_state_ = "idle";
+  std::thread worker_;
+  std::atomic<bool> cancel_{false};
+  std::unique_ptr<zmq::socket_t> leader_socket_;  // progress reports, owned by the worker
+};
+
+}  // namespace ll::deploy

@@ -1,0 +1,165 @@
+// Deploying a real package over three in-process devices (real StageServers on loopback ZeroMQ, real GLPK, real
+// libtorch): the leader plans, devices fetch what they need from the leader into their stores, load, and the
+// ring generates what one process would. A second plan fetches nothing already cached.
+#include <unistd.h>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "deploy/model_manager.h"
+#include "engine/generator.h"
+#include "pipeline/generate_client.h"
+#include "runtime/local_model.h"
+#include "support/paths.h"
+
+using namespace ll;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Device {
+  std::unique_ptr<pipeline::StageServer> stage;
+  std::unique_ptr<deploy::ModelManager> manager;
+};
+
+struct TestCluster {
+  std::vector<Device> devices;
+  std::string root;
+  ~TestCluster() {
+    for (auto& d : devices) {
+      d.manager.reset();
+      d.stage.reset();
+    }
+    fs::remove_all(root);
+  }
+};
+
+void start_devices(TestCluster& c, int n) {
+  c.root = (fs::temp_directory_path() / ("ll-deploy-" + std::to_string(::getpid()))).string();
+  fs::remove_all(c.root);
+  c.devices.resize(n);
+  for (int i = 0; i < n; ++i) {
+    Device& d = c.devices[i];
+    pipeline::StageServerOptions so;
+    so.name = "dev" + std::to_string(i);
+    deploy::ModelManager* manager_slot = nullptr;
+    auto* slot = &d;
+    so.handler = [slot](const std::string& route, proto::DataMessage&& m) {
+      return slot->manager->on_message(route, std::move(m));
+    };
+    (void)manager_slot;
+    auto stage = pipeline::StageServer::start(so);
+    REQUIRE(stage.ok());
+    d.stage = std::move(stage).value();
+    d.manager = std::make_unique<deploy::ModelManager>(
+        deploy::ModelManagerOptions{"dev" + std::to_string(i), c.root + "/dev" + std::to_string(i), RuntimeOptions{1}},
+        *d.stage);
+    REQUIRE(d.manager->init().ok());
+  }
+}
+
+deploy::ClusterView view(const TestCluster& c, uint64_t memory_each) {
+  deploy::ClusterView v;
+  v.term = 3;
+  const int n = static_cast<int>(c.devices.size());
+  for (int i = 0; i < n; ++i) {
+    placement::Device d;
+    d.name = "dev" + std::to_string(i);
+    d.memory_bytes = memory_each;
+    d.flops = 1e9;
+    v.problem.devices.push_back(d);
+    v.data_endpoints.push_back(c.devices[i].stage->endpoint());
+  }
+  v.problem.links.assign(n, std::vector<placement::Link>(n));
+  for (int a = 0; a < n; ++a) {
+    for (int b = 0; b < n; ++b) {
+      if (a != b) v.problem.set_link(a, b, 1e9, 1e-4);
+    }
+  }
+  v.problem.head = 0;
+  return v;
+}
+
+bool wait_all(const TestCluster& c, const std::string& state, int seconds) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    auto status = c.devices[0].manager->status_json();
+    bool all = !status["devices"].empty();
+    for (const auto& d : status["devices"]) all = all && d["state"] == state;
+    if (all) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("LeaderPlansAndDevicesFetchVerifyLoadAndServe", "[deploy]") {
+  TestCluster c;
+  start_devices(c, 3);
+  const std::string pkg = test::model_dir("stories260K");
+  auto manifest = load_manifest(pkg);
+  REQUIRE(manifest.ok());
+  // Budgets that force a three-way split: no two devices together hold the model with its KV cache.
+  uint64_t need = 0;
+  for (const auto& s : manifest->shards) need += s.bytes + s.kv_bytes_per_token * manifest->hparams.context_length;
+  deploy::LoadRequest request;
+  request.package_dir = pkg;
+  auto plan = c.devices[0].manager->load(request, view(c, need * 45 / 100));
+  if (!plan.ok()) FAIL(plan.error());
+  CHECK((*plan)["stages"].size() == 3);
+  REQUIRE(wait_all(c, "ready", 30));
+  auto status = c.devices[0].manager->status_json();
+  for (const auto& d : status["devices"]) {
+    INFO(d.dump());
+    CHECK(d["bytes_done"] == d["bytes_total"]);
+    if (d["device"] != "dev0") CHECK(d["bytes_from_cache"] == 0);  // fetched over the network
+  }
+  // Followers hold only verified files, named by their hash.
+  for (int i = 1; i < 3; ++i) {
+    for (const auto& entry : fs::directory_iterator(c.root + "/dev" + std::to_string(i) + "/shards")) {
+      CHECK(entry.path().filename().string().size() == 64);
+    }
+  }
+  // The ring generates what one process does.
+  proto::GenerateMsg g;
+  g.prompt = "Once upon a time";
+  g.max_tokens = 60;
+  auto done = pipeline::run_generation(c.devices[0].manager->head_data_endpoint(), g, nullptr);
+  REQUIRE(done.ok());
+  auto local = open_local_model(pkg, RuntimeOptions{1});
+  REQUIRE(local.ok());
+  Generator generator(local->manifest, local->tokenizer, *local->shards);
+  GenerateOptions options;
+  options.max_tokens = 60;
+  auto expected = generator.generate("Once upon a time", options, nullptr);
+  REQUIRE(expected.ok());
+  CHECK(std::vector<int32_t>(done->tokens.begin(), done->tokens.end()) == expected->tokens);
+  CHECK(done->stages == 3);
+
+  // A second plan (say, after a restart of the leader) finds every file in the stores: nothing is fetched again.
+  const uint64_t first_version = c.devices[0].manager->plan_version();
+  auto again = c.devices[0].manager->load(request, view(c, need * 45 / 100));
+  REQUIRE(again.ok());
+  REQUIRE(wait_all(c, "ready", 30));
+  CHECK(c.devices[1].manager->plan_version() > first_version);
+  for (const auto& d : c.devices[0].manager->status_json()["devices"]) CHECK(d["bytes_from_cache"] == d["bytes_total"]);
+}
+
+TEST_CASE("LeaderServesOnlyAnnouncedFiles", "[deploy][security]") {
+  TestCluster c;
+  start_devices(c, 1);
+  proto::FetchMsg fetch{std::string(64, 'a'), 0, 100};
+  auto answer = c.devices[0].manager->on_message("", proto::DataMessage{fetch});
+  REQUIRE(answer.has_value());
+  REQUIRE(std::holds_alternative<proto::DataErrorMsg>(*answer));
+}
+
+TEST_CASE("ClusterTooSmallForTheModelIsAClearError", "[deploy]") {
+  TestCluster c;
+  start_devices(c, 2);
+  deploy::LoadRequest request;
+  request.package_dir = test::model_dir("stories260K");
+  auto plan = c.devices[0].manager->load(request, view(c, 300000));
+  REQUIRE_FALSE(plan.ok());
+  CHECK_THAT(plan.error(), Catch::Contains("missing"));
+}
