@@ -76,7 +76,11 @@ Result<Outcome> solve(glp_prob* lp, double time_limit_s, std::chrono::steady_clo
   }
   out.optimal = status == GLP_OPT;
   out.objective = glp_mip_obj_val(lp);
-  out.bound = out.optimal || data.bound <= -1e300 ? out.objective : std::min(data.bound, out.objective);
+  if (out.optimal) {
+    out.bound = out.objective;
+  } else {  // objectives are times, so 0 is always a valid lower bound
+    out.bound = data.bound <= -1e300 ? 0.0 : std::min(data.bound, out.objective);
+  }
   return out;
 }
 

@@ -17,6 +17,7 @@ enum class Formulation { kRuns, kAssignment };
 struct MipOptions {
   double time_limit_s = 10;
   Formulation formulation = Formulation::kRuns;
+  double first_solve_s = 0.3;     // runs + throughput: time for the plain solve before bisection (0: bisect only)
   std::optional<Plan> incumbent;  // a feasible plan handed to GLPK as its first solution
 };
 

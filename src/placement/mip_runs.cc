@@ -20,6 +20,7 @@ namespace ll::placement {
 namespace {
 
 constexpr double kScale = 1e3;              // milliseconds
+constexpr double kRelGap = 1.5e-6;              // "optimal" for the throughput bisection
 constexpr int64_t kMaxCoverNonzeros = 3000000;  // beyond this the assignment formulation is used
 
 struct Run {
@@ -27,17 +28,17 @@ struct Run {
   double compute_ms;
 };
 
-}  // namespace
-
-Result<Plan> solve_mip_runs(const PlacementProblem& p, Objective objective, const MipOptions& options) {
-  LL_TRY_STATUS(validate_problem(p));
+// One GLPK solve. Runs slower on their own than `cutoff_s` are left out, and for throughput tau <= cutoff_s, so
+// the result is optimal among plans whose stages all take at most cutoff_s (and infeasible if there are none).
+Result<Plan> solve_runs_once(const PlacementProblem& p, Objective objective, const MipOptions& options,
+                             double cutoff_s) {
   const auto start = std::chrono::steady_clock::now();
   const int n = p.num_shards();
   const int nd = p.num_devices();
   const int head = p.head;
   using glpk::Row;
 
-  const double cutoff = options.incumbent ? options.incumbent->objective_value() * (1 + 1e-7) * kScale : 1e300;
+  const double cutoff = cutoff_s * kScale;
   // Cheapest way out of a run ending at shard k on device d (0 for a single stage on the head).
   auto cheapest_exit_ms = [&](int d, int k) {
     if (k == n - 1) {
@@ -100,7 +101,11 @@ Result<Plan> solve_mip_runs(const PlacementProblem& p, Objective objective, cons
     if (objective == Objective::kLatency) glp_set_obj_coef(lp, t0 + d, 1);
   }
   if (objective == Objective::kThroughput) {
-    glp_set_col_bnds(lp, tau, GLP_LO, 0, 0);
+    if (cutoff < 1e300) {
+      glp_set_col_bnds(lp, tau, GLP_DB, 0, cutoff);
+    } else {
+      glp_set_col_bnds(lp, tau, GLP_LO, 0, 0);
+    }
     glp_set_obj_coef(lp, tau, 1);
   } else {
     glp_set_col_bnds(lp, tau, GLP_FX, 0, 0);
@@ -211,6 +216,62 @@ Result<Plan> solve_mip_runs(const PlacementProblem& p, Objective objective, cons
   plan->solver_objective_s = outcome.objective / kScale;
   plan->solver_bound_s = outcome.bound / kScale;
   return plan;
+}
+
+}  // namespace
+
+// Latency: one solve with the incumbent's objective as cutoff. Throughput: the same, and if GLPK cannot close the
+// gap in half the time, bisection on the bottleneck: a solve with cutoff c either finds a plan (all stages <= c;
+// then its optimum is the global optimum if proven, else it lowers the upper bound) or proves none exists (the
+// optimum is above c). The bound is kept as proven lower bound; "optimal" means upper - lower <= 1.5e-6 relative.
+Result<Plan> solve_mip_runs(const PlacementProblem& p, Objective objective, const MipOptions& options) {
+  LL_TRY_STATUS(validate_problem(p));
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  const double inf = 1e300;
+  const double first_cutoff = options.incumbent ? options.incumbent->objective_value() * (1 + 1e-7) : inf;
+  if (objective == Objective::kLatency || !options.incumbent) return solve_runs_once(p, objective, options, first_cutoff);
+
+  MipOptions first = options;
+  first.time_limit_s = std::min(options.first_solve_s, options.time_limit_s / 4);  // then bisect
+  Result<Plan> result = make_error("first solve skipped");
+  if (first.time_limit_s > 0) result = solve_runs_once(p, objective, first, first_cutoff);
+  if (result.ok() && result->optimal) return result;
+  if (!result.ok() && result.error().rfind("infeasible", 0) == 0) return result;
+  // Out of time (possibly before even an LP optimum): start from the incumbent with the trivial lower bound.
+  Plan best = result.ok() ? std::move(result).value() : *options.incumbent;
+  double lower = result.ok() ? best.solver_bound_s : 0.0;
+  double upper = best.objective_value();
+  int rounds = 0;
+  while (upper - lower > kRelGap * upper && elapsed() < options.time_limit_s) {
+    // First try just below the incumbent (it is often optimal already: then one infeasibility proof ends it).
+    const double mid = rounds == 0 ? upper * (1 - 1e-6) : lower + (upper - lower) / 2;
+    MipOptions sub;
+    sub.time_limit_s = options.time_limit_s - elapsed();
+    auto trial = solve_runs_once(p, objective, sub, mid);
+    ++rounds;
+    if (!trial.ok()) {
+      if (trial.error().rfind("infeasible", 0) != 0) break;  // out of time or GLPK trouble: keep what we have
+      lower = mid;
+      continue;
+    }
+    if (trial->objective_value() < upper) {
+      upper = trial->objective_value();
+      best = std::move(trial).value();
+    }
+    if (best.optimal) {
+      lower = upper;  // optimal among plans with stages <= mid, and the optimum is one of them
+      break;
+    }
+    lower = std::max(lower, best.solver_bound_s);
+  }
+  best.optimal = upper - lower <= kRelGap * upper;
+  best.status = best.optimal ? "optimal" : "feasible (time limit)";
+  best.solver = "glpk-mip (runs, bisection x" + std::to_string(rounds) + ")";
+  best.solver_objective_s = upper;
+  best.solver_bound_s = lower;
+  best.solve_seconds = elapsed();
+  return best;
 }
 
 }  // namespace ll::placement

@@ -19,7 +19,8 @@ struct Counts {
   int instances = 0, feasible = 0, mip_agree = 0, dp_agree = 0, infeasible_agree = 0;
 };
 
-Counts run_random(uint64_t seed, int count, Objective objective, bool seeded, Formulation formulation) {
+Counts run_random(uint64_t seed, int count, Objective objective, bool seeded, Formulation formulation,
+                  double first_solve_s = 0.3) {
   std::mt19937_64 rng(seed);
   Counts c;
   for (int k = 0; k < count; ++k) {
@@ -28,6 +29,7 @@ Counts run_random(uint64_t seed, int count, Objective objective, bool seeded, Fo
     MipOptions options;
     options.time_limit_s = 30;
     options.formulation = formulation;
+    options.first_solve_s = first_solve_s;
     if (seeded) {
       auto h = heuristic_plan(p, objective);
       if (h.ok()) options.incumbent = *h;
@@ -91,6 +93,12 @@ TEST_CASE("MIP seeded with a heuristic incumbent (and its objective cutoff) lose
     CHECK(a.mip_agree == a.feasible);
     CHECK(b.mip_agree == b.feasible);
   }
+}
+
+TEST_CASE("throughput bisection (runs MIP without the plain first solve) misses the optimum") {
+  const Counts c = run_random(6, 300, Objective::kThroughput, true, Formulation::kRuns, 0.0);
+  CHECK(c.mip_agree == c.feasible);
+  CHECK(c.infeasible_agree == c.instances - c.feasible);
 }
 
 TEST_CASE("ordered DP is never better than the optimum (it is a restriction)") {

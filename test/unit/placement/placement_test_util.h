@@ -152,7 +152,7 @@ inline BruteResult brute_force(const PlacementProblem& p, Objective objective) {
   return result;
 }
 
-inline bool close(double a, double b, double rel = 1e-6) {
+inline bool close(double a, double b, double rel = 2e-6) {
   return std::abs(a - b) <= rel * std::max({1e-12, std::abs(a), std::abs(b)});
 }
 
