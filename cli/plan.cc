@@ -13,6 +13,7 @@
 #include "common/units.h"
 #include "model/manifest.h"
 #include "placement/cost_model.h"
+#include "placement/exact_dp.h"
 #include "placement/heuristics.h"
 #include "placement/plan_io.h"
 #include "placement/solver.h"
@@ -233,10 +234,22 @@ int run_bench(const PlanOptions& o) {
         ++failures;
         continue;
       }
-      std::printf("  %-10s run %d: %s, GLPK %.3f s, total %.3f s (incl. heuristic seed and backups), %zu stages, "
-                  "%s ms/token\n",
-                  objective_name(objective), rep, plan->status.c_str(), plan->solve_seconds, wall, plan->stages.size(),
-                  ms(plan->objective_value()).c_str());
+      std::printf("  %-10s run %d: GLPK %s [%s] in %.3f s (%.3f s with the heuristic seed), %zu stages, %s ms/token\n",
+                  objective_name(objective), rep, plan->status.c_str(), plan->solver.c_str(), plan->solve_seconds,
+                  wall, plan->stages.size(), ms(plan->objective_value()).c_str());
+    }
+    auto dp = placement::solve_exact_dp(p12, objective);
+    if (dp.ok()) {
+      std::printf("  %-10s exact DP: %s ms/token in %.3f s\n", objective_name(objective),
+                  ms(dp->objective_value()).c_str(), dp->solve_seconds);
+      for (const auto& r : peer_rules(p12, objective)) {
+        if (r.plan.ok()) {
+          std::printf("    vs %-20s %9s ms/token: plan is %.2fx faster\n", placement::peer_rule_name(r.rule),
+                      ms(r.plan->objective_value()).c_str(), r.plan->objective_value() / dp->objective_value());
+        } else {
+          std::printf("    vs %-20s invalid: %s\n", placement::peer_rule_name(r.rule), r.plan.error().c_str());
+        }
+      }
     }
   }
   placement::SyntheticModel seven;  // a 7B-like model: 32 layers, ~13.7 GB in fp16 with KV for 512 tokens
