@@ -118,3 +118,40 @@ TEST_CASE("ordered DP is never better than the optimum (it is a restriction)") {
 
 }  // namespace
 }  // namespace ll::placement
+
+namespace ll::placement {
+namespace {
+
+TEST_CASE("run MIP disagrees with the exact DP on medium instances (5-8 devices, 20-40 shards)") {
+  std::mt19937_64 rng(7);
+  int feasible = 0, agree = 0, proven = 0;
+  for (int k = 0; k < 12; ++k) {
+    PlacementProblem p = testing::random_problem(rng, 8, 40);
+    if (p.num_devices() < 5 || p.num_shards() < 20) {
+      --k;
+      continue;
+    }
+    for (Objective o : {Objective::kLatency, Objective::kThroughput}) {
+      const auto dp = solve_exact_dp(p, o);
+      MipOptions options;
+      options.time_limit_s = 20;
+      auto seed = heuristic_plan(p, o);
+      if (seed.ok()) options.incumbent = *seed;
+      const auto mip = solve_mip(p, o, options);
+      INFO("instance " << k << " " << objective_name(o) << " devices " << p.num_devices() << " shards "
+                       << p.num_shards());
+      CHECK(dp.ok() == mip.ok());
+      if (!dp.ok() || !mip.ok()) continue;
+      ++feasible;
+      if (mip->optimal) ++proven;
+      CHECK(mip->optimal);
+      CHECK(testing::close(mip->objective_value(), dp->objective_value()));
+      if (testing::close(mip->objective_value(), dp->objective_value())) ++agree;
+    }
+  }
+  std::printf("medium instances (run MIP vs exact DP): %d feasible solves, %d proven optimal, %d agree\n", feasible,
+              proven, agree);
+}
+
+}  // namespace
+}  // namespace ll::placement
