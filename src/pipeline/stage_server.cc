@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <thread>
 #include <unordered_map>
 #include <zmq.hpp>
 
@@ -54,6 +55,7 @@ class StageServer::Loop {
   Loop(StageServerOptions options, zmq::context_t context, zmq::socket_t router)
       : options_(std::move(options)), context_(std::move(context)), router_(std::move(router)) {
     next_session_ = static_cast<uint64_t>(Clock::now().time_since_epoch().count()) << 8;
+    speed_ = options_.emulated_speed;
   }
 
   void run() {
@@ -83,6 +85,8 @@ class StageServer::Loop {
     pending_config_ = std::move(config);
   }
   void stop() { stopping_ = true; }
+  void set_speed(double speed) { speed_ = speed > 0 ? speed : 1.0; }
+  double speed() const { return speed_; }
   StageStats stats() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return stats_;
@@ -360,7 +364,13 @@ class StageServer::Loop {
       outputs = config_->shards->forward_batch(ids, inputs);
       for (size_t i = 0; i < items.size(); ++i) items[i].input = std::move(inputs[i]);
     }
-    const double compute_ms = ms_between(begin, Clock::now());
+    double compute_ms = ms_between(begin, Clock::now());
+    const double speed = speed_;
+    if (speed < 1.0) {  // emulate a slower device: wait in proportion to the compute really done
+      const double extra_ms = compute_ms * (1.0 / speed - 1.0);
+      std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(extra_ms * 1000)));
+      compute_ms += extra_ms;
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++stats_.steps;
@@ -485,6 +495,7 @@ class StageServer::Loop {
   std::unordered_map<uint64_t, Clock::time_point> last_seen_;  // sessions open on this stage
   uint64_t next_session_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<double> speed_{1.0};
 
   mutable std::mutex mutex_;  // guards pending_config_ and stats_
   std::shared_ptr<const StageConfig> pending_config_;
@@ -516,7 +527,14 @@ StageServer::~StageServer() { stop(); }
 
 void StageServer::configure(std::shared_ptr<const StageConfig> config) { loop_->set_config(std::move(config)); }
 
-StageStats StageServer::stats() const { return loop_->stats(); }
+StageStats StageServer::stats() const {
+  StageStats stats = loop_->stats();
+  stats.emulated_speed = loop_->speed();
+  return stats;
+}
+
+void StageServer::set_emulated_speed(double speed) { loop_->set_speed(speed); }
+double StageServer::emulated_speed() const { return loop_->speed(); }
 
 void StageServer::stop() {
   if (!loop_) return;

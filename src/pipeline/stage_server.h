@@ -30,6 +30,7 @@ struct StageServerOptions {
   int max_batch = 16;
   int max_sessions = 64;
   double session_idle_timeout_s = 120;
+  double emulated_speed = 1.0;
   // Messages the stage itself does not serve (plans, file fetches, load progress) go here, on the server's thread;
   // a returned message is the reply to the sender.
   std::function<std::optional<proto::DataMessage>(const std::string& route, proto::DataMessage&& message)> handler;
@@ -39,10 +40,11 @@ struct StageServerOptions {
 struct StageStats {
   uint64_t plan_version = 0;
   size_t open_sessions = 0;
-  uint64_t steps = 0;                          // forward passes run
-  uint64_t batched_steps = 0;                  // decode steps that ran in a batch of two or more
-  uint64_t tokens_generated = 0;               // head only
-  double compute_ms_avg = 0;                   // moving average per forward pass
+  uint64_t steps = 0;             // forward passes run
+  uint64_t batched_steps = 0;     // decode steps that ran in a batch of two or more
+  uint64_t tokens_generated = 0;  // head only
+  double compute_ms_avg = 0;      // moving average per forward pass (emulated slowness included)
+  double emulated_speed = 1.0;
   std::map<std::string, uint64_t> bytes_sent;  // per destination endpoint
   std::map<int, double> stage_compute_ms;      // head only: moving average of each stage's step time
 };
@@ -59,6 +61,10 @@ class StageServer {
 
   // Applies a plan: takes effect on the server thread before the next message is handled.
   void configure(std::shared_ptr<const StageConfig> config);
+  // Test and benchmark knob: behave as a device `speed` times as fast (after each step, wait in proportion to the
+  // compute really done: (1/speed - 1) x its duration). 1 = real speed; values above 1 cannot speed anything up.
+  void set_emulated_speed(double speed);
+  [[nodiscard]] double emulated_speed() const;
   [[nodiscard]] StageStats stats() const;
   void stop();
 
