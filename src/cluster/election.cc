@@ -15,7 +15,12 @@ const char* role_name(Role role) {
 
 Election::Election(std::string self, ElectionTiming timing, uint64_t seed, PersistedVote initial, TimePoint now)
     : self_(std::move(self)), timing_(timing), rng_(seed), term_(initial.term), voted_for_(initial.voted_for) {
+  if (timing_.stickiness.count() <= 0) timing_.stickiness = timing_.election_min * 7 / 10;
   reset_timer(now);
+}
+
+bool Election::leader_fresh(TimePoint now) const {
+  return !leader_.empty() && now - leader_contact_ < timing_.stickiness;
 }
 
 void Election::reset_timer(TimePoint now) {
@@ -32,6 +37,7 @@ void Election::become_follower(TimePoint now) {
   if (role_ != Role::kFollower) LL_INFO("term " << term_ << ": " << role_name(role_) << " -> follower");
   role_ = Role::kFollower;
   votes_.clear();
+  prevoting_ = false;
   reset_timer(now);
 }
 
@@ -55,6 +61,7 @@ LeaderVerdict Election::on_leader_heartbeat(const std::string& from, uint64_t te
     return LeaderVerdict::kConflict;
   }
   if (role_ == Role::kCandidate) become_follower(now);
+  prevoting_ = false;
   if (leader_ != from) LL_INFO("term " << term_ << ": following " << from);
   leader_ = from;
   leader_contact_ = now;
@@ -66,8 +73,7 @@ VoteDecision Election::on_vote_request(const std::string& candidate, uint64_t te
   VoteDecision d;
   if (term < term_) return d;
   // Raft's disruption guard: while a leader is demonstrably alive, a vote request does not even raise our term.
-  const bool leader_fresh = !leader_.empty() && now - leader_contact_ < timing_.election_min;
-  if (term > term_ && (role_ == Role::kLeader || (role_ == Role::kFollower && leader_fresh))) {
+  if (term > term_ && (role_ == Role::kLeader || (role_ == Role::kFollower && leader_fresh(now)))) {
     d.ignored = true;
     return d;
   }
@@ -93,8 +99,38 @@ bool Election::on_vote_reply(const std::string& voter, uint64_t term, bool grant
   return false;
 }
 
-bool Election::tick(TimePoint now, size_t quorum) {
-  if (role_ == Role::kLeader || now < deadline_) return false;
+bool Election::on_prevote_request(uint64_t term, TimePoint now) const {
+  // Would we vote for this member in term + 1? Not while we lead or follow a live leader (stickiness).
+  return term >= term_ && role_ != Role::kLeader && !leader_fresh(now);
+}
+
+bool Election::on_prevote_reply(const std::string& voter, uint64_t asked_term, bool granted, size_t quorum,
+                                TimePoint now) {
+  if (!prevoting_ || asked_term != term_ || !granted) return false;
+  prevotes_.insert(voter);
+  if (prevotes_.size() < quorum) return false;
+  start_election(now, quorum);
+  return true;
+}
+
+TickAction Election::tick(TimePoint now, size_t quorum) {
+  if (role_ == Role::kLeader || now < deadline_) return TickAction::kNone;
+  reset_timer(now);
+  leader_.clear();
+  if (quorum <= 1) {
+    start_election(now, quorum);
+    return TickAction::kElection;
+  }
+  // Pre-vote (Raft thesis 9.6): a member that cannot win (cut off, in a minority) never raises its term.
+  prevoting_ = true;
+  prevotes_.clear();
+  prevotes_.insert(self_);
+  LL_DEBUG("term " << term_ << ": pre-vote for term " << term_ + 1 << " (quorum " << quorum << ")");
+  return TickAction::kPreVote;
+}
+
+void Election::start_election(TimePoint now, size_t quorum) {
+  prevoting_ = false;
   ++term_;
   voted_for_ = self_;
   leader_.clear();
@@ -108,7 +144,6 @@ bool Election::tick(TimePoint now, size_t quorum) {
     leader_ = self_;
     LL_INFO("term " << term_ << ": elected leader alone (quorum 1)");
   }
-  return true;
 }
 
 bool Election::check_quorum(size_t heard_recently, size_t quorum, TimePoint now) {

@@ -1,7 +1,8 @@
-// Election: Raft's leader election without a log (docs/cluster.md). Terms only grow; a member votes at most once
-// per term (the vote is persisted by the caller before it is sent); a candidate needs a majority of the known
-// members; a higher term seen on any message turns anyone into a follower. Pure logic: the caller feeds it events
-// with the current time and the quorum, and acts on the return values. Not thread-safe.
+// Election: Raft's leader election without a log, with pre-vote and leader stickiness (docs/cluster.md). Terms only
+// grow; a member votes at most once per term (the vote is persisted by the caller before it is sent); a candidate
+// needs a majority of the known members, first in a pre-vote that changes nobody's state, then in the real vote; a
+// higher term seen on any message turns anyone into a follower. Pure logic: the caller feeds it events with the
+// current time and the quorum, and acts on the return values. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +20,11 @@ enum class Role { kFollower, kCandidate, kLeader };
 struct ElectionTiming {
   Duration election_min = std::chrono::milliseconds(2100);  // randomized election timeout, lower bound
   Duration election_max = std::chrono::milliseconds(2800);
+  // A member that heard a live leader this recently refuses (pre-)votes. 0 = 0.7 x election_min.
+  Duration stickiness{0};
 };
+
+enum class TickAction { kNone, kPreVote, kElection };
 
 struct PersistedVote {
   uint64_t term = 0;
@@ -53,9 +58,15 @@ class Election {
   VoteDecision on_vote_request(const std::string& candidate, uint64_t term, TimePoint now);
   // A vote reply; true if it made us leader.
   bool on_vote_reply(const std::string& voter, uint64_t term, bool granted, size_t quorum);
-  // Timer. True if a new election started (term+1, self vote: persist, then ask everyone). With a quorum of one
-  // the new term is won at once (role() == kLeader afterwards).
-  bool tick(TimePoint now, size_t quorum);
+  // A pre-vote request from a member at `term` asking whether we would vote for it in term + 1. Changes nothing.
+  [[nodiscard]] bool on_prevote_request(uint64_t term, TimePoint now) const;
+  // A pre-vote reply to our pre-vote asked at `asked_term`; true if it completed a majority and a real election
+  // started (term+1, self vote: persist, then ask everyone; role() may already be kLeader).
+  bool on_prevote_reply(const std::string& voter, uint64_t asked_term, bool granted, size_t quorum, TimePoint now);
+  // Timer. kPreVote: ask everyone whether they would vote for us (no state changed). kElection: a real election
+  // started at once (quorum of one; role() == kLeader afterwards), persist.
+  TickAction tick(TimePoint now, size_t quorum);
+  bool prevoting() const { return prevoting_; }
   // Leader only: steps down when fewer than `quorum` members (self included) were heard recently.
   bool check_quorum(size_t heard_recently, size_t quorum, TimePoint now);
   // The leader said goodbye or died: forget it and run an election soon.
@@ -66,6 +77,8 @@ class Election {
  private:
   void become_follower(TimePoint now);
   void reset_timer(TimePoint now);
+  void start_election(TimePoint now, size_t quorum);
+  bool leader_fresh(TimePoint now) const;
 
   std::string self_;
   ElectionTiming timing_;
@@ -77,6 +90,8 @@ class Election {
   TimePoint leader_contact_{};
   TimePoint deadline_{};
   std::set<std::string> votes_;
+  bool prevoting_ = false;
+  std::set<std::string> prevotes_;
 };
 
 }  // namespace ll::cluster

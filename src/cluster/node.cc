@@ -171,14 +171,17 @@ void Node::on_timers(TimePoint now) {
     LL_INFO("member " << c.name << ": " << peer_state_name(c.from) << " -> " << peer_state_name(c.to));
   }
   const size_t quorum = membership_.quorum();
-  if (election_.tick(now, quorum)) {
-    persist();
-    if (election_.role() == Role::kLeader) {
-      send_heartbeats(now);
-    } else {
-      const Envelope req = peer_message(MessageType::kVoteRequest);
+  switch (election_.tick(now, quorum)) {
+    case TickAction::kNone:
+      break;
+    case TickAction::kPreVote: {
+      const Envelope req = peer_message(MessageType::kVoteRequest, proto::VoteRequestBody{true}.to_json());
       for (const auto& ep : membership_.target_endpoints()) send_to(ep, req);
+      break;
     }
+    case TickAction::kElection:
+      election_started(now);
+      break;
   }
   if (election_.check_quorum(membership_.heard_within(now, config_.dead_after), quorum, now)) {
     // Step down seen by everyone on the next heartbeat.
@@ -195,6 +198,16 @@ void Node::on_timers(TimePoint now) {
   for (auto it = pings_.begin(); it != pings_.end();) {
     it = now - it->second.sent > std::chrono::seconds(10) ? pings_.erase(it) : std::next(it);
   }
+}
+
+void Node::election_started(TimePoint now) {
+  persist();
+  if (election_.role() == Role::kLeader) {
+    send_heartbeats(now);
+    return;
+  }
+  const Envelope req = peer_message(MessageType::kVoteRequest, proto::VoteRequestBody{false}.to_json());
+  for (const auto& ep : membership_.target_endpoints()) send_to(ep, req);
 }
 
 void Node::send_heartbeats(TimePoint now) {
@@ -325,7 +338,13 @@ void Node::handle_peer(const Envelope& msg, const net::Incoming& in, TimePoint n
       auto body = proto::VoteReplyBody::from_json(msg.body);
       if (!body.ok()) return reply_error(in, {"malformed", body.error(), "vote_reply"});
       if (body->candidate != config_.name) return;
-      if (election_.on_vote_reply(msg.from, msg.term, body->granted, membership_.quorum())) send_heartbeats(now);
+      if (body->pre) {
+        if (election_.on_prevote_reply(msg.from, body->asked_term, body->granted, membership_.quorum(), now)) {
+          election_started(now);
+        }
+      } else if (election_.on_vote_reply(msg.from, msg.term, body->granted, membership_.quorum())) {
+        send_heartbeats(now);
+      }
       break;
     }
     case MessageType::kPing:
@@ -384,6 +403,15 @@ void Node::handle_heartbeat(const Envelope& msg, const net::Incoming& in, Member
 }
 
 void Node::handle_vote_request(const Envelope& msg, const net::Incoming& in, TimePoint now) {
+  auto request = proto::VoteRequestBody::from_json(msg.body);
+  if (!request.ok()) return reply_error(in, {"malformed", request.error(), "vote_request"});
+  if (request->pre) {
+    // A pre-vote changes nothing here, not even our term.
+    const bool would = election_.on_prevote_request(msg.term, now);
+    reply_to(in, peer_message(MessageType::kVoteReply,
+                              proto::VoteReplyBody{would, msg.from, true, msg.term}.to_json()));
+    return;
+  }
   VoteDecision d = election_.on_vote_request(msg.from, msg.term, now);
   if (d.ignored) {
     LL_DEBUG("ignored vote request of " << msg.from << " for term " << msg.term << ": leader " << election_.leader()
@@ -393,7 +421,7 @@ void Node::handle_vote_request(const Envelope& msg, const net::Incoming& in, Tim
   bool granted = d.granted;
   if (d.state_changed && !persist()) granted = false;  // a vote we could not record is not given
   if (granted) LL_INFO("term " << election_.term() << ": voted for " << msg.from);
-  reply_to(in, peer_message(MessageType::kVoteReply, proto::VoteReplyBody{granted, msg.from}.to_json()));
+  reply_to(in, peer_message(MessageType::kVoteReply, proto::VoteReplyBody{granted, msg.from, false, msg.term}.to_json()));
 }
 
 void Node::handle_pong(const Envelope& msg, TimePoint now) {

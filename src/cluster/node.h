@@ -90,6 +90,7 @@ class Node {
   void reply_to(const net::Incoming& in, proto::Envelope msg);
   void reply_error(const net::Incoming& in, const proto::ProtocolError& error);
   void send_heartbeats(TimePoint now);
+  void election_started(TimePoint now);
   void send_pings(TimePoint now, bool probe, bool only_unmeasured);
   bool persist();
   bool allow_log();

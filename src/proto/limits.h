@@ -24,5 +24,6 @@ inline constexpr size_t kMaxNameBytes = 64;
 inline constexpr size_t kMaxEndpointBytes = 256;
 inline constexpr size_t kMaxMembers = 64;
 inline constexpr int kReceiveHighWaterMark = 64;
+inline constexpr uint64_t kMaxTerm = uint64_t{1} << 53;  // exact in every JSON implementation; never wraps
 
 }  // namespace ll::proto

@@ -100,6 +100,7 @@ std::variant<Envelope, ProtocolError> decode_message(const std::vector<std::stri
   auto term = get_u64(j, "term");
   if (!term.ok()) return perr("malformed", term.error(), tname);
   msg.term = *term;
+  if (msg.term > kMaxTerm) return perr("malformed", "term over the limit", tname);
   auto from = get_name(j, "from");
   if (!from.ok()) return perr("malformed", from.error(), tname);
   msg.from = *from;
@@ -239,12 +240,25 @@ Result<HeartbeatBody> HeartbeatBody::from_json(const Json& j) {
   return b;
 }
 
-Json VoteReplyBody::to_json() const { return {{"granted", granted}, {"candidate", candidate}}; }
+Json VoteRequestBody::to_json() const { return {{"pre", pre}}; }
+
+Result<VoteRequestBody> VoteRequestBody::from_json(const Json& j) {
+  VoteRequestBody b;
+  LL_ASSIGN_OR_RETURN(b.pre, get_bool(j, "pre"));
+  return b;
+}
+
+Json VoteReplyBody::to_json() const {
+  return {{"granted", granted}, {"candidate", candidate}, {"pre", pre}, {"asked_term", asked_term}};
+}
 
 Result<VoteReplyBody> VoteReplyBody::from_json(const Json& j) {
   VoteReplyBody b;
   LL_ASSIGN_OR_RETURN(b.granted, get_bool(j, "granted"));
   LL_ASSIGN_OR_RETURN(b.candidate, get_name(j, "candidate"));
+  LL_ASSIGN_OR_RETURN(b.pre, get_bool(j, "pre"));
+  LL_ASSIGN_OR_RETURN(b.asked_term, get_u64(j, "asked_term"));
+  if (b.asked_term > kMaxTerm) return make_error("asked_term over the limit");
   return b;
 }
 

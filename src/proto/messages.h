@@ -119,9 +119,17 @@ struct HeartbeatBody {
   [[nodiscard]] static Result<HeartbeatBody> from_json(const Json& j);
 };
 
+struct VoteRequestBody {
+  bool pre = false;  // pre-vote: "would you vote for me in term + 1?" (nobody's state changes)
+  Json to_json() const;
+  [[nodiscard]] static Result<VoteRequestBody> from_json(const Json& j);
+};
+
 struct VoteReplyBody {
   bool granted = false;
   std::string candidate;
+  bool pre = false;
+  uint64_t asked_term = 0;  // the term the request carried
   Json to_json() const;
   [[nodiscard]] static Result<VoteReplyBody> from_json(const Json& j);
 };

@@ -117,6 +117,23 @@ TEST_CASE("partition: the majority elects, the minority has no leader, healing r
   CHECK(sim.safe());
 }
 
+TEST_CASE("a member cut off for long keeps its term and rejoins without forcing an election", "[cluster][partition]") {
+  SimCluster sim(3, 13);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  const int leader = sim.leaders()[0];
+  const int cut = (leader + 1) % 3;
+  const uint64_t term = sim.node(leader)->term();
+  sim.hub().isolate(SimCluster::endpoint(cut));
+  sim.run_for(30s);
+  CHECK(sim.node(cut)->term() == term);  // pre-votes failed; the term never grew
+  CHECK(sim.leaders() == std::vector<int>{leader});
+  sim.hub().heal();
+  sim.run_for(3s);
+  REQUIRE(sim.converged());
+  CHECK(sim.leaders() == std::vector<int>{leader});
+  CHECK(sim.node(leader)->term() == term);
+}
+
 TEST_CASE("two devices: the survivor does not elect itself alone", "[cluster][election]") {
   SimCluster sim(2, 4);
   REQUIRE(run_until_converged(sim, 10s) > 0s);

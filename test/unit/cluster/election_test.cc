@@ -36,9 +36,13 @@ TEST_CASE("stale terms are rejected", "[election]") {
 
 TEST_CASE("a candidate needs a majority of the known members", "[election]") {
   Election e("a", {}, 1, {}, t0());
-  REQUIRE(e.tick(t0() + 3s, 2));  // three known members: a quorum of two
+  REQUIRE(e.tick(t0() + 3s, 2) == ll::cluster::TickAction::kPreVote);  // three known members: a quorum of two
+  CHECK(e.term() == 0);  // a pre-vote changes no term
+  CHECK_FALSE(e.on_prevote_reply("b", 0, false, 2, t0() + 3s));
+  REQUIRE(e.on_prevote_reply("b", 0, true, 2, t0() + 3s));
   CHECK(e.role() == Role::kCandidate);
   CHECK(e.term() == 1);
+  CHECK(e.voted_for() == "a");
   CHECK_FALSE(e.on_vote_reply("b", 1, false, 2));
   CHECK_FALSE(e.on_vote_reply("b", 0, true, 2));  // a vote for another term does not count
   CHECK(e.on_vote_reply("b", 1, true, 2));
@@ -48,13 +52,13 @@ TEST_CASE("a candidate needs a majority of the known members", "[election]") {
 
 TEST_CASE("a single known member elects itself", "[election]") {
   Election e("solo", {}, 1, {}, t0());
-  REQUIRE(e.tick(t0() + 3s, 1));
+  REQUIRE(e.tick(t0() + 3s, 1) == ll::cluster::TickAction::kElection);
   CHECK(e.role() == Role::kLeader);
 }
 
 TEST_CASE("a leader seeing a higher term steps down", "[election]") {
   Election e("a", {}, 1, {}, t0());
-  REQUIRE(e.tick(t0() + 3s, 1));
+  REQUIRE(e.tick(t0() + 3s, 1) == ll::cluster::TickAction::kElection);
   REQUIRE(e.role() == Role::kLeader);
   CHECK(e.observe_term(7, t0() + 4s));
   CHECK(e.role() == Role::kFollower);
@@ -63,7 +67,7 @@ TEST_CASE("a leader seeing a higher term steps down", "[election]") {
 
 TEST_CASE("two leaders in one term (merged clusters) make the leader step down", "[election]") {
   Election e("a", {}, 1, {}, t0());
-  REQUIRE(e.tick(t0() + 3s, 1));
+  REQUIRE(e.tick(t0() + 3s, 1) == ll::cluster::TickAction::kElection);
   CHECK(e.on_leader_heartbeat("b", e.term(), t0() + 4s) == LeaderVerdict::kConflict);
   CHECK(e.role() == Role::kFollower);
 }
@@ -79,9 +83,26 @@ TEST_CASE("while the leader is fresh, vote requests do not disturb (stickiness)"
   CHECK(e.term() == 9);
 }
 
+TEST_CASE("pre-votes are refused while a leader is fresh, by a leader, and for stale terms", "[election]") {
+  Election e("a", {}, 1, {3, ""}, t0());
+  CHECK(e.on_prevote_request(3, t0()));  // no leader known
+  CHECK_FALSE(e.on_prevote_request(2, t0()));  // behind us
+  REQUIRE(e.on_leader_heartbeat("l", 3, t0()) == LeaderVerdict::kFollow);
+  CHECK_FALSE(e.on_prevote_request(3, t0() + 1s));
+  CHECK(e.on_prevote_request(3, t0() + 2s));  // past the stickiness window (0.7 x 2.1 s)
+  CHECK(e.term() == 3);
+  CHECK(e.voted_for().empty());  // granting a pre-vote records nothing
+}
+
+TEST_CASE("a cut-off member keeps its term: failed pre-votes never raise it", "[election]") {
+  Election e("a", {}, 1, {4, ""}, t0());
+  for (int i = 1; i <= 10; ++i) CHECK(e.tick(t0() + std::chrono::seconds(3 * i), 2) == ll::cluster::TickAction::kPreVote);
+  CHECK(e.term() == 4);
+}
+
 TEST_CASE("a leader that hears from less than a quorum steps down", "[election]") {
   Election e("a", {}, 1, {}, t0());
-  REQUIRE(e.tick(t0() + 3s, 1));
+  REQUIRE(e.tick(t0() + 3s, 1) == ll::cluster::TickAction::kElection);
   CHECK_FALSE(e.check_quorum(2, 2, t0() + 4s));
   CHECK(e.check_quorum(1, 2, t0() + 5s));
   CHECK(e.role() == Role::kFollower);

@@ -64,6 +64,12 @@ TEST_CASE("every message carries version, type, term and sender", "[messages]") 
   CHECK(code_of({R"({"v":1,"type":"get_status","term":0,"from":"x"})"}) == "ok");
 }
 
+TEST_CASE("terms beyond 2^53 are refused (no wrap-around, exact in JSON)", "[messages]") {
+  CHECK(code_of({R"({"v":1,"type":"get_status","term":9007199254740992,"from":"x"})"}) == "ok");
+  CHECK(code_of({R"({"v":1,"type":"get_status","term":9007199254740993,"from":"x"})"}) == "malformed");
+  CHECK(code_of({R"({"v":1,"type":"get_status","term":18446744073709551615,"from":"x"})"}) == "malformed");
+}
+
 TEST_CASE("peer messages also need a valid endpoint and cluster", "[messages]") {
   CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x"})"}) == "malformed");
   CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x","endpoint":"tcp://h:1"})"}) == "malformed");
@@ -117,7 +123,9 @@ TEST_CASE("bodies reject mistyped or out-of-range fields", "[messages]") {
   for (size_t i = 0; i <= kMaxMembers; ++i) hb["members"].push_back({{"name", "m" + std::to_string(i)}, {"endpoint", "tcp://h:1"}});
   CHECK_FALSE(HeartbeatBody::from_json(hb).ok());
   CHECK_FALSE(VoteReplyBody::from_json(Json{{"granted", 1}, {"candidate", "a"}}).ok());
-  CHECK(VoteReplyBody::from_json(Json{{"granted", true}, {"candidate", "a"}}).ok());
+  CHECK(VoteReplyBody::from_json(Json{{"granted", true}, {"candidate", "a"}, {"pre", false}, {"asked_term", 3}}).ok());
+  CHECK_FALSE(VoteRequestBody::from_json(Json::object()).ok());
+  CHECK(VoteRequestBody::from_json(VoteRequestBody{true}.to_json())->pre);
 }
 
 TEST_CASE("devices and status replies round-trip", "[messages]") {
