@@ -100,19 +100,51 @@ class StageServer::Loop {
       next.swap(pending_config_);
     }
     if (!next) return;
-    // Sessions of the old plan cannot continue on different shards: end them cleanly.
-    for (auto it = heads_.begin(); it != heads_.end();) finish((it++)->first, "replanned");
+    // In-flight work of the old plan is void: other stages have dropped their caches too.
     if (config_ && config_->shards) {
       for (const auto& [id, _] : last_seen_) config_->shards->close_session(id);
     }
     last_seen_.clear();
     work_.clear();
+    const bool same_model = config_ && config_->manifest && next->manifest &&
+                            config_->manifest->shards.front().sha256 == next->manifest->shards.front().sha256 &&
+                            config_->manifest->shards.back().sha256 == next->manifest->shards.back().sha256;
     config_ = std::move(next);
-    std::lock_guard<std::mutex> lock(mutex_);
-    stats_.plan_version = config_->plan_version;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.plan_version = config_->plan_version;
+      stats_.stage_compute_ms.clear();
+    }
     LL_INFO(options_.name << ": stage " << config_->stage_index << " of " << config_->stage_count() << ", shards "
                           << config_->shards->first_shard() << ".." << config_->shards->last_shard() << ", plan "
                           << config_->plan_version);
+    // Sessions in flight survive a re-plan: the head rebuilds each one by replaying its prompt and the tokens
+    // generated so far through the new ring. Sampling depends only on (seed, position), so the continuation is the
+    // one an undisturbed run would produce.
+    if (!config_->is_head() || !same_model) {
+      for (auto it = heads_.begin(); it != heads_.end();) finish((it++)->first, "replanned");
+      return;
+    }
+    for (auto& [id, session] : heads_) replay(id, session);
+  }
+
+  void replay(uint64_t id, HeadSession& session) {
+    if (Status opened = config_->shards->open_session(id); !opened.ok()) {
+      LL_ERROR(options_.name << ": cannot replay session " << id << ": " << opened.error());
+      return;
+    }
+    last_seen_[id] = Clock::now();
+    WorkItem item;
+    item.session = id;
+    item.input.tokens = session.prompt;
+    item.input.tokens.insert(item.input.tokens.end(), session.generated.begin(), session.generated.end());
+    item.sampling = session.request.sampling;
+    item.enqueued = Clock::now();
+    LL_INFO(options_.name << ": session " << id << " replays " << item.input.tokens.size() << " tokens on plan "
+                          << config_->plan_version);
+    work_.push_back(std::move(item));
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.replayed_sessions;
   }
 
   void drain_incoming() {

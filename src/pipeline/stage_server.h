@@ -40,10 +40,11 @@ struct StageServerOptions {
 struct StageStats {
   uint64_t plan_version = 0;
   size_t open_sessions = 0;
-  uint64_t steps = 0;             // forward passes run
-  uint64_t batched_steps = 0;     // decode steps that ran in a batch of two or more
-  uint64_t tokens_generated = 0;  // head only
-  double compute_ms_avg = 0;      // moving average per forward pass (emulated slowness included)
+  uint64_t steps = 0;              // forward passes run
+  uint64_t batched_steps = 0;      // decode steps that ran in a batch of two or more
+  uint64_t tokens_generated = 0;   // head only
+  uint64_t replayed_sessions = 0;  // head only: sessions rebuilt on a new plan
+  double compute_ms_avg = 0;       // moving average per forward pass (emulated slowness included)
   double emulated_speed = 1.0;
   std::map<std::string, uint64_t> bytes_sent;  // per destination endpoint
   std::map<int, double> stage_compute_ms;      // head only: moving average of each stage's step time

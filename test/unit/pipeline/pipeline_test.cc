@@ -219,3 +219,38 @@ TEST_CASE("IdleSessionsOnAStageAreFreed", "[pipeline]") {
   }
   CHECK(p.ranges[1]->open_sessions() == 0);
 }
+
+TEST_CASE("ReplanMidGenerationReplaysSessionsAndLosesNothing", "[pipeline][replan]") {
+  TestPipeline p = start_pipeline({{0, 2}, {3, 4}, {5, 6}});
+  std::atomic<int> pieces{0};
+  auto run = std::async(std::launch::async, [&] {
+    return run_generation(p.head(), request("Once upon a time", 150), [&](const proto::TokensMsg&) {
+      ++pieces;
+      return true;
+    });
+  });
+  while (pieces < 30) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // A new plan with other boundaries: the middle stage takes more layers, the tail fewer.
+  const std::string dir = test::model_dir("stories260K");
+  std::vector<std::pair<int, int>> splits{{0, 1}, {2, 5}, {6, 6}};
+  std::vector<std::string> endpoints;
+  for (auto& s : p.servers) endpoints.push_back(s->endpoint());
+  for (int i = 2; i >= 0; --i) {  // the head last, as the leader applies it once every other stage is ready
+    auto range = load_package_range(*p.manifest, dir, splits[i].first, splits[i].second, RuntimeOptions{1});
+    REQUIRE(range.ok());
+    p.ranges[i] = std::shared_ptr<ShardRange>(std::move(range).value());
+    auto config = std::make_shared<StageConfig>();
+    config->plan_version = 2;
+    config->stage_index = i;
+    config->stage_endpoints = endpoints;
+    config->shards = p.ranges[i];
+    config->manifest = p.manifest;
+    config->tokenizer = p.tokenizer;
+    p.servers[i]->configure(config);
+  }
+  auto done = run.get();
+  REQUIRE(done.ok());
+  CHECK(done->stop_reason == "max_tokens");
+  CHECK(as_tokens(done->tokens) == local_tokens("Once upon a time", 150));
+  CHECK(p.servers[0]->stats().replayed_sessions == 1);
+}
