@@ -18,7 +18,8 @@ struct MipOptions {
   double time_limit_s = 10;
   Formulation formulation = Formulation::kRuns;
   double first_solve_s = 0.3;     // runs + throughput: time for the plain solve before bisection (0: bisect only)
-  std::optional<Plan> incumbent;  // a feasible plan handed to GLPK as its first solution
+  std::optional<Plan> incumbent;
+  double stage_cap_s = 1e300;     // runs formulation: every stage at most this long (for the throughput tie-break)  // a feasible plan handed to GLPK as its first solution
 };
 
 // Returns the best plan GLPK found, with status "optimal" or "feasible (time limit)", solver_objective_s and

@@ -38,7 +38,8 @@ Result<Plan> solve_runs_once(const PlacementProblem& p, Objective objective, con
   const int head = p.head;
   using glpk::Row;
 
-  const double cutoff = cutoff_s * kScale;
+  const double cutoff = std::min(cutoff_s, options.stage_cap_s) * kScale;
+  const double stage_cap = options.stage_cap_s * kScale;
   // Cheapest way out of a run ending at shard k on device d (0 for a single stage on the head).
   auto cheapest_exit_ms = [&](int d, int k) {
     if (k == n - 1) {
@@ -97,7 +98,11 @@ Result<Plan> solve_runs_once(const PlacementProblem& p, Objective objective, con
   for (int d = 0; d < nd; ++d) {
     glp_set_col_kind(lp, u0 + d, GLP_BV);
     if (d == head) glp_set_col_bnds(lp, u0 + d, GLP_FX, 1, 1);
-    glp_set_col_bnds(lp, t0 + d, GLP_LO, 0, 0);
+    if (stage_cap < 1e300) {
+      glp_set_col_bnds(lp, t0 + d, GLP_DB, 0, stage_cap);
+    } else {
+      glp_set_col_bnds(lp, t0 + d, GLP_LO, 0, 0);
+    }
     if (objective == Objective::kLatency) glp_set_obj_coef(lp, t0 + d, 1);
   }
   if (objective == Objective::kThroughput) {
@@ -248,6 +253,7 @@ Result<Plan> solve_mip_runs(const PlacementProblem& p, Objective objective, cons
     const double mid = rounds == 0 ? upper * (1 - 1e-6) : lower + (upper - lower) / 2;
     MipOptions sub;
     sub.time_limit_s = options.time_limit_s - elapsed();
+    sub.stage_cap_s = options.stage_cap_s;
     auto trial = solve_runs_once(p, objective, sub, mid);
     ++rounds;
     if (!trial.ok()) {

@@ -17,6 +17,9 @@ struct SolveOptions {
   double time_limit_s = 2;          // for GLPK; the DP fallback then runs if the cluster is small enough
   int cross_check_max_devices = 8;  // run the exact DP too (and keep the better plan) up to this many devices
   bool backups = true;
+  // Throughput: time for a second GLPK solve that lowers the one-stream latency among plans with the optimal
+  // bottleneck (0: skip). The plan's note says when it changed the plan.
+  double tie_break_s = 1.0;
 };
 
 [[nodiscard]] Result<Plan> solve_placement(const PlacementProblem& problem, const SolveOptions& options);

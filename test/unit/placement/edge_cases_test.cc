@@ -142,3 +142,23 @@ TEST_CASE("evaluate_plan rejects plans that break the rules") {
 
 }  // namespace
 }  // namespace ll::placement
+
+namespace ll::placement {
+namespace {
+
+TEST_CASE("throughput plan wastes hops when the bottleneck leaves freedom (tie-break on latency)") {
+  auto p = uniform_problem({make_device("head", 10, 1e9), make_device("b", 1000, 1e10), make_device("c", 1000, 1e10)},
+                           6, 10, 1e6, 4096);
+  p.shards[0].flops_per_token = 1e9;  // the head's one shard takes 1 s: it is the bottleneck whatever follows
+  SolveOptions options;
+  options.objective = Objective::kThroughput;
+  options.method = Method::kMip;
+  auto plan = solve_placement(p, options);
+  REQUIRE(plan.ok());
+  CHECK(plan->optimal);
+  CHECK(plan->stages.size() == 2);  // head, then one device for the rest: fewer hops, same bottleneck
+  CHECK(testing::close(plan->bottleneck_s, testing::brute_force(p, Objective::kThroughput).best));
+}
+
+}  // namespace
+}  // namespace ll::placement
