@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <thread>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -106,8 +107,23 @@ void print_status(const proto::StatusBody& s) {
 void add_cluster_commands(CLI::App& app, GlobalOptions& global) {
   auto* devices = app.add_subcommand("devices", "devices of the cluster, their profiles and the links between them");
   auto devices_as_json = std::make_shared<bool>(false);
+  auto refresh = std::make_shared<bool>(false);
   devices->add_flag("--json", *devices_as_json, "print JSON");
-  devices->callback([&global, devices_as_json] {
+  devices->add_flag("--refresh", *refresh,
+                    "ask the daemon to measure its links and compute speed again first (takes a few seconds)");
+  devices->callback([&global, devices_as_json, refresh] {
+    if (*refresh) {
+      auto started = ask(global.endpoint, proto::MessageType::kRefreshProfile, proto::MessageType::kRefreshStarted);
+      if (!started.ok()) {
+        std::fprintf(stderr, "llctl devices: %s\n", started.error().c_str());
+        global.exit_code = 1;
+        return;
+      }
+      auto body = proto::RefreshStartedBody::from_json(started->body);
+      // Probes take milliseconds; the compute profile takes about two of the daemon's profile_seconds.
+      std::this_thread::sleep_for(body.ok() && body->compute ? std::chrono::milliseconds(2500)
+                                                             : std::chrono::milliseconds(500));
+    }
     auto reply = ask(global.endpoint, proto::MessageType::kGetDevices, proto::MessageType::kDevices);
     if (!reply.ok()) {
       std::fprintf(stderr, "llctl devices: %s\n", reply.error().c_str());

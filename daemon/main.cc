@@ -1,6 +1,11 @@
 // lingualinkd: the daemon every device runs. Wires flags and the config file, the ZeroMQ transport, the cluster
 // node (membership, heartbeats, election), the profiler thread (memory, libtorch FLOP/s) and the beacon thread.
 // SIGTERM/SIGINT: peers are told ('bye'), sockets closed, exit 0. Exceptions stop here.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
@@ -33,6 +38,16 @@ class Profiler {
   Profiler(ll::cluster::Node& node, ll::proto::DeviceProfile base, const ll::daemon::DaemonConfig& config)
       : node_(node), profile_(std::move(base)), config_(config) {}
   void start() { thread_ = std::thread([this] { run(); }); }
+  // A client asked for a new profile: measure compute again now. False if compute profiling is off.
+  bool request() {
+    if (config_.profile_seconds <= 0) return false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      requested_ = true;
+    }
+    cv_.notify_all();
+    return true;
+  }
   void stop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -44,6 +59,24 @@ class Profiler {
 
  private:
   void run() {
+    measure_compute();
+    while (true) {
+      auto mem = ll::cluster::read_system_memory();
+      if (mem.ok()) {
+        profile_.memory_free = mem->available;
+        profile_.memory_total = mem->total;
+      }
+      node_.post_profile(profile_);
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!cv_.wait_for(lock, std::chrono::seconds(30), [this] { return stopping_ || requested_; })) continue;
+      if (stopping_) return;
+      requested_ = false;
+      lock.unlock();
+      measure_compute();
+    }
+  }
+
+  void measure_compute() {
     if (config_.profile_seconds > 0) {
       ll::ComputeProfileOptions o;
       o.threads = config_.threads;
@@ -60,16 +93,6 @@ class Profiler {
         LL_WARN("compute profile failed: " << p.error());
       }
     }
-    while (true) {
-      auto mem = ll::cluster::read_system_memory();
-      if (mem.ok()) {
-        profile_.memory_free = mem->available;
-        profile_.memory_total = mem->total;
-      }
-      node_.post_profile(profile_);
-      std::unique_lock<std::mutex> lock(mu_);
-      if (cv_.wait_for(lock, std::chrono::seconds(30), [this] { return stopping_; })) return;
-    }
   }
 
   ll::cluster::Node& node_;
@@ -79,7 +102,30 @@ class Profiler {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool requested_ = false;
 };
+
+// The endpoint to advertise when listening on a wildcard address: the first up, non-loopback IPv4 address.
+std::string advertised_endpoint(const std::string& bound) {
+  const std::string wildcard = "tcp://0.0.0.0:";
+  if (bound.rfind(wildcard, 0) != 0) return bound;
+  const std::string port = bound.substr(wildcard.size());
+  ifaddrs* list = nullptr;
+  std::string found;
+  if (getifaddrs(&list) == 0) {
+    for (ifaddrs* i = list; i != nullptr && found.empty(); i = i->ifa_next) {
+      if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+      if (!(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK)) continue;
+      char text[INET_ADDRSTRLEN] = {0};
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof text);
+      found = text;
+    }
+    freeifaddrs(list);
+  }
+  if (found.empty()) return bound;
+  LL_INFO("listening on all interfaces; advertising " << found << " (set 'advertise' to choose)");
+  return "tcp://" + found + ":" + port;
+}
 
 int run(const ll::daemon::DaemonConfig& config) {
   ll::set_log_level(*ll::parse_log_level(config.log_level));
@@ -109,15 +155,17 @@ int run(const ll::daemon::DaemonConfig& config) {
   ll::SteadyClock clock;
   ll::cluster::NodeConfig nc = ll::daemon::node_config(config);
   nc.profile = profile;
+  if (nc.advertise.empty()) nc.advertise = advertised_endpoint((*transport)->endpoint());
   if (config.beacon) nc.discovery_grace = std::chrono::milliseconds(2 * config.beacon_interval_ms);
   ll::cluster::Node node(nc, **transport, clock);
+  Profiler profiler(node, profile, config);
+  node.set_refresh_hook([&profiler] { return profiler.request(); });
   if (auto st = node.start(); !st.ok()) {
     LL_ERROR(st.error());
     return 1;
   }
   LL_INFO("lingualinkd " << kVersion << " listening on " << (*transport)->endpoint());
 
-  Profiler profiler(node, profile, config);
   profiler.start();
 
   std::unique_ptr<ll::net::Beacon> beacon;

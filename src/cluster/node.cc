@@ -28,6 +28,16 @@ Node::Node(NodeConfig config, net::Transport& transport, const Clock& clock)
                   [this](const Envelope&) -> Result<proto::Json> { return status().to_json(); });
   dispatcher_.add(MessageType::kGetDevices, MessageType::kDevices,
                   [this](const Envelope&) -> Result<proto::Json> { return devices().to_json(); });
+  dispatcher_.add(MessageType::kRefreshProfile, MessageType::kRefreshStarted,
+                  [this](const Envelope&) -> Result<proto::Json> {
+                    proto::RefreshStartedBody body;
+                    body.compute = refresh_hook_ ? refresh_hook_() : false;
+                    const TimePoint now = clock_.now();
+                    send_pings(now, false, false);
+                    send_pings(now, true, false);
+                    body.links = links_.size();
+                    return body.to_json();
+                  });
 }
 
 Status Node::start() {
@@ -435,8 +445,10 @@ void Node::handle_pong(const Envelope& msg, TimePoint now) {
   const double ms = ms_between(p.sent, now);
   if (p.bytes == 0) {
     link.rtt_ms = link.rtt_ms == 0 ? ms : 0.7 * link.rtt_ms + 0.3 * ms;
+    link.min_rtt_ms = link.min_rtt_ms == 0 ? ms : std::min(link.min_rtt_ms, ms);
   } else if (body->bytes == p.bytes) {
-    const double transfer_ms = std::max(0.01, ms - link.rtt_ms);
+    // Payload time = probe round trip - empty round trip; never credited with more than 4x the raw rate.
+    const double transfer_ms = std::max({0.001, ms - link.min_rtt_ms, ms / 4});
     const double mbps = static_cast<double>(p.bytes) / 1e6 / (transfer_ms / 1000.0);
     link.bandwidth_mbps = link.bandwidth_mbps == 0 ? mbps : 0.7 * link.bandwidth_mbps + 0.3 * mbps;
   }

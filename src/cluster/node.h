@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -53,6 +54,9 @@ class Node {
   // Thread-safe: applied on the node's thread at the next poll_once().
   void post_profile(const proto::DeviceProfile& profile);
   void post_discovered(const std::string& endpoint);
+  // Called on the node's thread when a client asks for a new profile (refresh_profile); returns whether a compute
+  // re-profile was scheduled. Set before start().
+  void set_refresh_hook(std::function<bool()> hook) { refresh_hook_ = std::move(hook); }
 
   // Introspection (node's thread only).
   Role role() const { return election_.role(); }
@@ -71,8 +75,9 @@ class Node {
     uint64_t bytes;
   };
   struct Link {
-    double rtt_ms = 0;
-    double bandwidth_mbps = 0;
+    double rtt_ms = 0;          // smoothed
+    double min_rtt_ms = 0;      // the floor the bandwidth estimate subtracts
+    double bandwidth_mbps = 0;  // smoothed
   };
 
   void apply_posts();
@@ -117,6 +122,7 @@ class Node {
   double bucket_ = 20;
   uint64_t suppressed_ = 0;
 
+  std::function<bool()> refresh_hook_;
   std::mutex post_mu_;
   std::optional<proto::DeviceProfile> posted_profile_;
   std::vector<std::string> posted_endpoints_;

@@ -19,6 +19,8 @@ const TypeInfo kTypes[] = {
     {MessageType::kDevices, "devices", Direction::kReply, 0, 0},
     {MessageType::kGetStatus, "get_status", Direction::kClientRequest, 0, 0},
     {MessageType::kStatus, "status", Direction::kReply, 0, 0},
+    {MessageType::kRefreshProfile, "refresh_profile", Direction::kClientRequest, 0, 0},
+    {MessageType::kRefreshStarted, "refresh_started", Direction::kReply, 0, 0},
     {MessageType::kError, "error", Direction::kReply, 0, 0},
 };
 
@@ -353,6 +355,15 @@ Result<StatusBody> StatusBody::from_json(const Json& j) {
   LL_ASSIGN_OR_RETURN(b.members_alive, get_u64(j, "members_alive"));
   LL_ASSIGN_OR_RETURN(b.quorum, get_u64(j, "quorum"));
   LL_ASSIGN_OR_RETURN(b.uptime_s, get_number(j, "uptime_s"));
+  return b;
+}
+
+Json RefreshStartedBody::to_json() const { return {{"links", links}, {"compute", compute}}; }
+
+Result<RefreshStartedBody> RefreshStartedBody::from_json(const Json& j) {
+  RefreshStartedBody b;
+  LL_ASSIGN_OR_RETURN(b.links, get_u64(j, "links"));
+  LL_ASSIGN_OR_RETURN(b.compute, get_bool(j, "compute"));
   return b;
 }
 

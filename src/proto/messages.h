@@ -31,6 +31,8 @@ enum class MessageType {
   kDevices,
   kGetStatus,
   kStatus,
+  kRefreshProfile,
+  kRefreshStarted,
   kError,
 };
 
@@ -186,6 +188,13 @@ struct StatusBody {
   double uptime_s = 0;
   Json to_json() const;
   [[nodiscard]] static Result<StatusBody> from_json(const Json& j);
+};
+
+struct RefreshStartedBody {
+  uint64_t links = 0;    // peers being re-measured now
+  bool compute = false;  // a compute re-profile was scheduled
+  Json to_json() const;
+  [[nodiscard]] static Result<RefreshStartedBody> from_json(const Json& j);
 };
 
 // Builds an error envelope answering `in_reply_to`.

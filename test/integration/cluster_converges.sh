@@ -33,6 +33,7 @@ while true; do
   (($(now_ms) < deadline)) || fail "a measured only $measured of 3 links: $d"
   sleep 0.2
 done
+"$LLCTL" --endpoint "$(endpoint a)" devices --refresh >/dev/null || fail "devices --refresh failed"
 "$LLCTL" --endpoint "$(endpoint a)" devices
 "$LLCTL" --endpoint "$(endpoint a)" status
 echo "PASS"
