@@ -51,7 +51,11 @@ void send_once(zmq::context_t& context, const std::string& endpoint, const proto
 ModelManager::ModelManager(ModelManagerOptions options, pipeline::StageServer& stage)
     : options_(std::move(options)), stage_(stage), store_(options_.data_dir + "/shards") {}
 
-ModelManager::~ModelManager() { stop_worker(); }
+ModelManager::~ModelManager() {
+  stopping_ = true;
+  if (monitor_.joinable()) monitor_.join();
+  stop_worker();
+}
 
 Status ModelManager::init() { return store_.init(); }
 
@@ -65,54 +69,129 @@ Result<nlohmann::json> ModelManager::load(const LoadRequest& request, ClusterVie
   placement::SolveOptions solve;
   solve.objective = request.objective;
   LL_ASSIGN_OR_RETURN(placement::Plan plan, placement::solve_placement(problem, solve));
+  std::unique_lock<std::mutex> lock(mutex_);
+  request_ = request;
+  manifest_text_ = std::move(manifest_text);
+  model_name_ = manifest.name;
+  data_endpoints_ = std::move(cluster.data_endpoints);
+  served_files_.clear();
+  for (const auto& shard : manifest.shards) served_files_[shard.sha256] = request.package_dir + "/" + shard.file;
+  served_files_[manifest.tokenizer.sha256] = tokenizer_path;
+  replans_ = nlohmann::json::array();
+  if (!monitor_.joinable() && options_.rebalance.enabled) monitor_ = std::thread([this] { monitor(); });
+  auto summary = announce(problem, plan, cluster.term);
+  if (!summary) return summary;
+  proto::PlanMsg local = *local_plan_;
+  const std::string dir = local_dir_;
+  lock.unlock();
+  apply_plan(std::move(local), dir);
+  return summary;
+}
 
+Result<nlohmann::json> ModelManager::announce(const placement::PlacementProblem& problem, const placement::Plan& plan,
+                                              uint64_t term) {
   proto::PlanMsg msg;
-  msg.term = cluster.term;
+  msg.term = term;
   msg.leader_data_endpoint = stage_.endpoint();
-  msg.manifest_json = std::move(manifest_text);
-  msg.wire = request.wire;
+  msg.manifest_json = manifest_text_;
+  msg.wire = request_.wire;
+  // Versions grow across leaders: the term is the high part.
+  msg.plan_version = (term << 24) | (++next_plan_version_ & 0xffffff);
   for (const auto& s : plan.stages) {
     proto::PlanStage stage;
     stage.device = problem.devices[s.device].name;
-    stage.data_endpoint = cluster.data_endpoints[s.device];
+    stage.data_endpoint = data_endpoints_[s.device];
     stage.first_shard = s.first_shard;
     stage.last_shard = s.last_shard;
     stage.backup_shards.assign(s.backup_shards.begin(), s.backup_shards.end());
     msg.stages.push_back(std::move(stage));
   }
-  nlohmann::json summary = placement::plan_to_json(problem, plan);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    // Versions grow across leaders: the term is the high part.
-    msg.plan_version = (cluster.term << 24) | (++next_plan_version_ & 0xffffff);
-    served_files_.clear();
-    for (const auto& shard : manifest.shards) served_files_[shard.sha256] = request.package_dir + "/" + shard.file;
-    served_files_[manifest.tokenizer.sha256] = tokenizer_path;
-    progress_.clear();
-    for (const auto& stage : msg.stages) {
-      Progress& p = progress_[stage.device];
-      p.last.device = stage.device;
-      p.last.plan_version = msg.plan_version;
-      p.last.state = "planned";
-      p.first_seen = p.updated = Clock::now();
-    }
-    summary["version"] = msg.plan_version;
-    summary["term"] = msg.term;
-    summary["model"] = manifest.name;
-    summary["package"] = request.package_dir;
-    summary["wire"] = request.wire;
-    plan_json_ = summary;
+  problem_ = problem;
+  spans_ = plan.spans();
+  detector_ = SlowdownDetector(options_.rebalance);
+  detector_.reset(static_cast<int>(spans_.size()), Clock::now());
+  progress_.clear();
+  for (const auto& stage : msg.stages) {
+    Progress& p = progress_[stage.device];
+    p.last.device = stage.device;
+    p.last.plan_version = msg.plan_version;
+    p.last.state = "planned";
+    p.first_seen = p.updated = Clock::now();
   }
-  LL_INFO("plan " << msg.plan_version << ": " << manifest.name << " over " << msg.stages.size() << " stage(s), "
-                  << placement::objective_name(request.objective) << " " << plan.objective_value() * 1000
+  nlohmann::json summary = placement::plan_to_json(problem, plan);
+  summary["version"] = msg.plan_version;
+  summary["term"] = msg.term;
+  summary["model"] = model_name_;
+  summary["package"] = request_.package_dir;
+  summary["wire"] = request_.wire;
+  plan_json_ = summary;
+  LL_INFO("plan " << msg.plan_version << ": " << model_name_ << " over " << msg.stages.size() << " stage(s), "
+                  << placement::objective_name(plan.objective) << " " << plan.objective_value() * 1000
                   << " ms/token predicted");
   // Every device hears of the plan, also those left out (they drop any stage they had).
   for (size_t d = 0; d < problem.devices.size(); ++d) {
     if (problem.devices[d].name == options_.name) continue;
-    send_once(context_, cluster.data_endpoints[d], msg);
+    send_once(context_, data_endpoints_[d], msg);
   }
-  apply_plan(msg, request.package_dir);
+  local_plan_ = std::move(msg);
+  local_dir_ = request_.package_dir;
   return summary;
+}
+
+void ModelManager::observe(uint64_t plan_version, const std::vector<proto::StageStat>& stats) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!local_plan_ || plan_version != local_plan_->plan_version) return;  // timings of another plan
+  for (const auto& s : stats) detector_.observe(static_cast<int>(s.stage), s.compute_ms);
+}
+
+bool ModelManager::all_ready_locked() const {
+  for (const auto& [name, p] : progress_) {
+    if (p.last.state != "ready") return false;
+  }
+  return !progress_.empty();
+}
+
+void ModelManager::monitor() {
+  while (!stopping_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!all_ready_locked()) continue;
+    auto slowdown = detector_.slowdown(Clock::now());
+    if (!slowdown) continue;
+    placement::SolveOptions solve;
+    solve.objective = request_.objective;
+    auto decision = decide_replan(problem_, spans_, *slowdown, solve, options_.rebalance);
+    nlohmann::json entry = {
+        {"from_version", plan_ ? plan_->plan_version : 0},
+        {"at_unix_s", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()},
+        {"observed_ms", detector_.observed_ms()},
+        {"baseline_ms", detector_.baseline_ms()}};
+    if (!decision) {
+      entry["reason"] = "re-plan failed: " + decision.error();
+      replans_.push_back(entry);
+      detector_.reset(static_cast<int>(spans_.size()), Clock::now());
+      continue;
+    }
+    entry["reason"] = decision->reason;
+    entry["applied"] = decision->apply;
+    entry["predicted_current_s_per_token"] = decision->current_s;
+    entry["predicted_new_s_per_token"] = decision->proposed_s;
+    LL_INFO("load balancing: " << decision->reason);
+    if (!decision->apply) {  // remember the observed speeds; watch again from here
+      problem_ = decision->problem;
+      detector_.reset(static_cast<int>(spans_.size()), Clock::now());
+      replans_.push_back(entry);
+      continue;
+    }
+    const uint64_t term = plan_ ? plan_->term : 0;
+    auto summary = announce(decision->problem, decision->plan, term);
+    if (summary) entry["to_version"] = (*summary)["version"];
+    replans_.push_back(entry);
+    proto::PlanMsg plan = *local_plan_;
+    const std::string dir = local_dir_;
+    lock.unlock();
+    apply_plan(std::move(plan), dir);
+  }
 }
 
 std::optional<proto::DataMessage> ModelManager::on_message(const std::string&, proto::DataMessage&& message) {
@@ -283,6 +362,27 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
     config->tokenizer = std::make_shared<Tokenizer>(std::move(tokenizer).value());
   }
   if (cancel_) return;
+  if (leader_here && plan.stages.size() > 1) {
+    // The head switches last, once every other stage runs the new plan, so that the sessions it replays find
+    // the whole ring ready.
+    send_progress("waiting");
+    while (!cancel_) {
+      bool all_ready = true;
+      std::string failed;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (const auto& [name, p] : progress_) {
+          if (name == options_.name) continue;
+          if (p.last.state == "failed") failed = name + ": " + p.last.error;
+          all_ready = all_ready && p.last.state == "ready";
+        }
+      }
+      if (!failed.empty()) return fail("device " + failed);
+      if (all_ready) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (cancel_) return;
+  }
   stage_.configure(config);
   send_progress("ready");
 }
@@ -291,6 +391,11 @@ nlohmann::json ModelManager::status_json() const {
   std::lock_guard<std::mutex> lock(mutex_);
   nlohmann::json out = plan_json_.is_null() ? nlohmann::json::object() : plan_json_;
   out["local_state"] = local_state_;
+  out["replans"] = replans_;
+  if (!spans_.empty()) {
+    out["observed_stage_ms"] = detector_.observed_ms();
+    out["baseline_stage_ms"] = detector_.baseline_ms();
+  }
   if (plan_) {
     out["version"] = plan_->plan_version;
     out["head_data_endpoint"] = plan_->stages[0].data_endpoint;

@@ -17,6 +17,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "deploy/rebalancer.h"
 #include "lingualinked/result.h"
 #include "pipeline/shard_store.h"
 #include "pipeline/stage_server.h"
@@ -31,6 +32,7 @@ struct ModelManagerOptions {
   std::string name;      // this device's name, as in plans
   std::string data_dir;  // the store lives in <data_dir>/shards
   RuntimeOptions runtime;
+  RebalanceOptions rebalance;
 };
 
 struct LoadRequest {
@@ -60,6 +62,9 @@ class ModelManager {
   // Leader: plans `request.package_dir` over `cluster` and announces it. Returns the plan as JSON.
   [[nodiscard]] Result<nlohmann::json> load(const LoadRequest& request, ClusterView cluster);
 
+  // Head: per-stage step times carried home by a token (the StageServer's on_stage_stats).
+  void observe(uint64_t plan_version, const std::vector<proto::StageStat>& stats);
+
   // The StageServer's handler for plan, fetch and load_progress messages.
   std::optional<proto::DataMessage> on_message(const std::string& route, proto::DataMessage&& message);
 
@@ -75,6 +80,11 @@ class ModelManager {
     std::chrono::steady_clock::time_point first_seen;
     std::chrono::steady_clock::time_point updated;
   };
+  // Leader: announces `plan` for the loaded package (mutex_ held by the caller for the state it reads).
+  [[nodiscard]] Result<nlohmann::json> announce(const placement::PlacementProblem& problem, const placement::Plan& plan,
+                                                uint64_t term);
+  void monitor();  // leader: the load-balancing loop
+  bool all_ready_locked() const;
   void apply_plan(proto::PlanMsg plan, std::string local_package_dir);
   void run_plan(const proto::PlanMsg& plan, const std::string& local_package_dir);
   void report(const proto::LoadProgressMsg& progress);
@@ -92,6 +102,18 @@ class ModelManager {
   std::map<std::string, std::string> served_files_;  // sha256 -> path of a file the current plan announced
   std::map<std::string, Progress> progress_;         // device -> latest report
   nlohmann::json plan_json_;
+  LoadRequest request_;                       // what was loaded
+  std::vector<std::string> data_endpoints_;   // per device of problem_
+  std::optional<proto::PlanMsg> local_plan_;  // the plan last announced, for this device to apply
+  std::string local_dir_;
+  std::string manifest_text_;
+  std::string model_name_;
+  placement::PlacementProblem problem_;      // the cluster with the speeds last used to plan
+  std::vector<placement::StageSpan> spans_;  // the plan in force
+  SlowdownDetector detector_{RebalanceOptions{}};
+  nlohmann::json replans_ = nlohmann::json::array();
+  std::thread monitor_;
+  std::atomic<bool> stopping_{false};
   // Every device.
   std::optional<proto::PlanMsg> plan_;
   std::string local_state_ = "idle";

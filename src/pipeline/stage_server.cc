@@ -454,6 +454,7 @@ class StageServer::Loop {
   }
 
   void record_stage_stats(const std::vector<proto::StageStat>& stats) {
+    if (options_.on_stage_stats && config_) options_.on_stage_stats(config_->plan_version, stats);
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& s : stats) {
       auto [it, inserted] = stats_.stage_compute_ms.emplace(static_cast<int>(s.stage), s.compute_ms);

@@ -34,6 +34,8 @@ struct StageServerOptions {
   // Messages the stage itself does not serve (plans, file fetches, load progress) go here, on the server's thread;
   // a returned message is the reply to the sender.
   std::function<std::optional<proto::DataMessage>(const std::string& route, proto::DataMessage&& message)> handler;
+  // Head only: every token's per-stage step times of the current plan, for load balancing (server's thread).
+  std::function<void(uint64_t plan_version, const std::vector<proto::StageStat>& stats)> on_stage_stats;
 };
 
 // Observed figures, for `llctl devices`, metrics and load balancing.

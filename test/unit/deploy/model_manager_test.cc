@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "deploy/model_manager.h"
@@ -34,7 +35,7 @@ struct TestCluster {
   }
 };
 
-void start_devices(TestCluster& c, int n) {
+void start_devices(TestCluster& c, int n, deploy::RebalanceOptions rebalance = deploy::RebalanceOptions{}) {
   c.root = (fs::temp_directory_path() / ("ll-deploy-" + std::to_string(::getpid()))).string();
   fs::remove_all(c.root);
   c.devices.resize(n);
@@ -47,12 +48,16 @@ void start_devices(TestCluster& c, int n) {
     so.handler = [slot](const std::string& route, proto::DataMessage&& m) {
       return slot->manager->on_message(route, std::move(m));
     };
+    so.on_stage_stats = [slot](uint64_t version, const std::vector<proto::StageStat>& stats) {
+      slot->manager->observe(version, stats);
+    };
     (void)manager_slot;
     auto stage = pipeline::StageServer::start(so);
     REQUIRE(stage.ok());
     d.stage = std::move(stage).value();
     d.manager = std::make_unique<deploy::ModelManager>(
-        deploy::ModelManagerOptions{"dev" + std::to_string(i), c.root + "/dev" + std::to_string(i), RuntimeOptions{1}},
+        deploy::ModelManagerOptions{"dev" + std::to_string(i), c.root + "/dev" + std::to_string(i), RuntimeOptions{1},
+                                    rebalance},
         *d.stage);
     REQUIRE(d.manager->init().ok());
   }
@@ -162,4 +167,68 @@ TEST_CASE("ClusterTooSmallForTheModelIsAClearError", "[deploy]") {
   auto plan = c.devices[0].manager->load(request, view(c, 300000));
   REQUIRE_FALSE(plan.ok());
   CHECK_THAT(plan.error(), Catch::Contains("missing"));
+}
+
+TEST_CASE("SlowedDeviceLosesLayersMidGenerationAndOutputIsUnchanged", "[deploy][rebalance]") {
+  deploy::RebalanceOptions rebalance;
+  rebalance.cooldown_s = 0.5;
+  TestCluster c;
+  start_devices(c, 3, rebalance);
+  const std::string pkg = test::model_dir("stories260K");
+  auto manifest = load_manifest(pkg);
+  REQUIRE(manifest.ok());
+  uint64_t need = 0;
+  for (const auto& s : manifest->shards) need += s.bytes + s.kv_bytes_per_token * manifest->hparams.context_length;
+  deploy::LoadRequest request;
+  request.package_dir = pkg;
+  auto plan = c.devices[0].manager->load(request, view(c, need * 45 / 100));
+  if (!plan.ok()) FAIL(plan.error());
+  REQUIRE(wait_all(c, "ready", 30));
+  const auto first = c.devices[0].manager->status_json();
+  std::string slow_name;
+  int slow_layers_before = 0;
+  for (const auto& st : first["stages"]) {
+    if (st["device"] != "dev0" && slow_name.empty()) {
+      slow_name = st["device"];
+      slow_layers_before = st["last_shard"].get<int>() - st["first_shard"].get<int>() + 1;
+    }
+  }
+  const int slow = slow_name.back() - '0';
+  std::atomic<int> pieces{0};
+  proto::GenerateMsg g;
+  g.prompt = "Once upon a time";
+  g.max_tokens = 400;
+  g.ignore_eos = true;
+  auto run = std::async(std::launch::async, [&] {
+    return pipeline::run_generation(c.devices[0].manager->head_data_endpoint(), g, [&](const proto::TokensMsg&) {
+      ++pieces;
+      return true;
+    });
+  });
+  while (pieces < 40) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  c.devices[slow].stage->set_emulated_speed(0.25);
+  const int slowed_at = pieces;
+  auto done = run.get();
+  REQUIRE(done.ok());
+  auto status = c.devices[0].manager->status_json();
+  INFO(status["replans"].dump());
+  REQUIRE(status["replans"].size() >= 1);
+  CHECK(status["replans"][0]["applied"] == true);
+  int slow_layers_after = 0;
+  for (const auto& st : status["stages"]) {
+    if (st["device"] == slow_name) slow_layers_after = st["last_shard"].get<int>() - st["first_shard"].get<int>() + 1;
+  }
+  CHECK(slow_layers_after < slow_layers_before);
+  CHECK(c.devices[0].stage->stats().replayed_sessions >= 1);
+  // Identical to the undisturbed local run.
+  auto local = open_local_model(pkg, RuntimeOptions{1});
+  REQUIRE(local.ok());
+  Generator generator(local->manifest, local->tokenizer, *local->shards);
+  GenerateOptions options;
+  options.max_tokens = 400;
+  options.ignore_eos = true;
+  auto expected = generator.generate("Once upon a time", options, nullptr);
+  REQUIRE(expected.ok());
+  CHECK(std::vector<int32_t>(done->tokens.begin(), done->tokens.end()) == expected->tokens);
+  WARN("slowed at token " << slowed_at << "; " << status["replans"].size() << " re-plan(s)");
 }
