@@ -116,8 +116,8 @@ Status validate(DaemonConfig& c) {
   if (!parse_log_level(c.log_level)) return make_error("--log-level must be debug, info, warn or error");
   if (c.heartbeat_interval_ms < 10 || c.heartbeat_interval_ms > 60000) return make_error("heartbeat interval out of range");
   if (c.heartbeat_timeout_ms <= c.heartbeat_interval_ms) return make_error("heartbeat timeout must exceed the interval");
-  if (c.election_timeout_min_ms == 0) c.election_timeout_min_ms = c.heartbeat_interval_ms * 21 / 10;
-  if (c.election_timeout_max_ms == 0) c.election_timeout_max_ms = c.heartbeat_interval_ms * 28 / 10;
+  if (c.election_timeout_min_ms == 0) c.election_timeout_min_ms = c.heartbeat_interval_ms * 18 / 10;
+  if (c.election_timeout_max_ms == 0) c.election_timeout_max_ms = c.heartbeat_interval_ms * 25 / 10;
   if (c.election_timeout_min_ms <= c.heartbeat_interval_ms || c.election_timeout_max_ms < c.election_timeout_min_ms) {
     return make_error("election timeouts must exceed the heartbeat interval, min <= max");
   }

@@ -23,8 +23,8 @@ struct DaemonConfig {
   std::string log_level = "info";
   int64_t heartbeat_interval_ms = 1000;
   int64_t heartbeat_timeout_ms = 3000;
-  int64_t election_timeout_min_ms = 0;  // 0 = 2.1 x heartbeat interval
-  int64_t election_timeout_max_ms = 0;  // 0 = 2.8 x heartbeat interval
+  int64_t election_timeout_min_ms = 0;  // 0 = 1.8 x heartbeat interval
+  int64_t election_timeout_max_ms = 0;  // 0 = 2.5 x heartbeat interval
   bool beacon = true;
   int beacon_port = 7701;
   int64_t beacon_interval_ms = 1000;

@@ -18,8 +18,8 @@ enum class Role { kFollower, kCandidate, kLeader };
 [[nodiscard]] const char* role_name(Role role);
 
 struct ElectionTiming {
-  Duration election_min = std::chrono::milliseconds(2100);  // randomized election timeout, lower bound
-  Duration election_max = std::chrono::milliseconds(2800);
+  Duration election_min = std::chrono::milliseconds(1800);  // randomized election timeout, lower bound
+  Duration election_max = std::chrono::milliseconds(2500);
   // A member that heard a live leader this recently refuses (pre-)votes. 0 = 0.7 x election_min.
   Duration stickiness{0};
 };

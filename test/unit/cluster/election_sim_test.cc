@@ -204,3 +204,19 @@ TEST_CASE("many rounds of random partitions, loss and delay never give two leade
     CHECK(sim.leaders_by_term().size() > 10);  // the rounds did force many elections
   }
 }
+
+TEST_CASE("lossy links (10% dropped) do not make a healthy cluster change leaders", "[cluster][election]") {
+  int changes = 0;
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    SimCluster sim(3, seed);
+    REQUIRE(run_until_converged(sim, 10s) > 0s);
+    const uint64_t term = sim.node(sim.leaders()[0])->term();
+    sim.hub().set_drop_rate(0.10);
+    sim.hub().set_delay(0ms, 50ms);
+    sim.run_for(60s);
+    changes += static_cast<int>(sim.node(0)->term() - term);
+    CHECK(sim.safe());
+  }
+  INFO("leader changes over 5 x 60 s: " << changes);
+  CHECK(changes <= 1);
+}
