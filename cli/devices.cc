@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 #include <thread>
+#include <vector>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -86,10 +87,26 @@ void print_devices(const proto::DevicesBody& d) {
                 r.state == "self" ? "-" : ago(r.last_heartbeat_ms).c_str());
   }
   if (d.links.empty()) return;
-  std::printf("\nlinks (RTT ms / MB/s, measured by the 'from' device):\n");
-  std::printf("%-16s %-16s %10s %10s\n", "FROM", "TO", "RTT ms", "MB/s");
-  for (const auto& l : d.links) {
-    std::printf("%-16s %-16s %10.3f %10.1f\n", l.from.c_str(), l.to.c_str(), l.stat.rtt_ms, l.stat.bandwidth_mbps);
+  // The link matrix: row = the measuring device, column = the peer; "RTT ms / MB/s".
+  std::vector<std::string> names;
+  for (const auto& r : d.devices) names.push_back(r.profile.name);
+  std::printf("\nlinks (row -> column: RTT ms / MB/s):\n%-16s", "");
+  for (const auto& n : names) std::printf(" %16s", n.c_str());
+  std::printf("\n");
+  for (const auto& from : names) {
+    std::printf("%-16s", from.c_str());
+    for (const auto& to : names) {
+      std::string cell = from == to ? "." : "-";
+      for (const auto& l : d.links) {
+        if (l.from == from && l.to == to) {
+          char buf[48];
+          std::snprintf(buf, sizeof buf, "%.2f/%.0f", l.stat.rtt_ms, l.stat.bandwidth_mbps);
+          cell = buf;
+        }
+      }
+      std::printf(" %16s", cell.c_str());
+    }
+    std::printf("\n");
   }
 }
 

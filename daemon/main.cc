@@ -165,6 +165,10 @@ int run(const ll::daemon::DaemonConfig& config) {
     return 1;
   }
   LL_INFO("lingualinkd " << kVersion << " listening on " << (*transport)->endpoint());
+  if (config.data_dir.empty()) {
+    LL_WARN("no --data-dir: the election term and vote are kept in memory only; a crash and restart could vote "
+            "twice in one term (see docs/cluster.md)");
+  }
 
   profiler.start();
 

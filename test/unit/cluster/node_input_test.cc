@@ -89,3 +89,27 @@ TEST_CASE("replies carry the term and the devices table lists the node itself", 
   CHECK(body->devices[0].state == "self");
   CHECK(body->self == "server");
 }
+
+TEST_CASE("another device using our name is ignored, not adopted", "[node]") {
+  Fixture f;
+  auto reply = f.ask({R"({"v":1,"type":"heartbeat","term":50,"from":"server","endpoint":"inproc://client","cluster":"home",)"
+                      R"("role":"leader","leader":"server","members":[],"links":{},"profile":{"name":"server",)"
+                      R"("endpoint":"inproc://client","memory_budget":0,"memory_free":0,"memory_total":0,"threads":0,)"
+                      R"("gflops_decode":0,"gflops_prefill":0,"profiled":false,"version":""}})"});
+  CHECK_FALSE(reply.has_value());
+  CHECK(f.node->term() == 0);
+  CHECK(f.node->membership().members().empty());
+}
+
+TEST_CASE("a valid peer is learned from its heartbeat and its higher term adopted", "[node]") {
+  Fixture f;
+  auto reply = f.ask({R"({"v":1,"type":"heartbeat","term":5,"from":"peer","endpoint":"inproc://client","cluster":"home",)"
+                      R"("role":"leader","leader":"peer","members":[{"name":"third","endpoint":"inproc://third"}],"links":{},)"
+                      R"("profile":{"name":"peer","endpoint":"inproc://client","memory_budget":1024,"memory_free":0,)"
+                      R"("memory_total":0,"threads":2,"gflops_decode":1.5,"gflops_prefill":0,"profiled":true,"version":"x"}})"});
+  CHECK(f.node->term() == 5);
+  CHECK(f.node->leader() == "peer");
+  CHECK(f.node->membership().known_count() == 3);  // us, peer, and 'third' by gossip
+  REQUIRE(f.node->membership().find("peer") != nullptr);
+  CHECK(f.node->membership().find("peer")->profile.memory_budget == 1024);
+}
