@@ -2,12 +2,15 @@
 // so it is the fallback and the cross-check of the MIP for small clusters (up to kMaxDpDevices). Thread-safe.
 #pragma once
 
+#include <cstdint>
+
 #include "lingualinked/result.h"
 #include "placement/problem.h"
 
 namespace ll::placement {
 
 inline constexpr int kMaxDpDevices = 12;
+inline constexpr int64_t kMaxDpStates = int64_t{8} << 20;  // ~20 bytes each
 
 // The optimal plan for `objective`; for throughput, ties on the bottleneck are broken by a lower sum (best effort).
 // Errors: too many devices, or no feasible plan ("infeasible: ..." prefix).

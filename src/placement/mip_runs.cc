@@ -68,9 +68,9 @@ Result<Plan> solve_runs_once(const PlacementProblem& p, Objective objective, con
         if (exit >= 1e300 || compute + exit > cutoff) continue;
         runs.push_back(Run{d, j, k, compute});
         cover_nonzeros += k - j + 1;
+        if (cover_nonzeros > kMaxCoverNonzeros) return solve_mip_assignment(p, objective, options);
       }
     }
-    if (cover_nonzeros > kMaxCoverNonzeros) return solve_mip_assignment(p, objective, options);
   }
   if (runs.empty()) return make_error("infeasible: no placement satisfies memory and links");
 

@@ -146,7 +146,7 @@ Result<Plan> solve_placement(const PlacementProblem& p, const SolveOptions& opti
     result = solve_mip(p, objective, mip);
     if (!result.ok() && result.error().rfind("infeasible", 0) == 0) return make_error(infeasible_links);
     const bool proven = result.ok() && result->optimal;
-    if (!proven && options.method == Method::kAuto && nd <= kMaxDpDevices) {
+    if (!proven && options.method == Method::kAuto && nd <= kMaxDpDevices) {  // the DP checks its state limit
       auto dp = solve_exact_dp(p, objective);
       if (dp.ok()) {
         note = "GLPK did not prove optimality" + (result.ok() ? std::string() : " (" + result.error() + ")") +
