@@ -50,6 +50,40 @@ Result<std::string> get_string(const json& object, const char* key, const std::s
   return it->get<std::string>();
 }
 
+// A manifest nests three levels deep. Deeper JSON is refused before parsing: nlohmann::json copies and compares
+// recursively, so a 4 MiB manifest of nested brackets would otherwise overflow the stack.
+constexpr int kMaxManifestJsonDepth = 16;
+
+bool nests_deeper_than(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+// The member `key` of an object, or null (no copy, unlike json::value()).
+const json& member_or_null(const json& object, const char* key) {
+  static const json null_value;
+  auto it = object.find(key);
+  return it == object.end() ? null_value : *it;
+}
+
 bool is_hex_sha256(const std::string& text) {
   if (text.size() != 64) return false;
   for (char c : text) {
@@ -155,6 +189,9 @@ bool is_safe_file_name(std::string_view name) {
 
 Result<Manifest> parse_manifest(std::string_view json_text) {
   if (json_text.size() > limits::kMaxManifestBytes) return make_error("manifest: larger than the 4 MiB limit");
+  if (nests_deeper_than(json_text, kMaxManifestJsonDepth)) {
+    return make_error("manifest: JSON nests deeper than " + std::to_string(kMaxManifestJsonDepth) + " levels");
+  }
   json root = json::parse(json_text.begin(), json_text.end(), nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) return make_error("manifest: not valid JSON");
   if (!root.is_object()) return make_error("manifest: top level is not an object");
@@ -174,9 +211,9 @@ Result<Manifest> parse_manifest(std::string_view json_text) {
   if (m.dtype != "float32") return make_error("manifest.dtype: unsupported dtype '" + m.dtype + "'");
   LL_ASSIGN_OR_RETURN(m.wire_dtype, get_string(root, "wire_dtype", "manifest"));
   if (m.wire_dtype != "float32" && m.wire_dtype != "float16") return make_error("manifest.wire_dtype: unsupported");
-  LL_ASSIGN_OR_RETURN(m.hparams, parse_hparams(root.value("hyperparameters", json())));
+  LL_ASSIGN_OR_RETURN(m.hparams, parse_hparams(member_or_null(root, "hyperparameters")));
 
-  const json& tok = root.value("tokenizer", json());
+  const json& tok = member_or_null(root, "tokenizer");
   if (!tok.is_object()) return make_error("manifest.tokenizer: missing or not an object");
   LL_ASSIGN_OR_RETURN(m.tokenizer.file, get_string(tok, "file", "tokenizer"));
   if (!is_safe_file_name(m.tokenizer.file)) return make_error("tokenizer.file: unsafe file name");
@@ -187,7 +224,7 @@ Result<Manifest> parse_manifest(std::string_view json_text) {
   LL_ASSIGN_OR_RETURN(m.tokenizer.bos_id, get_int(tok, "bos_id", -1, m.hparams.vocab_size - 1, "tokenizer"));
   LL_ASSIGN_OR_RETURN(m.tokenizer.eos_id, get_int(tok, "eos_id", -1, m.hparams.vocab_size - 1, "tokenizer"));
 
-  const json& shards = root.value("shards", json());
+  const json& shards = member_or_null(root, "shards");
   if (!shards.is_array()) return make_error("manifest.shards: missing or not an array");
   if (shards.size() < 3 || shards.size() > static_cast<size_t>(limits::kMaxShards)) {
     return make_error("manifest.shards: expected 3.." + std::to_string(limits::kMaxShards) + " shards");
@@ -209,7 +246,7 @@ Result<Manifest> parse_manifest(std::string_view json_text) {
     }
   }
 
-  const json& edges = root.value("transmission_map", json());
+  const json& edges = member_or_null(root, "transmission_map");
   if (!edges.is_array() || edges.size() > static_cast<size_t>(8 * limits::kMaxShards)) {
     return make_error("manifest.transmission_map: missing or not an array");
   }

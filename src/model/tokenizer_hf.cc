@@ -54,15 +54,20 @@ struct SpaceHandling {
   bool split_words = false;    // the pre-tokenizer splits before every "▁"
 };
 
+// Sequences nest one or two levels in real files. The readers recurse, so deeper nesting is refused rather than
+// allowed to overflow the stack.
+constexpr int kMaxSequenceDepth = 8;
+
 // Each reader returns `space` updated by what the (sub)tree asks for.
-Result<SpaceHandling> read_normalizer(const json& n, SpaceHandling space) {
+Result<SpaceHandling> read_normalizer(const json& n, SpaceHandling space, int depth = 0) {
   if (n.is_null()) return space;
+  if (depth > kMaxSequenceDepth) return make_error("tokenizer.json: normalizer Sequences nest too deeply");
   const std::string type = string_member(n, "type");
   if (type == "Sequence") {
     const json* list = member(n, "normalizers");
     if (list == nullptr || !list->is_array()) return make_error("tokenizer.json: normalizer Sequence without list");
     for (const json& item : *list) {
-      LL_ASSIGN_OR_RETURN(space, read_normalizer(item, space));
+      LL_ASSIGN_OR_RETURN(space, read_normalizer(item, space, depth + 1));
     }
     return space;
   }
@@ -82,14 +87,15 @@ Result<SpaceHandling> read_normalizer(const json& n, SpaceHandling space) {
   return make_error("tokenizer.json: unsupported normalizer type '" + type + "'");
 }
 
-Result<SpaceHandling> read_pre_tokenizer(const json& p, SpaceHandling space) {
+Result<SpaceHandling> read_pre_tokenizer(const json& p, SpaceHandling space, int depth = 0) {
   if (p.is_null()) return space;
+  if (depth > kMaxSequenceDepth) return make_error("tokenizer.json: pre_tokenizer Sequences nest too deeply");
   const std::string type = string_member(p, "type");
   if (type == "Sequence") {
     const json* list = member(p, "pretokenizers");
     if (list == nullptr || !list->is_array()) return make_error("tokenizer.json: pre_tokenizer Sequence without list");
     for (const json& item : *list) {
-      LL_ASSIGN_OR_RETURN(space, read_pre_tokenizer(item, space));
+      LL_ASSIGN_OR_RETURN(space, read_pre_tokenizer(item, space, depth + 1));
     }
     return space;
   }
