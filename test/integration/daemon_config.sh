@@ -20,6 +20,16 @@ d=$(devices_json a)
 [[ $(jq '.devices[0].profile.memory_budget' <<<"$d") == $((2 * 1024 * 1024 * 1024)) ]] || fail "memory_budget from the file not applied: $d"
 stop_daemon a TERM || fail "non-zero exit on SIGTERM"
 
+# A port already in use: one line naming the endpoint, exit 1.
+"$LLD" --name a --listen "$(endpoint a)" --no-beacon --profile-seconds 0 >>"$TMP/a.log" 2>&1 &
+PIDS[a]=$!
+sleep 1
+rc=0
+out=$(timeout 10 "$LLD" --name b --listen "$(endpoint a)" --no-beacon --profile-seconds 0 2>&1) || rc=$?
+[[ $rc == 1 && $out == *"cannot listen on $(endpoint a)"* ]] || fail "port in use: exit $rc: $out"
+echo "port in use: refused: $(grep -o 'cannot listen.*' <<<"$out")"
+stop_daemon a TERM || fail "non-zero exit on SIGTERM"
+
 expect_refused() {  # expect_refused WHAT ARGS...
   local what=$1 rc=0 out
   shift
