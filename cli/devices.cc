@@ -3,9 +3,9 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "common/units.h"
@@ -51,7 +51,8 @@ Result<proto::Envelope> ask(const std::string& endpoints, proto::MessageType typ
     proto::Envelope msg = std::get<proto::Envelope>(std::move(decoded));
     if (msg.type == proto::MessageType::kError) {
       auto body = proto::ErrorBody::from_json(msg.body);
-      return make_error("lingualinkd at " + ep + " answered: " + (body.ok() ? body->code + ": " + body->message : "error"));
+      return make_error("lingualinkd at " + ep +
+                        " answered: " + (body.ok() ? body->code + ": " + body->message : "error"));
     }
     if (msg.type != expected) return make_error("unexpected reply type from " + ep);
     return msg;
@@ -76,8 +77,8 @@ std::string ago(int64_t ms) {
 void print_devices(const proto::DevicesBody& d) {
   std::printf("leader: %s (term %llu), seen from %s\n", d.leader.empty() ? "(none)" : d.leader.c_str(),
               static_cast<unsigned long long>(d.term), d.self.c_str());
-  std::printf("%-16s %-28s %-9s %5s %-8s %10s %10s %8s %8s %s\n", "NAME", "ENDPOINT", "ROLE", "TERM", "STATE",
-              "BUDGET", "FREE", "GF/s dec", "GF/s pre", "HEARTBEAT");
+  std::printf("%-16s %-28s %-9s %5s %-8s %10s %10s %8s %8s %s\n", "NAME", "ENDPOINT", "ROLE", "TERM", "STATE", "BUDGET",
+              "FREE", "GF/s dec", "GF/s pre", "HEARTBEAT");
   for (const auto& r : d.devices) {
     std::printf("%-16s %-28s %-9s %5llu %-8s %10s %10s %8s %8s %s\n", r.profile.name.c_str(),
                 r.profile.endpoint.c_str(), r.role.c_str(), static_cast<unsigned long long>(r.term), r.state.c_str(),
@@ -112,11 +113,11 @@ void print_devices(const proto::DevicesBody& d) {
 
 void print_status(const proto::StatusBody& s) {
   std::printf("%s: %s in term %llu of cluster %s; leader %s\n", s.self.c_str(), s.role.c_str(),
-              static_cast<unsigned long long>(s.term), s.cluster.c_str(), s.leader.empty() ? "(none)" : s.leader.c_str());
+              static_cast<unsigned long long>(s.term), s.cluster.c_str(),
+              s.leader.empty() ? "(none)" : s.leader.c_str());
   std::printf("members: %llu alive of %llu known, quorum %llu%s; up %.0f s\n",
               static_cast<unsigned long long>(s.members_alive), static_cast<unsigned long long>(s.members_known),
-              static_cast<unsigned long long>(s.quorum), s.members_alive < s.quorum ? " (NO QUORUM)" : "",
-              s.uptime_s);
+              static_cast<unsigned long long>(s.quorum), s.members_alive < s.quorum ? " (NO QUORUM)" : "", s.uptime_s);
 }
 
 }  // namespace

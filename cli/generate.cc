@@ -1,10 +1,14 @@
 // llctl generate: stream a completion. With --local the whole model runs in this process; otherwise the prompt goes
 // to a running cluster.
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "cli/cluster_ops.h"
 #include "cli/commands.h"
 #include "engine/generator.h"
+#include "pipeline/generate_client.h"
 #include "runtime/local_model.h"
 
 namespace ll::cli {
@@ -22,6 +26,72 @@ struct GenerateFlags {
   int threads = 0;
   bool json = false;
 };
+
+std::atomic<bool> g_interrupted{false};
+void on_interrupt(int) { g_interrupted = true; }
+
+void print_json(const std::string& model, const std::vector<int64_t>& prompt_tokens, const std::vector<int64_t>& tokens,
+                const std::string& text, const std::string& stop_reason, double prefill_s, double decode_s,
+                int64_t stages) {
+  const double decode_tps = decode_s > 0 && tokens.size() > 1 ? (tokens.size() - 1) / decode_s : 0;
+  nlohmann::json out = {{"model", model},
+                        {"prompt_tokens", prompt_tokens},
+                        {"tokens", tokens},
+                        {"text", text},
+                        {"stop_reason", stop_reason},
+                        {"stages", stages},
+                        {"timings",
+                         {{"prefill_s", prefill_s},
+                          {"prefill_tokens_per_s", prefill_s > 0 ? prompt_tokens.size() / prefill_s : 0},
+                          {"decode_s", decode_s},
+                          {"decode_tokens_per_s", decode_tps}}}};
+  std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+}
+
+// On a cluster: any daemon tells where the head stage listens; the stream comes from there.
+int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
+  auto plan = get_plan(global.endpoint);
+  if (!plan) {
+    std::fprintf(stderr, "llctl generate: %s\n", plan.error().c_str());
+    return 1;
+  }
+  const std::string head = plan->value("head_data_endpoint", "");
+  if (head.empty()) {
+    std::fprintf(stderr,
+                 "llctl generate: no model is loaded on the cluster (llctl load PKG, or --local --model PKG)\n");
+    return 1;
+  }
+  proto::GenerateMsg request;
+  request.prompt = flags.prompt;
+  request.max_tokens = flags.max_tokens;
+  request.sampling = proto::SamplingWire{flags.temperature, flags.top_k, flags.top_p, flags.seed};
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigaction(SIGINT, &action, nullptr);
+  pipeline::ClientOptions options;
+  options.cancel = &g_interrupted;
+  auto done = pipeline::run_generation(
+      head, request,
+      [&flags](const proto::TokensMsg& t) {
+        if (!flags.json) {
+          std::fwrite(t.text.data(), 1, t.text.size(), stdout);
+          std::fflush(stdout);
+        }
+        return true;
+      },
+      options);
+  if (!done) {
+    std::fprintf(stderr, "\nllctl generate: %s\n", done.error().c_str());
+    return 1;
+  }
+  if (flags.json) {
+    print_json(plan->value("model", "?"), done->prompt_tokens, done->tokens, done->text, done->stop_reason,
+               done->prefill_s, done->decode_s, done->stages);
+  } else {
+    std::printf("\n");
+  }
+  return done->stop_reason == "cancelled" && g_interrupted ? 130 : 0;
+}
 
 int run_local(const GenerateFlags& flags) {
   if (flags.model.empty()) {
@@ -84,14 +154,8 @@ void add_generate_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("--threads", flags->threads, "compute threads (0 = libtorch default)")->check(CLI::Range(0, 256));
   sub->add_flag("--json", flags->json, "print one JSON object with tokens, text and timings");
   sub->add_option("prompt", flags->prompt, "the prompt (empty: start from BOS alone)");
-  sub->callback([flags, &global] {
-    if (flags->local) {
-      global.exit_code = run_local(*flags);
-    } else {
-      std::fprintf(stderr, "llctl generate: cluster generation is not available yet; use --local --model PKG\n");
-      global.exit_code = 1;
-    }
-  });
+  sub->callback(
+      [flags, &global] { global.exit_code = flags->local ? run_local(*flags) : run_cluster(*flags, global); });
 }
 
 }  // namespace ll::cli

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   ll::cli::add_bench_command(app, global);
   ll::cli::add_plan_command(app, global);
   ll::cli::add_cluster_commands(app, global);
+  ll::cli::add_load_command(app, global);
+  ll::cli::add_device_command(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

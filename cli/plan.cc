@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/plan_live.h"
 #include "common/units.h"
 #include "model/manifest.h"
 #include "placement/cost_model.h"
@@ -23,8 +24,8 @@ namespace ll::cli {
 namespace {
 
 using placement::Objective;
-using placement::Plan;
 using placement::PlacementProblem;
+using placement::Plan;
 
 struct PlanOptions {
   std::string simulate;
@@ -70,7 +71,8 @@ std::string shard_list(const std::vector<int>& shards) {
 
 std::string totals_line(const Plan& plan) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "one stream %.3f ms/token (%.2f tokens/s); full pipeline %.3f ms/token (%.2f tokens/s)",
+  std::snprintf(buf, sizeof buf,
+                "one stream %.3f ms/token (%.2f tokens/s); full pipeline %.3f ms/token (%.2f tokens/s)",
                 plan.latency_s * 1e3, plan.latency_s > 0 ? 1 / plan.latency_s : 0, plan.bottleneck_s * 1e3,
                 plan.bottleneck_s > 0 ? 1 / plan.bottleneck_s : 0);
   return buf;
@@ -81,18 +83,19 @@ void print_table(const PlacementProblem& p, const Plan& plan, const std::string&
               p.num_shards(), plan.stages.size(), p.num_devices(), objective_name(plan.objective),
               static_cast<unsigned long long>(p.context));
   std::printf("solver %s: %s in %.3f s; stage times from %s\n", plan.solver.c_str(), plan.status.c_str(),
-              plan.solve_seconds, plan.cost_source == "measured" ? "measured per-shard times (FLOP/s where missing)"
-                                                                  : "FLOP/s");
+              plan.solve_seconds,
+              plan.cost_source == "measured" ? "measured per-shard times (FLOP/s where missing)" : "FLOP/s");
   std::printf("%-3s %-16s %-9s %-18s %-24s %10s %11s %11s  %s\n", "#", "device", "shards", "layers",
               "memory used / budget", "compute ms", "transfer ms", "bytes/token", "backup shards");
   for (size_t i = 0; i < plan.stages.size(); ++i) {
     const auto& s = plan.stages[i];
     const std::string range = std::to_string(s.first_shard) + "-" + std::to_string(s.last_shard);
-    const std::string memory = format_bytes(s.memory_used_bytes) + " / " + format_bytes(p.devices[s.device].memory_bytes);
+    const std::string memory =
+        format_bytes(s.memory_used_bytes) + " / " + format_bytes(p.devices[s.device].memory_bytes);
     std::printf("%-3zu %-16s %-9s %-18s %-24s %10s %11s %11llu  %s\n", i, p.devices[s.device].name.c_str(),
                 range.c_str(), placement::describe_shards(p, s.first_shard, s.last_shard).c_str(), memory.c_str(),
-                ms(s.compute_s).c_str(), ms(s.transfer_s).c_str(), static_cast<unsigned long long>(s.bytes_sent_per_token),
-                shard_list(s.backup_shards).c_str());
+                ms(s.compute_s).c_str(), ms(s.transfer_s).c_str(),
+                static_cast<unsigned long long>(s.bytes_sent_per_token), shard_list(s.backup_shards).c_str());
   }
   std::vector<std::string> unused;
   for (int d = 0; d < p.num_devices(); ++d) {
@@ -123,9 +126,8 @@ void print_rules(const Plan& best, const std::vector<placement::RuleResult>& rul
       std::printf("  %-20s invalid: %s\n", placement::peer_rule_name(r.rule), r.plan.error().c_str());
       continue;
     }
-    std::printf("  %-20s %s; %s is %.2fx the plan's\n", placement::peer_rule_name(r.rule),
-                totals_line(*r.plan).c_str(), objective_name(best.objective),
-                r.plan->objective_value() / best.objective_value());
+    std::printf("  %-20s %s; %s is %.2fx the plan's\n", placement::peer_rule_name(r.rule), totals_line(*r.plan).c_str(),
+                objective_name(best.objective), r.plan->objective_value() / best.objective_value());
   }
 }
 
@@ -236,8 +238,8 @@ int run_bench(const PlanOptions& o) {
         continue;
       }
       std::printf("  %-10s run %d: GLPK %s [%s] in %.3f s (%.3f s with the heuristic seed), %zu stages, %s ms/token\n",
-                  objective_name(objective), rep, plan->status.c_str(), plan->solver.c_str(), plan->solve_seconds,
-                  wall, plan->stages.size(), ms(plan->objective_value()).c_str());
+                  objective_name(objective), rep, plan->status.c_str(), plan->solver.c_str(), plan->solve_seconds, wall,
+                  plan->stages.size(), ms(plan->objective_value()).c_str());
     }
     auto dp = placement::solve_exact_dp(p12, objective);
     if (dp.ok()) {
@@ -260,9 +262,10 @@ int run_bench(const PlanOptions& o) {
     std::vector<Device> three = {device("fast", 16, 1.0), device("mid", 8, 0.5), device("slow", 4, 0.25)};
     std::rotate(three.begin(), three.begin() + head_index, three.end());  // the head is device 0
     const auto p3 = placement::synthetic_problem(seven, three, 50e6, 3e-3);
-    std::printf("gain over the peer rules, 3 devices speeds 1:0.5:0.25 (1 TFLOP/s fastest), memory 4:2:1 (16 GiB "
-                "largest), 32 layers, head = %s:\n",
-                p3.devices[0].name.c_str());
+    std::printf(
+        "gain over the peer rules, 3 devices speeds 1:0.5:0.25 (1 TFLOP/s fastest), memory 4:2:1 (16 GiB "
+        "largest), 32 layers, head = %s:\n",
+        p3.devices[0].name.c_str());
     for (Objective objective : {Objective::kLatency, Objective::kThroughput}) {
       placement::SolveOptions options;
       options.objective = objective;
@@ -305,7 +308,8 @@ void add_plan_command(CLI::App& app, GlobalOptions& global) {
   auto* json = sub->add_flag("--json", options->json, "print the plan as JSON");
   auto* dot = sub->add_flag("--dot", options->dot, "print the ring as a Graphviz graph");
   json->excludes(dot);
-  sub->add_option("--time-limit", options->time_limit_s, "GLPK time limit in seconds (default 2; then the exact DP if <= 12 devices)");
+  sub->add_option("--time-limit", options->time_limit_s,
+                  "GLPK time limit in seconds (default 2; then the exact DP if <= 12 devices)");
   sub->add_option("--method", options->method, "auto (GLPK, DP fallback and cross-check), mip or dp")
       ->check(CLI::IsMember({"auto", "mip", "dp"}));
   sub->add_flag("--bench", options->bench, "time the solver on synthetic clusters and print the gain over peer rules");
@@ -315,8 +319,8 @@ void add_plan_command(CLI::App& app, GlobalOptions& global) {
       return;
     }
     if (options->simulate.empty()) {
-      std::fprintf(stderr, "llctl plan: live planning needs a running cluster (use --simulate DEVICES.json --model PKG)\n");
-      global.exit_code = 1;
+      global.exit_code = run_live_plan(
+          LivePlanOptions{options->model, options->objective, options->context, options->json, options->dot}, global);
       return;
     }
     if (options->model.empty()) {

@@ -92,12 +92,27 @@ Status apply_config_file(const std::string& path, DaemonConfig& c, const std::ve
     } else if (key == "probe_bytes") { LL_TRY_STATUS(i64(c.probe_bytes)); }
     else if (key == "probe_interval_s") { LL_TRY_STATUS(i64(c.probe_interval_s)); }
     else if (key == "ping_interval_s") { LL_TRY_STATUS(i64(c.ping_interval_s)); }
+    else if (key == "data_listen") { LL_TRY_STATUS(str(c.data_listen)); }
+    else if (key == "model") { LL_TRY_STATUS(str(c.model)); }
+    else if (key == "emulate_speed") {
+      auto v = proto::get_number(j, "emulate_speed");
+      if (!v.ok()) return fail(key, v.error());
+      c.emulate_speed = *v;
+    } else if (key == "rebalance") {
+      auto v = proto::get_bool(j, "rebalance");
+      if (!v.ok()) return fail(key, v.error());
+      c.rebalance = *v;
+    }
     else return fail(key, "unknown option");
   }
   return Status::Ok();
 }
 
 Status validate(DaemonConfig& c) {
+  if (!(c.emulate_speed > 0 && c.emulate_speed <= 1)) return make_error("--emulate-speed must be in (0, 1]");
+  if (!c.data_listen.empty() && (c.data_listen.rfind("tcp://", 0) != 0 || !proto::valid_endpoint(c.data_listen))) {
+    return make_error("--data-listen must look like tcp://ADDRESS:PORT: " + c.data_listen);
+  }
   if (c.name.empty()) c.name = default_name();
   if (!proto::valid_name(c.name)) return make_error("--name must be 1-64 characters of [A-Za-z0-9._-]: " + c.name);
   if (!proto::valid_name(c.cluster)) return make_error("cluster name must be 1-64 characters of [A-Za-z0-9._-]");

@@ -32,6 +32,11 @@ struct DaemonConfig {
   int64_t probe_bytes = 256 * 1024;
   int64_t probe_interval_s = 30;
   int64_t ping_interval_s = 5;
+  // Serving (the data plane).
+  std::string data_listen;     // default: the listen address with a free port
+  std::string model;           // a package the leader loads at start
+  double emulate_speed = 1.0;  // test knob: behave as a device this many times as fast
+  bool rebalance = true;       // runtime load balancing on the leader
 };
 
 // Applies the keys of a JSON config file onto `config`; unknown keys and mistyped values are errors.

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "daemon/config.h"
+#include "daemon/serving.h"
 #include "net/beacon.h"
 #include "net/zmq_transport.h"
 #include "runtime/compute_profile.h"
@@ -152,6 +153,23 @@ int run(const ll::daemon::DaemonConfig& config) {
   LL_INFO("memory budget " << ll::format_bytes(profile.memory_budget) << " of "
                            << ll::format_bytes(profile.memory_free) << " available");
 
+  // The data plane: its endpoint is published in this device's profile.
+  ll::daemon::ServingOptions so;
+  so.name = config.name;
+  so.data_listen = config.data_listen.empty() ? config.listen.substr(0, config.listen.rfind(':')) + ":*"
+                                              : config.data_listen;
+  so.data_dir = config.data_dir.empty() ? "/tmp/lingualinked-" + config.name : config.data_dir;
+  so.threads = config.threads;
+  so.emulate_speed = config.emulate_speed;
+  so.rebalance = config.rebalance;
+  so.model = config.model;
+  auto serving = ll::daemon::Serving::start(so);
+  if (!serving.ok()) {
+    LL_ERROR(serving.error());
+    return 1;
+  }
+  profile.data_endpoint = (*serving)->data_endpoint();
+
   ll::SteadyClock clock;
   ll::cluster::NodeConfig nc = ll::daemon::node_config(config);
   nc.profile = profile;
@@ -165,6 +183,7 @@ int run(const ll::daemon::DaemonConfig& config) {
     return 1;
   }
   LL_INFO("lingualinkd " << kVersion << " listening on " << (*transport)->endpoint());
+  (*serving)->register_commands(node);
   if (config.data_dir.empty()) {
     LL_WARN("no --data-dir: the election term and vote are kept in memory only; a crash and restart could vote "
             "twice in one term (see docs/cluster.md)");
@@ -192,7 +211,10 @@ int run(const ll::daemon::DaemonConfig& config) {
     }
   }
 
-  while (!g_stop) node.poll_once(std::chrono::milliseconds(50));
+  while (!g_stop) {
+    node.poll_once(std::chrono::milliseconds(50));
+    (*serving)->tick(node);
+  }
 
   LL_INFO("shutting down");
   node.shutdown();
@@ -201,6 +223,7 @@ int run(const ll::daemon::DaemonConfig& config) {
     beacon_thread.join();
   }
   profiler.stop();
+  serving->reset();  // stops the data plane: in-flight sessions end with it
   transport->reset();  // linger lets the 'bye' out
   LL_INFO("stopped");
   return 0;
@@ -228,6 +251,12 @@ int main(int argc, char** argv) {
   app.add_flag("--beacon,!--no-beacon", config.beacon, "UDP beacon discovery (default on)");
   app.add_option("--beacon-port", config.beacon_port, "UDP port of beacons (default 7701)");
   app.add_option("--profile-seconds", config.profile_seconds, "time per compute-profile shape; 0 skips (default 0.3)");
+  app.add_option("--data-listen", config.data_listen,
+                 "data-plane endpoint (activations, shard transfer); default: the listen address, a free port");
+  app.add_option("--model", config.model, "model package the leader loads at start (like llctl load)");
+  app.add_option("--emulate-speed", config.emulate_speed,
+                 "test knob: behave as a device this many times as fast, in (0, 1] (default 1)");
+  app.add_flag("--rebalance,!--no-rebalance", config.rebalance, "runtime load balancing on the leader (default on)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -241,12 +270,15 @@ int main(int argc, char** argv) {
           {"--cluster", "cluster"}, {"--memory-budget", "memory_budget"}, {"--threads", "threads"},
           {"--data-dir", "data_dir"}, {"--log-level", "log_level"},
           {"--heartbeat-interval-ms", "heartbeat_interval_ms"}, {"--heartbeat-timeout-ms", "heartbeat_timeout_ms"},
-          {"--beacon", "beacon"}, {"--beacon-port", "beacon_port"}, {"--profile-seconds", "profile_seconds"}};
+          {"--beacon", "beacon"}, {"--beacon-port", "beacon_port"}, {"--profile-seconds", "profile_seconds"},
+          {"--data-listen", "data_listen"}, {"--model", "model"}, {"--emulate-speed", "emulate_speed"},
+          {"--rebalance", "rebalance"}};
       std::vector<std::string> keep;
       for (const auto& [flag, key] : flags) {
         if (app.count(flag) > 0) keep.emplace_back(key);
       }
       if (app.count("--no-beacon") > 0) keep.emplace_back("beacon");
+      if (app.count("--no-rebalance") > 0) keep.emplace_back("rebalance");
       if (auto st = ll::daemon::apply_config_file(config_file, config, keep); !st.ok()) {
         std::fprintf(stderr, "lingualinkd: %s\n", st.error().c_str());
         return 2;

@@ -35,8 +35,8 @@ struct NodeConfig {
   Duration ping_interval = std::chrono::seconds(5);
   Duration probe_interval = std::chrono::seconds(30);
   size_t probe_bytes = 256 * 1024;
-  std::string data_dir;  // where the term and vote are persisted; "" = memory only
-  uint64_t random_seed = 0;  // 0 = from std::random_device
+  std::string data_dir;          // where the term and vote are persisted; "" = memory only
+  uint64_t random_seed = 0;      // 0 = from std::random_device
   proto::DeviceProfile profile;  // initial profile; name and endpoint are filled in by the node
 };
 
@@ -67,6 +67,8 @@ class Node {
   const Membership& membership() const { return membership_; }
   [[nodiscard]] proto::StatusBody status() const;
   [[nodiscard]] proto::DevicesBody devices() const;
+  // More client commands (load, get_plan, ...) register here; their handlers run on the node's thread.
+  Dispatcher& dispatcher() { return dispatcher_; }
 
  private:
   struct PendingPing {

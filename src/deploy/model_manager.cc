@@ -69,6 +69,12 @@ Result<nlohmann::json> ModelManager::load(const LoadRequest& request, ClusterVie
   placement::SolveOptions solve;
   solve.objective = request.objective;
   LL_ASSIGN_OR_RETURN(placement::Plan plan, placement::solve_placement(problem, solve));
+  if (request.dry_run) {
+    nlohmann::json summary = placement::plan_to_json(problem, plan);
+    summary["model"] = manifest.name;
+    summary["dry_run"] = true;
+    return summary;
+  }
   std::unique_lock<std::mutex> lock(mutex_);
   request_ = request;
   manifest_text_ = std::move(manifest_text);

@@ -40,6 +40,7 @@ struct LoadRequest {
   placement::Objective objective = placement::Objective::kLatency;
   uint64_t context = 0;  // 0: the model's
   std::string wire = "float32";
+  bool dry_run = false;  // plan and report, deploy nothing
 };
 
 // The cluster as the leader sees it: the placement problem's devices, links and head, and each device's data

@@ -21,6 +21,11 @@ const TypeInfo kTypes[] = {
     {MessageType::kStatus, "status", Direction::kReply, 0, 0},
     {MessageType::kRefreshProfile, "refresh_profile", Direction::kClientRequest, 0, 0},
     {MessageType::kRefreshStarted, "refresh_started", Direction::kReply, 0, 0},
+    {MessageType::kLoad, "load", Direction::kClientRequest, 0, 0},
+    {MessageType::kGetPlan, "get_plan", Direction::kClientRequest, 0, 0},
+    {MessageType::kPlanInfo, "plan_info", Direction::kReply, 0, 0},
+    {MessageType::kSetSpeed, "set_speed", Direction::kClientRequest, 0, 0},
+    {MessageType::kSpeedSet, "speed_set", Direction::kReply, 0, 0},
     {MessageType::kError, "error", Direction::kReply, 0, 0},
 };
 
@@ -88,8 +93,10 @@ std::variant<Envelope, ProtocolError> decode_message(const std::vector<std::stri
   auto version = get_i64(j, "v");
   if (!version.ok()) return perr("malformed", version.error());
   if (*version != kProtocolVersion) {
-    return perr("unsupported_version", "protocol version " + std::to_string(*version) + " is not supported; this "
-                                           "daemon speaks version " + std::to_string(kProtocolVersion));
+    return perr("unsupported_version", "protocol version " + std::to_string(*version) +
+                                           " is not supported; this "
+                                           "daemon speaks version " +
+                                           std::to_string(kProtocolVersion));
   }
   auto type_str = get_string(j, "type", 64);
   if (!type_str.ok()) return perr("malformed", type_str.error());
@@ -117,8 +124,10 @@ std::variant<Envelope, ProtocolError> decode_message(const std::vector<std::stri
 
   const size_t ntensors = frames.size() - 1;
   if (ntensors > info->max_tensors) {
-    return perr("unexpected_tensor", tname + " takes at most " + std::to_string(info->max_tensors) +
-                                         " tensor frames, got " + std::to_string(ntensors), tname);
+    return perr("unexpected_tensor",
+                tname + " takes at most " + std::to_string(info->max_tensors) + " tensor frames, got " +
+                    std::to_string(ntensors),
+                tname);
   }
   if (ntensors < info->min_tensors) {
     return perr("malformed", tname + " needs " + std::to_string(info->min_tensors) + " tensor frames", tname);
@@ -177,7 +186,8 @@ Json DeviceProfile::to_json() const {
           {"gflops_decode", gflops_decode},
           {"gflops_prefill", gflops_prefill},
           {"profiled", profiled},
-          {"version", version}};
+          {"version", version},
+          {"data_endpoint", data_endpoint}};
 }
 
 Result<DeviceProfile> DeviceProfile::from_json(const Json& j) {
@@ -193,6 +203,10 @@ Result<DeviceProfile> DeviceProfile::from_json(const Json& j) {
   LL_ASSIGN_OR_RETURN(p.gflops_prefill, get_number(j, "gflops_prefill"));
   LL_ASSIGN_OR_RETURN(p.profiled, get_bool(j, "profiled"));
   LL_ASSIGN_OR_RETURN(p.version, get_string(j, "version", 64));
+  auto data = j.find("data_endpoint");
+  if (data != j.end() && !(data->is_string() && data->get<std::string>().empty())) {
+    LL_ASSIGN_OR_RETURN(p.data_endpoint, get_endpoint(j, "data_endpoint"));
+  }
   if (p.threads < 0 || p.threads > 4096) return make_error("profile threads out of range");
   if (p.gflops_decode < 0 || p.gflops_prefill < 0) return make_error("profile GFLOP/s must not be negative");
   return p;
@@ -301,8 +315,8 @@ Json DevicesBody::to_json() const {
   }
   Json lks = Json::array();
   for (const auto& l : links) {
-    lks.push_back({{"from", l.from}, {"to", l.to}, {"rtt_ms", l.stat.rtt_ms},
-                   {"bandwidth_mbps", l.stat.bandwidth_mbps}});
+    lks.push_back(
+        {{"from", l.from}, {"to", l.to}, {"rtt_ms", l.stat.rtt_ms}, {"bandwidth_mbps", l.stat.bandwidth_mbps}});
   }
   return {{"self", self}, {"leader", leader}, {"term", term}, {"devices", devs}, {"links", lks}};
 }
@@ -337,10 +351,14 @@ Result<DevicesBody> DevicesBody::from_json(const Json& j) {
 }
 
 Json StatusBody::to_json() const {
-  return {{"self", self},       {"cluster", cluster},
-          {"role", role},       {"leader", leader},
-          {"term", term},       {"members_known", members_known},
-          {"members_alive", members_alive}, {"quorum", quorum},
+  return {{"self", self},
+          {"cluster", cluster},
+          {"role", role},
+          {"leader", leader},
+          {"term", term},
+          {"members_known", members_known},
+          {"members_alive", members_alive},
+          {"quorum", quorum},
           {"uptime_s", uptime_s}};
 }
 

@@ -33,6 +33,11 @@ enum class MessageType {
   kStatus,
   kRefreshProfile,
   kRefreshStarted,
+  kLoad,
+  kGetPlan,
+  kPlanInfo,
+  kSetSpeed,
+  kSpeedSet,
   kError,
 };
 
@@ -89,6 +94,7 @@ struct DeviceProfile {
   double gflops_prefill = 0;
   bool profiled = false;
   std::string version;
+  std::string data_endpoint;  // where the device's StageServer listens ("" before it started)
   Json to_json() const;
   [[nodiscard]] static Result<DeviceProfile> from_json(const Json& j);
 };
@@ -156,7 +162,7 @@ struct DeviceRow {
   DeviceProfile profile;
   std::string role;
   uint64_t term = 0;
-  std::string state;  // alive | suspect | dead | self
+  std::string state;               // alive | suspect | dead | self
   int64_t last_heartbeat_ms = -1;  // ms since the last heartbeat, -1 if never
 };
 

@@ -1,0 +1,147 @@
+#include "daemon/serving.h"
+
+#include <filesystem>
+
+#include "common/log.h"
+#include "proto/json_fields.h"
+
+namespace ll::daemon {
+namespace {
+
+// Links nobody has measured yet (a device that just joined) are assumed to be a decent home network.
+constexpr double kAssumedBandwidth = 50e6;  // bytes/s
+constexpr double kAssumedLatency = 2e-3;    // s
+
+}  // namespace
+
+Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
+  std::unique_ptr<Serving> s(new Serving());
+  s->options_ = options;
+  pipeline::StageServerOptions so;
+  so.bind = options.data_listen;
+  so.name = options.name;
+  so.emulated_speed = options.emulate_speed;
+  Serving* self = s.get();
+  so.handler = [self](const std::string& route, proto::DataMessage&& message) {
+    return self->manager_->on_message(route, std::move(message));
+  };
+  so.on_stage_stats = [self](uint64_t version, const std::vector<proto::StageStat>& stats) {
+    self->manager_->observe(version, stats);
+  };
+  LL_ASSIGN_OR_RETURN(s->stage_, pipeline::StageServer::start(so));
+  deploy::ModelManagerOptions mo;
+  mo.name = options.name;
+  mo.data_dir = options.data_dir;
+  mo.runtime.threads = options.threads;
+  mo.rebalance.enabled = options.rebalance;
+  s->manager_ = std::make_unique<deploy::ModelManager>(mo, *s->stage_);
+  LL_TRY_STATUS(s->manager_->init());
+  LL_INFO("data plane on " << s->stage_->endpoint() << ", shard store in " << options.data_dir << "/shards");
+  return s;
+}
+
+Serving::~Serving() {
+  if (stage_) stage_->stop();  // first: its thread calls into the manager
+  manager_.reset();
+  stage_.reset();
+}
+
+Result<deploy::ClusterView> Serving::cluster_view(const cluster::Node& node) const {
+  const proto::DevicesBody devices = node.devices();
+  deploy::ClusterView view;
+  view.term = node.term();
+  std::map<std::string, int> index;
+  for (const auto& row : devices.devices) {
+    if (row.state != "self" && row.state != "alive") continue;
+    if (row.profile.data_endpoint.empty() || row.profile.memory_budget == 0) continue;
+    placement::Device d;
+    d.name = row.profile.name;
+    d.memory_bytes = row.profile.memory_budget;
+    // Decode is memory-bound; the decode-shaped GFLOP/s measured at start is what a stage will see.
+    d.flops = row.profile.gflops_decode > 0 ? row.profile.gflops_decode * 1e9 : 1e9;
+    index[d.name] = static_cast<int>(view.problem.devices.size());
+    view.problem.devices.push_back(d);
+    view.data_endpoints.push_back(row.profile.data_endpoint);
+    if (row.state == "self") view.problem.head = index[d.name];
+  }
+  const int n = static_cast<int>(view.problem.devices.size());
+  if (n == 0) return make_error("no device with a data plane is alive");
+  for (int a = 0; a < n; ++a) {
+    for (int b = 0; b < n; ++b) {
+      if (a != b) view.problem.set_link(a, b, kAssumedBandwidth, kAssumedLatency);
+    }
+  }
+  for (const auto& link : devices.links) {
+    auto from = index.find(link.from), to = index.find(link.to);
+    if (from == index.end() || to == index.end() || link.stat.rtt_ms <= 0) continue;
+    const double bandwidth = link.stat.bandwidth_mbps > 0 ? link.stat.bandwidth_mbps * 1e6 : kAssumedBandwidth;
+    view.problem.set_link(from->second, to->second, bandwidth, link.stat.rtt_ms / 2000.0);
+  }
+  return view;
+}
+
+Result<proto::Json> Serving::handle_load(cluster::Node& node, const proto::Json& body) {
+  if (node.role() != cluster::Role::kLeader) {
+    return make_error("not the leader" +
+                      (node.leader().empty() ? std::string(" (no leader yet)") : "; the leader is " + node.leader()));
+  }
+  deploy::LoadRequest request;
+  LL_ASSIGN_OR_RETURN(request.package_dir, proto::get_string(body, "package", 4096));
+  LL_ASSIGN_OR_RETURN(std::string objective, proto::get_string(body, "objective", 16));
+  LL_ASSIGN_OR_RETURN(request.objective, placement::parse_objective(objective));
+  LL_ASSIGN_OR_RETURN(request.context, proto::get_u64(body, "context"));
+  LL_ASSIGN_OR_RETURN(request.wire, proto::get_string(body, "wire", 16));
+  if (request.wire != "float32" && request.wire != "float16") return make_error("wire must be float32 or float16");
+  if (body.contains("dry_run")) {
+    LL_ASSIGN_OR_RETURN(request.dry_run, proto::get_bool(body, "dry_run"));
+  }
+  LL_ASSIGN_OR_RETURN(deploy::ClusterView view, cluster_view(node));
+  return manager_->load(request, std::move(view));
+}
+
+void Serving::register_commands(cluster::Node& node) {
+  cluster::Node* n = &node;
+  node.dispatcher().add(proto::MessageType::kLoad, proto::MessageType::kPlanInfo,
+                        [this, n](const proto::Envelope& request) { return handle_load(*n, request.body); });
+  node.dispatcher().add(proto::MessageType::kGetPlan, proto::MessageType::kPlanInfo,
+                        [this, n](const proto::Envelope&) -> Result<proto::Json> {
+                          proto::Json status = manager_->status_json();
+                          status["self"] = n->name();
+                          const auto stats = stage_->stats();
+                          status["stage"] = {{"plan_version", stats.plan_version},
+                                             {"open_sessions", stats.open_sessions},
+                                             {"steps", stats.steps},
+                                             {"batched_steps", stats.batched_steps},
+                                             {"tokens_generated", stats.tokens_generated},
+                                             {"replayed_sessions", stats.replayed_sessions},
+                                             {"compute_ms_avg", stats.compute_ms_avg},
+                                             {"emulated_speed", stats.emulated_speed},
+                                             {"bytes_sent", stats.bytes_sent}};
+                          return status;
+                        });
+  node.dispatcher().add(proto::MessageType::kSetSpeed, proto::MessageType::kSpeedSet,
+                        [this](const proto::Envelope& request) -> Result<proto::Json> {
+                          LL_ASSIGN_OR_RETURN(double speed, proto::get_number(request.body, "speed"));
+                          if (!(speed > 0 && speed <= 1)) return make_error("speed must be in (0, 1]");
+                          stage_->set_emulated_speed(speed);
+                          LL_INFO("emulating " << speed << "x of this device's speed");
+                          return proto::Json{{"speed", speed}};
+                        });
+}
+
+void Serving::tick(cluster::Node& node) {
+  if (options_.model.empty() || model_loaded_) return;
+  if (node.role() != cluster::Role::kLeader) {
+    leader_since_ = {};
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (leader_since_ == std::chrono::steady_clock::time_point{}) leader_since_ = now;
+  if (now - leader_since_ < std::chrono::seconds(2)) return;  // let peers' profiles arrive
+  model_loaded_ = true;
+  proto::Json body = {{"package", options_.model}, {"objective", "latency"}, {"context", 0}, {"wire", "float32"}};
+  auto plan = handle_load(node, body);
+  if (!plan) LL_ERROR("--model " << options_.model << ": " << plan.error());
+}
+
+}  // namespace ll::daemon

@@ -1,0 +1,48 @@
+// Serving: the daemon's data plane — its StageServer and ModelManager — and the client commands that reach them
+// through the control plane (load, get_plan, set_speed). Thread-safety: construct and register on the main thread;
+// command handlers run on the node's thread; StageServer and ModelManager are thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cluster/node.h"
+#include "deploy/model_manager.h"
+#include "pipeline/stage_server.h"
+
+namespace ll::daemon {
+
+struct ServingOptions {
+  std::string name;
+  std::string data_listen;  // tcp://HOST:PORT, or tcp://HOST:* for a free port
+  std::string data_dir;
+  int threads = 0;
+  double emulate_speed = 1.0;
+  bool rebalance = true;
+  std::string model;  // loaded by the leader at start
+};
+
+class Serving {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<Serving>> start(const ServingOptions& options);
+  ~Serving();
+  const std::string& data_endpoint() const { return stage_->endpoint(); }
+
+  // Registers load, get_plan and set_speed on the node's dispatcher.
+  void register_commands(cluster::Node& node);
+  // Called from the main loop on the node's thread: loads --model once this device leads a settled cluster.
+  void tick(cluster::Node& node);
+
+ private:
+  Serving() = default;
+  [[nodiscard]] Result<proto::Json> handle_load(cluster::Node& node, const proto::Json& body);
+  [[nodiscard]] Result<deploy::ClusterView> cluster_view(const cluster::Node& node) const;
+
+  ServingOptions options_;
+  std::unique_ptr<pipeline::StageServer> stage_;
+  std::unique_ptr<deploy::ModelManager> manager_;
+  bool model_loaded_ = false;
+  std::chrono::steady_clock::time_point leader_since_{};
+};
+
+}  // namespace ll::daemon
