@@ -79,6 +79,7 @@ void Node::apply_posts() {
     if (!known && !membership_.unresolved_seeds().count(ep)) {
       LL_INFO("discovered " << ep);
       membership_.add_seed(ep);
+      discovered_[ep] = clock_.now();
       send_to(ep, peer_message(MessageType::kHello, hello_body().to_json()));
     }
   }
@@ -204,6 +205,19 @@ void Node::on_timers(TimePoint now) {
   if (now >= next_probe_) {
     next_probe_ = now + config_.probe_interval;
     send_pings(now, true, false);
+  }
+  // A beacon-discovered endpoint that never answers (e.g. its last beacon arrived after its 'bye') must not inflate
+  // the quorum forever; static seeds, in contrast, stay until they answer.
+  for (auto it = discovered_.begin(); it != discovered_.end();) {
+    if (!membership_.unresolved_seeds().count(it->first)) {
+      it = discovered_.erase(it);
+    } else if (now - it->second > 2 * config_.dead_after) {
+      LL_INFO("discovered " << it->first << " never answered; forgetting it");
+      membership_.drop_seed(it->first);
+      it = discovered_.erase(it);
+    } else {
+      ++it;
+    }
   }
   for (auto it = pings_.begin(); it != pings_.end();) {
     it = now - it->second.sent > std::chrono::seconds(10) ? pings_.erase(it) : std::next(it);

@@ -124,6 +124,7 @@ class Node {
   double bucket_ = 20;
   uint64_t suppressed_ = 0;
 
+  std::map<std::string, TimePoint> discovered_;  // seeds found by beacons, until they answer or expire
   std::function<bool()> refresh_hook_;
   std::mutex post_mu_;
   std::optional<proto::DeviceProfile> posted_profile_;

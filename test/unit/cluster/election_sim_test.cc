@@ -220,3 +220,14 @@ TEST_CASE("lossy links (10% dropped) do not make a healthy cluster change leader
   INFO("leader changes over 5 x 60 s: " << changes);
   CHECK(changes <= 1);
 }
+
+TEST_CASE("a beacon-discovered endpoint that never answers stops counting towards the quorum", "[cluster][membership]") {
+  SimCluster sim(3, 17);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  sim.node(0)->post_discovered("inproc://ghost");
+  sim.step();
+  CHECK(sim.node(0)->membership().known_count() == 4);
+  sim.run_for(7s);
+  CHECK(sim.node(0)->membership().known_count() == 3);
+  CHECK(sim.converged());
+}
