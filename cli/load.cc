@@ -97,10 +97,11 @@ int run_load(const LoadFlags& flags, const GlobalOptions& global) {
       if (state == "failed") failed = d.value("device", "?") + ": " + d.value("error", "");
       const uint64_t done = d.value("bytes_done", uint64_t{0}), total = d.value("bytes_total", uint64_t{0});
       if (tty || all_ready || !failed.empty()) {
-        std::printf("\r%-16s %s %10s / %-10s %9s/s  %-8s (%s cached)\033[K\n", d.value("device", "?").c_str(),
-                    bar(done, total).c_str(), format_bytes(done).c_str(), format_bytes(total).c_str(),
+        std::printf("%s%-16s %s %10s / %-10s %9s/s  %-8s (%s cached)%s\n", tty ? "\r" : "",
+                    d.value("device", "?").c_str(), bar(done, total).c_str(), format_bytes(done).c_str(),
+                    format_bytes(total).c_str(),
                     format_bytes(static_cast<uint64_t>(d.value("rate_bytes_per_s", 0.0))).c_str(), state.c_str(),
-                    format_bytes(d.value("bytes_from_cache", uint64_t{0})).c_str());
+                    format_bytes(d.value("bytes_from_cache", uint64_t{0})).c_str(), tty ? "\033[K" : "");
         ++drawn;
       }
     }
