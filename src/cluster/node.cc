@@ -12,7 +12,6 @@ using proto::MessageType;
 
 namespace {
 uint64_t pick_seed(uint64_t seed) { return seed != 0 ? seed : (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}(); }
-double ms_between(TimePoint a, TimePoint b) { return to_ms(b - a); }
 }  // namespace
 
 Node::Node(NodeConfig config, net::Transport& transport, const Clock& clock)
@@ -219,9 +218,7 @@ void Node::on_timers(TimePoint now) {
       ++it;
     }
   }
-  for (auto it = pings_.begin(); it != pings_.end();) {
-    it = now - it->second.sent > std::chrono::seconds(10) ? pings_.erase(it) : std::next(it);
-  }
+  links_.expire(now, std::chrono::seconds(10));
 }
 
 void Node::election_started(TimePoint now) {
@@ -241,7 +238,7 @@ void Node::send_heartbeats(TimePoint now) {
   hb.leader = election_.leader();
   hb.profile = own_profile();
   hb.members = membership_.refs();
-  for (const auto& [peer, link] : links_) hb.links[peer] = proto::LinkStat{link.rtt_ms, link.bandwidth_mbps};
+  hb.links = links_.stats();
   const Envelope msg = peer_message(MessageType::kHeartbeat, hb.to_json());
   const Envelope hello = peer_message(MessageType::kHello, hello_body().to_json());
   for (const auto& ep : membership_.target_endpoints()) send_to(ep, msg);
@@ -255,11 +252,8 @@ void Node::send_pings(TimePoint now, bool probe, bool only_unmeasured) {
   for (const auto& [name, m] : membership_.members()) {
     if (m.left || (m.state != PeerState::kAlive && m.state != PeerState::kSuspect)) continue;
     if (only_unmeasured) {
-      auto link = links_.find(name);
-      const bool has_rtt = link != links_.end() && link->second.rtt_ms > 0;
-      const bool has_bw = link != links_.end() && link->second.bandwidth_mbps > 0;
-      if (probe ? (!has_rtt || has_bw) : has_rtt) continue;
-    } else if (probe && (links_.find(name) == links_.end() || links_[name].rtt_ms <= 0)) {
+      if (probe ? (!links_.has_rtt(name) || links_.has_bandwidth(name)) : links_.has_rtt(name)) continue;
+    } else if (probe && !links_.has_rtt(name)) {
       continue;  // bandwidth needs the RTT to subtract
     }
     const uint64_t nonce = rng_();
@@ -273,7 +267,7 @@ void Node::send_pings(TimePoint now, bool probe, bool only_unmeasured) {
       payload.data.assign(bytes, '\x5a');
       msg.tensors.push_back(std::move(payload));
     }
-    pings_[nonce] = PendingPing{name, now, probe ? std::min(config_.probe_bytes, proto::kMaxProbeBytes) : 0};
+    links_.issue(name, nonce, probe ? std::min(config_.probe_bytes, proto::kMaxProbeBytes) : 0, now);
     send_to(m.endpoint, msg);
   }
 }
@@ -385,7 +379,7 @@ void Node::handle_peer(const Envelope& msg, const net::Incoming& in, TimePoint n
     case MessageType::kBye:
       LL_INFO("member " << msg.from << " left");
       membership_.mark_left(msg.from);
-      links_.erase(msg.from);
+      links_.forget(msg.from);
       if (election_.leader() == msg.from) election_.leader_gone(now);
       break;
     default:
@@ -451,21 +445,7 @@ void Node::handle_vote_request(const Envelope& msg, const net::Incoming& in, Tim
 void Node::handle_pong(const Envelope& msg, TimePoint now) {
   auto body = proto::PingBody::from_json(msg.body, true);
   if (!body.ok()) return;
-  auto it = pings_.find(body->nonce);
-  if (it == pings_.end() || it->second.peer != msg.from) return;  // only our own nonces, from whom we asked
-  const PendingPing p = it->second;
-  pings_.erase(it);
-  Link& link = links_[msg.from];
-  const double ms = ms_between(p.sent, now);
-  if (p.bytes == 0) {
-    link.rtt_ms = link.rtt_ms == 0 ? ms : 0.7 * link.rtt_ms + 0.3 * ms;
-    link.min_rtt_ms = link.min_rtt_ms == 0 ? ms : std::min(link.min_rtt_ms, ms);
-  } else if (body->bytes == p.bytes) {
-    // Payload time = probe round trip - empty round trip; never credited with more than 4x the raw rate.
-    const double transfer_ms = std::max({0.001, ms - link.min_rtt_ms, ms / 4});
-    const double mbps = static_cast<double>(p.bytes) / 1e6 / (transfer_ms / 1000.0);
-    link.bandwidth_mbps = link.bandwidth_mbps == 0 ? mbps : 0.7 * link.bandwidth_mbps + 0.3 * mbps;
-  }
+  links_.answer(msg.from, body->nonce, body->bytes, now);  // only our own nonces, from whom we asked
 }
 
 void Node::shutdown() {
@@ -513,7 +493,7 @@ proto::DevicesBody Node::devices() const {
     row.last_heartbeat_ms = m.heard ? static_cast<int64_t>(to_ms(now - m.last_heard)) : -1;
     d.devices.push_back(std::move(row));
   }
-  for (const auto& [peer, link] : links_) d.links.push_back({config_.name, peer, {link.rtt_ms, link.bandwidth_mbps}});
+  for (const auto& [peer, stat] : links_.stats()) d.links.push_back({config_.name, peer, stat});
   for (const auto& [name, m] : membership_.members()) {
     if (m.left || m.state == PeerState::kDead) continue;
     for (const auto& [peer, stat] : m.links) d.links.push_back({name, peer, stat});

@@ -16,6 +16,7 @@
 
 #include "cluster/dispatcher.h"
 #include "cluster/election.h"
+#include "cluster/link_meter.h"
 #include "cluster/membership.h"
 #include "cluster/state_store.h"
 #include "net/transport.h"
@@ -71,16 +72,6 @@ class Node {
   Dispatcher& dispatcher() { return dispatcher_; }
 
  private:
-  struct PendingPing {
-    std::string peer;
-    TimePoint sent;
-    uint64_t bytes;
-  };
-  struct Link {
-    double rtt_ms = 0;          // smoothed
-    double min_rtt_ms = 0;      // the floor the bandwidth estimate subtracts
-    double bandwidth_mbps = 0;  // smoothed
-  };
 
   void apply_posts();
   void on_timers(TimePoint now);
@@ -117,8 +108,7 @@ class Node {
   TimePoint next_heartbeat_{};
   TimePoint next_ping_{};
   TimePoint next_probe_{};
-  std::map<uint64_t, PendingPing> pings_;
-  std::map<std::string, Link> links_;
+  LinkMeter links_;
   // Rate limit of log lines and error replies caused by what peers send (token bucket, per second).
   TimePoint bucket_time_{};
   double bucket_ = 20;
