@@ -25,6 +25,7 @@ struct GenerateFlags {
   uint64_t seed = 0;
   int threads = 0;
   bool json = false;
+  bool ignore_eos = false;
 };
 
 std::atomic<bool> g_interrupted{false};
@@ -65,6 +66,7 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
   request.prompt = flags.prompt;
   request.max_tokens = flags.max_tokens;
   request.sampling = proto::SamplingWire{flags.temperature, flags.top_k, flags.top_p, flags.seed};
+  request.ignore_eos = flags.ignore_eos;
   struct sigaction action {};
   action.sa_handler = on_interrupt;
   sigaction(SIGINT, &action, nullptr);
@@ -106,6 +108,7 @@ int run_local(const GenerateFlags& flags) {
   GenerateOptions options;
   options.max_tokens = flags.max_tokens;
   options.sampling = SamplingParams{flags.temperature, flags.top_k, flags.top_p, flags.seed};
+  options.ignore_eos = flags.ignore_eos;
   Generator generator(model->manifest, model->tokenizer, *model->shards);
   auto stream = [&flags](int32_t, const std::string& text) {
     if (!flags.json) {
@@ -153,6 +156,7 @@ void add_generate_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("--seed", flags->seed, "random seed; the same seed gives the same text");
   sub->add_option("--threads", flags->threads, "compute threads (0 = libtorch default)")->check(CLI::Range(0, 256));
   sub->add_flag("--json", flags->json, "print one JSON object with tokens, text and timings");
+  sub->add_flag("--ignore-eos", flags->ignore_eos, "benchmarks: always generate --max-tokens tokens");
   sub->add_option("prompt", flags->prompt, "the prompt (empty: start from BOS alone)");
   sub->callback(
       [flags, &global] { global.exit_code = flags->local ? run_local(*flags) : run_cluster(*flags, global); });

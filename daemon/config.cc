@@ -1,9 +1,9 @@
 #include "daemon/config.h"
 
+#include <unistd.h>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "common/units.h"
@@ -18,8 +18,8 @@ std::string default_name() {
   std::string name;
   for (const char* p = host; *p && name.size() < proto::kMaxNameBytes; ++p) {
     const char c = *p;
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     name.push_back(ok ? c : '-');
   }
   return name.empty() ? "device" : name;
@@ -34,7 +34,9 @@ Status apply_config_file(const std::string& path, DaemonConfig& c, const std::ve
   if (!parsed.ok()) return make_error(path + ": " + parsed.error());
   const proto::Json& j = *parsed;
   const std::set<std::string> skip(keep.begin(), keep.end());  // given on the command line: those win
-  auto fail = [&](const std::string& key, const std::string& why) { return make_error(path + ": '" + key + "': " + why); };
+  auto fail = [&](const std::string& key, const std::string& why) {
+    return make_error(path + ": '" + key + "': " + why);
+  };
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
     if (key.rfind("_comment", 0) == 0 || key.rfind("#", 0) == 0) continue;
@@ -51,15 +53,23 @@ Status apply_config_file(const std::string& path, DaemonConfig& c, const std::ve
       out = *v;
       return Status::Ok();
     };
-    if (key == "name") { LL_TRY_STATUS(str(c.name)); }
-    else if (key == "cluster") { LL_TRY_STATUS(str(c.cluster)); }
-    else if (key == "listen") { LL_TRY_STATUS(str(c.listen)); }
-    else if (key == "advertise") { LL_TRY_STATUS(str(c.advertise)); }
-    else if (key == "data_dir") { LL_TRY_STATUS(str(c.data_dir)); }
-    else if (key == "log_level") { LL_TRY_STATUS(str(c.log_level)); }
-    else if (key == "memory_budget") {
-      if (it.value().is_number_unsigned()) c.memory_budget = std::to_string(it.value().get<uint64_t>()) + "B";
-      else LL_TRY_STATUS(str(c.memory_budget));
+    if (key == "name") {
+      LL_TRY_STATUS(str(c.name));
+    } else if (key == "cluster") {
+      LL_TRY_STATUS(str(c.cluster));
+    } else if (key == "listen") {
+      LL_TRY_STATUS(str(c.listen));
+    } else if (key == "advertise") {
+      LL_TRY_STATUS(str(c.advertise));
+    } else if (key == "data_dir") {
+      LL_TRY_STATUS(str(c.data_dir));
+    } else if (key == "log_level") {
+      LL_TRY_STATUS(str(c.log_level));
+    } else if (key == "memory_budget") {
+      if (it.value().is_number_unsigned())
+        c.memory_budget = std::to_string(it.value().get<uint64_t>()) + "B";
+      else
+        LL_TRY_STATUS(str(c.memory_budget));
     } else if (key == "peers") {
       auto arr = proto::get_array(j, "peers", proto::kMaxMembers);
       if (!arr.ok()) return fail(key, arr.error());
@@ -72,11 +82,15 @@ Status apply_config_file(const std::string& path, DaemonConfig& c, const std::ve
       int64_t v = 0;
       LL_TRY_STATUS(i64(v));
       c.threads = static_cast<int>(v);
-    } else if (key == "heartbeat_interval_ms") { LL_TRY_STATUS(i64(c.heartbeat_interval_ms)); }
-    else if (key == "heartbeat_timeout_ms") { LL_TRY_STATUS(i64(c.heartbeat_timeout_ms)); }
-    else if (key == "election_timeout_min_ms") { LL_TRY_STATUS(i64(c.election_timeout_min_ms)); }
-    else if (key == "election_timeout_max_ms") { LL_TRY_STATUS(i64(c.election_timeout_max_ms)); }
-    else if (key == "beacon") {
+    } else if (key == "heartbeat_interval_ms") {
+      LL_TRY_STATUS(i64(c.heartbeat_interval_ms));
+    } else if (key == "heartbeat_timeout_ms") {
+      LL_TRY_STATUS(i64(c.heartbeat_timeout_ms));
+    } else if (key == "election_timeout_min_ms") {
+      LL_TRY_STATUS(i64(c.election_timeout_min_ms));
+    } else if (key == "election_timeout_max_ms") {
+      LL_TRY_STATUS(i64(c.election_timeout_max_ms));
+    } else if (key == "beacon") {
       auto v = proto::get_bool(j, "beacon");
       if (!v.ok()) return fail(key, v.error());
       c.beacon = *v;
@@ -84,26 +98,36 @@ Status apply_config_file(const std::string& path, DaemonConfig& c, const std::ve
       int64_t v = 0;
       LL_TRY_STATUS(i64(v));
       c.beacon_port = static_cast<int>(v);
-    } else if (key == "beacon_interval_ms") { LL_TRY_STATUS(i64(c.beacon_interval_ms)); }
-    else if (key == "profile_seconds") {
+    } else if (key == "beacon_interval_ms") {
+      LL_TRY_STATUS(i64(c.beacon_interval_ms));
+    } else if (key == "profile_seconds") {
       auto v = proto::get_number(j, "profile_seconds");
       if (!v.ok()) return fail(key, v.error());
       c.profile_seconds = *v;
-    } else if (key == "probe_bytes") { LL_TRY_STATUS(i64(c.probe_bytes)); }
-    else if (key == "probe_interval_s") { LL_TRY_STATUS(i64(c.probe_interval_s)); }
-    else if (key == "ping_interval_s") { LL_TRY_STATUS(i64(c.ping_interval_s)); }
-    else if (key == "data_listen") { LL_TRY_STATUS(str(c.data_listen)); }
-    else if (key == "model") { LL_TRY_STATUS(str(c.model)); }
-    else if (key == "emulate_speed") {
+    } else if (key == "probe_bytes") {
+      LL_TRY_STATUS(i64(c.probe_bytes));
+    } else if (key == "probe_interval_s") {
+      LL_TRY_STATUS(i64(c.probe_interval_s));
+    } else if (key == "ping_interval_s") {
+      LL_TRY_STATUS(i64(c.ping_interval_s));
+    } else if (key == "data_listen") {
+      LL_TRY_STATUS(str(c.data_listen));
+    } else if (key == "model") {
+      LL_TRY_STATUS(str(c.model));
+    } else if (key == "emulate_speed") {
       auto v = proto::get_number(j, "emulate_speed");
       if (!v.ok()) return fail(key, v.error());
       c.emulate_speed = *v;
+    } else if (key == "rebalance_cooldown_s") {
+      auto v = proto::get_number(j, "rebalance_cooldown_s");
+      if (!v.ok()) return fail(key, v.error());
+      c.rebalance_cooldown_s = *v;
     } else if (key == "rebalance") {
       auto v = proto::get_bool(j, "rebalance");
       if (!v.ok()) return fail(key, v.error());
       c.rebalance = *v;
-    }
-    else return fail(key, "unknown option");
+    } else
+      return fail(key, "unknown option");
   }
   return Status::Ok();
 }
@@ -129,8 +153,10 @@ Status validate(DaemonConfig& c) {
   }
   if (c.threads < 0 || c.threads > 1024) return make_error("--threads must be 0..1024");
   if (!parse_log_level(c.log_level)) return make_error("--log-level must be debug, info, warn or error");
-  if (c.heartbeat_interval_ms < 10 || c.heartbeat_interval_ms > 60000) return make_error("heartbeat interval out of range");
-  if (c.heartbeat_timeout_ms <= c.heartbeat_interval_ms) return make_error("heartbeat timeout must exceed the interval");
+  if (c.heartbeat_interval_ms < 10 || c.heartbeat_interval_ms > 60000)
+    return make_error("heartbeat interval out of range");
+  if (c.heartbeat_timeout_ms <= c.heartbeat_interval_ms)
+    return make_error("heartbeat timeout must exceed the interval");
   if (c.election_timeout_min_ms == 0) c.election_timeout_min_ms = c.heartbeat_interval_ms * 18 / 10;
   if (c.election_timeout_max_ms == 0) c.election_timeout_max_ms = c.heartbeat_interval_ms * 25 / 10;
   if (c.election_timeout_min_ms <= c.heartbeat_interval_ms || c.election_timeout_max_ms < c.election_timeout_min_ms) {

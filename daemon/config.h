@@ -33,14 +33,16 @@ struct DaemonConfig {
   int64_t probe_interval_s = 30;
   int64_t ping_interval_s = 5;
   // Serving (the data plane).
-  std::string data_listen;     // default: the listen address with a free port
-  std::string model;           // a package the leader loads at start
-  double emulate_speed = 1.0;  // test knob: behave as a device this many times as fast
-  bool rebalance = true;       // runtime load balancing on the leader
+  std::string data_listen;          // default: the listen address with a free port
+  std::string model;                // a package the leader loads at start
+  double emulate_speed = 1.0;       // test knob: behave as a device this many times as fast
+  bool rebalance = true;            // runtime load balancing on the leader
+  double rebalance_cooldown_s = 5;  // no re-plan sooner than this after the last one
 };
 
 // Applies the keys of a JSON config file onto `config`; unknown keys and mistyped values are errors.
-[[nodiscard]] Status apply_config_file(const std::string& path, DaemonConfig& config, const std::vector<std::string>& keep);
+[[nodiscard]] Status apply_config_file(const std::string& path, DaemonConfig& config,
+                                       const std::vector<std::string>& keep);
 
 // Checks ranges and formats, and fills derived defaults (name).
 [[nodiscard]] Status validate(DaemonConfig& config);

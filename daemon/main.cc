@@ -38,7 +38,9 @@ class Profiler {
  public:
   Profiler(ll::cluster::Node& node, ll::proto::DeviceProfile base, const ll::daemon::DaemonConfig& config)
       : node_(node), profile_(std::move(base)), config_(config) {}
-  void start() { thread_ = std::thread([this] { run(); }); }
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
   // A client asked for a new profile: measure compute again now. False if compute profiling is off.
   bool request() {
     if (config_.profile_seconds <= 0) return false;
@@ -147,21 +149,21 @@ int run(const ll::daemon::DaemonConfig& config) {
   } else {
     LL_WARN(mem.error());
   }
-  profile.memory_budget = config.memory_budget.empty()
-                              ? (mem.ok() ? ll::cluster::default_memory_budget(*mem) : 0)
-                              : *ll::parse_byte_size(config.memory_budget);
-  LL_INFO("memory budget " << ll::format_bytes(profile.memory_budget) << " of "
-                           << ll::format_bytes(profile.memory_free) << " available");
+  profile.memory_budget = config.memory_budget.empty() ? (mem.ok() ? ll::cluster::default_memory_budget(*mem) : 0)
+                                                       : *ll::parse_byte_size(config.memory_budget);
+  LL_INFO("memory budget " << ll::format_bytes(profile.memory_budget) << " of " << ll::format_bytes(profile.memory_free)
+                           << " available");
 
   // The data plane: its endpoint is published in this device's profile.
   ll::daemon::ServingOptions so;
   so.name = config.name;
-  so.data_listen = config.data_listen.empty() ? config.listen.substr(0, config.listen.rfind(':')) + ":*"
-                                              : config.data_listen;
+  so.data_listen =
+      config.data_listen.empty() ? config.listen.substr(0, config.listen.rfind(':')) + ":*" : config.data_listen;
   so.data_dir = config.data_dir.empty() ? "/tmp/lingualinked-" + config.name : config.data_dir;
   so.threads = config.threads;
   so.emulate_speed = config.emulate_speed;
   so.rebalance = config.rebalance;
+  so.rebalance_cooldown_s = config.rebalance_cooldown_s;
   so.model = config.model;
   auto serving = ll::daemon::Serving::start(so);
   if (!serving.ok()) {
@@ -185,8 +187,9 @@ int run(const ll::daemon::DaemonConfig& config) {
   LL_INFO("lingualinkd " << kVersion << " listening on " << (*transport)->endpoint());
   (*serving)->register_commands(node);
   if (config.data_dir.empty()) {
-    LL_WARN("no --data-dir: the election term and vote are kept in memory only; a crash and restart could vote "
-            "twice in one term (see docs/cluster.md)");
+    LL_WARN(
+        "no --data-dir: the election term and vote are kept in memory only; a crash and restart could vote "
+        "twice in one term (see docs/cluster.md)");
   }
 
   profiler.start();
@@ -205,9 +208,8 @@ int run(const ll::daemon::DaemonConfig& config) {
       LL_WARN(st.error() << "; discovery by beacons is off");
       beacon.reset();
     } else {
-      beacon_thread = std::thread([&] {
-        beacon->run([&](const ll::net::BeaconInfo& peer) { node.post_discovered(peer.endpoint); });
-      });
+      beacon_thread = std::thread(
+          [&] { beacon->run([&](const ll::net::BeaconInfo& peer) { node.post_discovered(peer.endpoint); }); });
     }
   }
 
@@ -223,7 +225,7 @@ int run(const ll::daemon::DaemonConfig& config) {
     beacon_thread.join();
   }
   profiler.stop();
-  serving->reset();  // stops the data plane: in-flight sessions end with it
+  serving->reset();    // stops the data plane: in-flight sessions end with it
   transport->reset();  // linger lets the 'bye' out
   LL_INFO("stopped");
   return 0;
@@ -241,13 +243,15 @@ int main(int argc, char** argv) {
   app.add_option("--advertise", config.advertise, "endpoint peers should dial (default: the listen endpoint)");
   app.add_option("--peers", peers, "seed peers, comma-separated tcp://HOST:PORT");
   app.add_option("--cluster", config.cluster, "cluster name (default home)");
-  app.add_option("--memory-budget", config.memory_budget, "memory for shards and KV cache, e.g. 2GiB (default 70% of available)");
+  app.add_option("--memory-budget", config.memory_budget,
+                 "memory for shards and KV cache, e.g. 2GiB (default 70% of available)");
   app.add_option("--threads", config.threads, "compute threads (default: all cores)");
   app.add_option("--data-dir", config.data_dir, "directory for persistent state (election term and vote)");
   app.add_option("--config", config_file, "JSON config file (see config/lingualinkd.example.json)");
   app.add_option("--log-level", config.log_level, "debug, info, warn or error");
   app.add_option("--heartbeat-interval-ms", config.heartbeat_interval_ms, "heartbeat interval (default 1000)");
-  app.add_option("--heartbeat-timeout-ms", config.heartbeat_timeout_ms, "a silent peer is dead after this (default 3000)");
+  app.add_option("--heartbeat-timeout-ms", config.heartbeat_timeout_ms,
+                 "a silent peer is dead after this (default 3000)");
   app.add_flag("--beacon,!--no-beacon", config.beacon, "UDP beacon discovery (default on)");
   app.add_option("--beacon-port", config.beacon_port, "UDP port of beacons (default 7701)");
   app.add_option("--profile-seconds", config.profile_seconds, "time per compute-profile shape; 0 skips (default 0.3)");
@@ -257,6 +261,8 @@ int main(int argc, char** argv) {
   app.add_option("--emulate-speed", config.emulate_speed,
                  "test knob: behave as a device this many times as fast, in (0, 1] (default 1)");
   app.add_flag("--rebalance,!--no-rebalance", config.rebalance, "runtime load balancing on the leader (default on)");
+  app.add_option("--rebalance-cooldown", config.rebalance_cooldown_s,
+                 "seconds after a plan before load balancing may re-plan (default 5)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -266,13 +272,25 @@ int main(int argc, char** argv) {
     if (!config_file.empty()) {
       // Options given on the command line win over the file.
       const std::vector<std::pair<const char*, const char*>> flags = {
-          {"--name", "name"}, {"--listen", "listen"}, {"--advertise", "advertise"}, {"--peers", "peers"},
-          {"--cluster", "cluster"}, {"--memory-budget", "memory_budget"}, {"--threads", "threads"},
-          {"--data-dir", "data_dir"}, {"--log-level", "log_level"},
-          {"--heartbeat-interval-ms", "heartbeat_interval_ms"}, {"--heartbeat-timeout-ms", "heartbeat_timeout_ms"},
-          {"--beacon", "beacon"}, {"--beacon-port", "beacon_port"}, {"--profile-seconds", "profile_seconds"},
-          {"--data-listen", "data_listen"}, {"--model", "model"}, {"--emulate-speed", "emulate_speed"},
-          {"--rebalance", "rebalance"}};
+          {"--name", "name"},
+          {"--listen", "listen"},
+          {"--advertise", "advertise"},
+          {"--peers", "peers"},
+          {"--cluster", "cluster"},
+          {"--memory-budget", "memory_budget"},
+          {"--threads", "threads"},
+          {"--data-dir", "data_dir"},
+          {"--log-level", "log_level"},
+          {"--heartbeat-interval-ms", "heartbeat_interval_ms"},
+          {"--heartbeat-timeout-ms", "heartbeat_timeout_ms"},
+          {"--beacon", "beacon"},
+          {"--beacon-port", "beacon_port"},
+          {"--profile-seconds", "profile_seconds"},
+          {"--data-listen", "data_listen"},
+          {"--model", "model"},
+          {"--emulate-speed", "emulate_speed"},
+          {"--rebalance", "rebalance"},
+          {"--rebalance-cooldown", "rebalance_cooldown_s"}};
       std::vector<std::string> keep;
       for (const auto& [flag, key] : flags) {
         if (app.count(flag) > 0) keep.emplace_back(key);

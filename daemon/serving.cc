@@ -34,6 +34,7 @@ Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
   mo.data_dir = options.data_dir;
   mo.runtime.threads = options.threads;
   mo.rebalance.enabled = options.rebalance;
+  mo.rebalance.cooldown_s = options.rebalance_cooldown_s;
   s->manager_ = std::make_unique<deploy::ModelManager>(mo, *s->stage_);
   LL_TRY_STATUS(s->manager_->init());
   LL_INFO("data plane on " << s->stage_->endpoint() << ", shard store in " << options.data_dir << "/shards");

@@ -19,6 +19,7 @@ struct ServingOptions {
   int threads = 0;
   double emulate_speed = 1.0;
   bool rebalance = true;
+  double rebalance_cooldown_s = 5;
   std::string model;  // loaded by the leader at start
 };
 

@@ -171,7 +171,8 @@ void ModelManager::monitor() {
         {"from_version", plan_ ? plan_->plan_version : 0},
         {"at_unix_s", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()},
         {"observed_ms", detector_.observed_ms()},
-        {"baseline_ms", detector_.baseline_ms()}};
+        {"baseline_ms", detector_.baseline_ms()},
+        {"head_tokens_generated", stage_.stats().tokens_generated}};
     if (!decision) {
       entry["reason"] = "re-plan failed: " + decision.error();
       replans_.push_back(entry);
