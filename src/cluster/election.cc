@@ -155,12 +155,13 @@ bool Election::check_quorum(size_t heard_recently, size_t quorum, TimePoint now)
   return true;
 }
 
-void Election::leader_gone(TimePoint now) {
+void Election::leader_gone(TimePoint now, size_t rank) {
   if (role_ == Role::kLeader) return;
   leader_.clear();
-  // Run soon, still randomized so that the survivors do not all start at once.
-  const int64_t spread = std::max<int64_t>(1, timing_.election_min.count() / 4);
-  deadline_ = now + Duration(std::uniform_int_distribution<int64_t>(0, spread)(rng_));
+  // Run soon, in rank order with a little jitter inside each slot; slots do not overlap.
+  const int64_t slot = std::max<int64_t>(2, timing_.election_min.count() / 8);
+  const int64_t jitter = std::uniform_int_distribution<int64_t>(0, slot / 2)(rng_);
+  deadline_ = now + Duration(static_cast<int64_t>(std::min<size_t>(rank, 16)) * slot + jitter);
 }
 
 }  // namespace ll::cluster

@@ -69,8 +69,9 @@ class Election {
   bool prevoting() const { return prevoting_; }
   // Leader only: steps down when fewer than `quorum` members (self included) were heard recently.
   bool check_quorum(size_t heard_recently, size_t quorum, TimePoint now);
-  // The leader said goodbye or died: forget it and run an election soon.
-  void leader_gone(TimePoint now);
+  // The leader said goodbye: forget it and run an election soon. `rank` orders the survivors (0 goes first, the
+  // next one election_min/8 later, ...) so that they do not split the vote by starting together.
+  void leader_gone(TimePoint now, size_t rank);
   // Delays the first election (discovery grace).
   void hold_until(TimePoint when);
 

@@ -380,7 +380,13 @@ void Node::handle_peer(const Envelope& msg, const net::Incoming& in, TimePoint n
       LL_INFO("member " << msg.from << " left");
       membership_.mark_left(msg.from);
       links_.forget(msg.from);
-      if (election_.leader() == msg.from) election_.leader_gone(now);
+      if (election_.leader() == msg.from) {
+        size_t rank = 0;  // our place among the remaining members by name: everyone computes the same order
+        for (const auto& [name, other] : membership_.members()) {
+          if (!other.left && other.state != PeerState::kDead && name < config_.name) ++rank;
+        }
+        election_.leader_gone(now, rank);
+      }
       break;
     default:
       break;

@@ -146,18 +146,21 @@ TEST_CASE("two devices: the survivor does not elect itself alone", "[cluster][el
   CHECK(sim.safe());
 }
 
-TEST_CASE("a member that says bye leaves the quorum; a leader's bye triggers a fast election", "[cluster][membership]") {
-  SimCluster sim(3, 21);
-  REQUIRE(run_until_converged(sim, 10s) > 0s);
-  const int old = sim.leaders()[0];
-  sim.node(old)->shutdown();
-  sim.step();
-  sim.kill(old);
-  ll::Duration took = run_until_converged(sim, 10s);
-  REQUIRE(took > 0s);
-  CHECK(took < 1500ms);
-  for (int i = 0; i < 3; ++i) {
-    if (i != old) CHECK(sim.node(i)->status().members_known == 2);
+TEST_CASE("a member that says bye leaves the quorum; a leader's bye gets a new leader in well under a second", "[cluster][membership]") {
+  for (uint64_t seed = 21; seed < 41; ++seed) {
+    SimCluster sim(4, seed);
+    REQUIRE(run_until_converged(sim, 10s) > 0s);
+    const int old = sim.leaders()[0];
+    sim.node(old)->shutdown();
+    sim.step();
+    sim.kill(old);
+    ll::Duration took = run_until_converged(sim, 10s);
+    INFO("seed " << seed << ": " << ll::to_ms(took) << " ms");
+    REQUIRE(took > 0s);
+    CHECK(took < 500ms);  // survivors go in name order: no split vote
+    for (int i = 0; i < 4; ++i) {
+      if (i != old) CHECK(sim.node(i)->status().members_known == 3);
+    }
   }
 }
 
