@@ -86,8 +86,9 @@ class Profiler {
       o.seconds_per_shape = config_.profile_seconds;
       auto p = ll::measure_compute(o);
       if (p.ok()) {
-        profile_.gflops_decode = p->gflops_decode;
-        profile_.gflops_prefill = p->gflops_prefill;
+        // An emulated slower device reports the speed it emulates, as a real one would measure it.
+        profile_.gflops_decode = p->gflops_decode * config_.emulate_speed;
+        profile_.gflops_prefill = p->gflops_prefill * config_.emulate_speed;
         profile_.threads = p->threads;
         profile_.profiled = true;
         LL_INFO("compute: " << p->gflops_decode << " GFLOP/s decode-like, " << p->gflops_prefill

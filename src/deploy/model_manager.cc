@@ -159,7 +159,7 @@ bool ModelManager::all_ready_locked() const {
 
 void ModelManager::monitor() {
   while (!stopping_) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
     std::unique_lock<std::mutex> lock(mutex_);
     if (!all_ready_locked()) continue;
     auto slowdown = detector_.slowdown(Clock::now());

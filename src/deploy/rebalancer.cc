@@ -16,8 +16,12 @@ void SlowdownDetector::reset(int stages, Clock::time_point now) {
 void SlowdownDetector::observe(int stage, double compute_ms) {
   if (stage < 0 || stage >= static_cast<int>(stages_.size()) || !(compute_ms >= 0)) return;
   StageWatch& w = stages_[stage];
+  if (w.warmup < options_.warmup) {
+    ++w.warmup;
+    return;
+  }
   ++w.samples;
-  if (w.samples <= options_.calibration) {  // the baseline: the mean of the first steps on this plan
+  if (w.samples <= options_.calibration) {  // the baseline: the mean of the first steps after the warm-up
     w.baseline_ms += (compute_ms - w.baseline_ms) / w.samples;
     w.average_ms = w.baseline_ms;
     return;

@@ -20,8 +20,9 @@ struct RebalanceOptions {
   bool enabled = true;
   double trigger_ratio = 1.5;  // a stage this many times slower (or faster) than its baseline...
   int window = 12;             // ...for this many consecutive steps
-  int calibration = 8;         // steps after a plan that set each stage's baseline
-  double min_gain = 0.15;      // a new plan must be predicted at least 15% faster
+  int warmup = 8;              // first steps after a plan, ignored (lazy initialisation makes them slow)
+  int calibration = 8;         // the steps after those set each stage's baseline
+  double min_gain = 0.2;       // a new plan must be predicted at least 20% faster
   double cooldown_s = 5;       // and come no sooner than this after the last re-plan
 };
 
@@ -42,6 +43,7 @@ class SlowdownDetector {
 
  private:
   struct StageWatch {
+    int warmup = 0;
     int samples = 0;
     double baseline_ms = 0;
     double average_ms = 0;  // exponential moving average after calibration

@@ -58,7 +58,7 @@ start_daemon() {
   local name=$1 peers=$2
   shift 2
   "$LLD" --name "$name" --cluster "$CLUSTER" --listen "$(endpoint "$name")" ${peers:+--peers "$peers"} \
-    --data-dir "$TMP/$name.data" --profile-seconds 0.02 --no-beacon "$@" >>"$TMP/$name.log" 2>&1 &
+    --data-dir "$TMP/$name.data" --profile-seconds "${PROFILE_SECONDS:-0.02}" --no-beacon "$@" >>"$TMP/$name.log" 2>&1 &
   PIDS[$name]=$!
 }
 
