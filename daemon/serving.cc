@@ -67,6 +67,7 @@ Result<deploy::ClusterView> Serving::cluster_view(const cluster::Node& node) con
   }
   const int n = static_cast<int>(view.problem.devices.size());
   if (n == 0) return make_error("no device with a data plane is alive");
+  view.problem.links.assign(n, std::vector<placement::Link>(n));
   for (int a = 0; a < n; ++a) {
     for (int b = 0; b < n; ++b) {
       if (a != b) view.problem.set_link(a, b, kAssumedBandwidth, kAssumedLatency);
