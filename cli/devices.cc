@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/cluster_ops.h"
 #include "cli/commands.h"
 #include "common/units.h"
 #include "net/zmq_client.h"
@@ -154,10 +155,30 @@ void add_cluster_commands(CLI::App& app, GlobalOptions& global) {
       global.exit_code = 1;
       return;
     }
+    // What each device really takes per pipeline step, as the leader observes it (when a model is loaded).
+    proto::Json observed = proto::Json::object();
+    if (!body->leader.empty()) {
+      auto leader = find_leader_endpoint(global.endpoint);
+      auto plan = leader ? get_plan(*leader) : Result<proto::Json>(leader.take_error());
+      if (plan && plan->contains("stages") && plan->contains("observed_stage_ms")) {
+        const auto& stages = (*plan)["stages"];
+        const auto& ms = (*plan)["observed_stage_ms"];
+        for (size_t i = 0; i < stages.size() && i < ms.size(); ++i) {
+          if (ms[i].get<double>() > 0) observed[stages[i].value("device", "?")] = ms[i];
+        }
+      }
+    }
     if (*devices_as_json) {
-      std::cout << body->to_json().dump(2) << "\n";
+      proto::Json out = body->to_json();
+      out["observed_ms_per_step"] = observed;
+      std::cout << out.dump(2) << "\n";
     } else {
       print_devices(*body);
+      if (!observed.empty()) {
+        std::printf("\nobserved ms per pipeline step (this plan):");
+        for (const auto& [name, ms] : observed.items()) std::printf("  %s %.2f", name.c_str(), ms.get<double>());
+        std::printf("\n");
+      }
     }
   });
 

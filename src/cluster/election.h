@@ -35,7 +35,7 @@ enum class LeaderVerdict { kStale, kFollow, kConflict };
 
 struct VoteDecision {
   bool granted = false;
-  bool ignored = false;       // leader stickiness: we recently heard a live leader
+  bool ignored = false;        // leader stickiness: we recently heard a live leader
   bool state_changed = false;  // term or vote changed: persist before replying
 };
 

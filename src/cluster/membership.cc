@@ -7,10 +7,14 @@ namespace ll::cluster {
 
 const char* peer_state_name(PeerState state) {
   switch (state) {
-    case PeerState::kUnknown: return "unknown";
-    case PeerState::kAlive: return "alive";
-    case PeerState::kSuspect: return "suspect";
-    case PeerState::kDead: return "dead";
+    case PeerState::kUnknown:
+      return "unknown";
+    case PeerState::kAlive:
+      return "alive";
+    case PeerState::kSuspect:
+      return "suspect";
+    case PeerState::kDead:
+      return "dead";
   }
   return "?";
 }
@@ -87,7 +91,9 @@ std::vector<StateChange> Membership::update_states(TimePoint now) {
       next = PeerState::kDead;
     } else if (m.heard) {
       const Duration since = now - m.last_heard;
-      next = since <= suspect_after_ ? PeerState::kAlive : since <= dead_after_ ? PeerState::kSuspect : PeerState::kDead;
+      next = since <= suspect_after_ ? PeerState::kAlive
+             : since <= dead_after_  ? PeerState::kSuspect
+                                     : PeerState::kDead;
     }
     if (next != m.state) {
       changes.push_back({name, m.state, next});

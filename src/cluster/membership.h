@@ -45,7 +45,7 @@ class Membership {
   const std::string& self_name() const { return self_name_; }
   const std::string& self_endpoint() const { return self_endpoint_; }
 
-  void add_seed(const std::string& endpoint);  // ignored if it is our own endpoint or already known
+  void add_seed(const std::string& endpoint);   // ignored if it is our own endpoint or already known
   void drop_seed(const std::string& endpoint);  // e.g. it turned out to be ourselves under another address
   const std::set<std::string>& unresolved_seeds() const { return seeds_; }
 

@@ -11,7 +11,9 @@ using proto::Envelope;
 using proto::MessageType;
 
 namespace {
-uint64_t pick_seed(uint64_t seed) { return seed != 0 ? seed : (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}(); }
+uint64_t pick_seed(uint64_t seed) {
+  return seed != 0 ? seed : (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+}
 }  // namespace
 
 Node::Node(NodeConfig config, net::Transport& transport, const Clock& clock)
@@ -44,7 +46,8 @@ Status Node::start() {
   const TimePoint now = clock_.now();
   election_ = Election(config_.name, config_.election, pick_seed(config_.random_seed), vote, now);
   election_.hold_until(now + config_.election.election_min + config_.discovery_grace);
-  if (vote.term > 0) LL_INFO("restored term " << vote.term << (vote.voted_for.empty() ? "" : ", voted for ") << vote.voted_for);
+  if (vote.term > 0)
+    LL_INFO("restored term " << vote.term << (vote.voted_for.empty() ? "" : ", voted for ") << vote.voted_for);
   for (const auto& seed : config_.seeds) membership_.add_seed(seed);
   started_ = now;
   bucket_time_ = now;
@@ -321,7 +324,8 @@ void Node::learn_members(const std::vector<proto::MemberRef>& members) {
 
 void Node::handle_peer(const Envelope& msg, const net::Incoming& in, TimePoint now) {
   if (msg.cluster != config_.cluster) {
-    if (allow_log()) LL_WARN("dropped " << proto::type_name(msg.type) << " from " << msg.from << " of cluster " << msg.cluster);
+    if (allow_log())
+      LL_WARN("dropped " << proto::type_name(msg.type) << " from " << msg.from << " of cluster " << msg.cluster);
     return;
   }
   if (msg.from == config_.name) {
@@ -417,8 +421,11 @@ void Node::handle_heartbeat(const Envelope& msg, const net::Incoming& in, Member
   switch (election_.on_leader_heartbeat(msg.from, msg.term, now)) {
     case LeaderVerdict::kStale:
       // Tell the stale leader about the newer term right away.
-      send_to(msg.endpoint, peer_message(MessageType::kHeartbeat, proto::HeartbeatBody{
-          role_name(election_.role()), election_.leader(), own_profile(), membership_.refs(), {}}.to_json()));
+      send_to(msg.endpoint,
+              peer_message(MessageType::kHeartbeat,
+                           proto::HeartbeatBody{
+                               role_name(election_.role()), election_.leader(), own_profile(), membership_.refs(), {}}
+                               .to_json()));
       break;
     case LeaderVerdict::kConflict:
     case LeaderVerdict::kFollow:
@@ -432,8 +439,8 @@ void Node::handle_vote_request(const Envelope& msg, const net::Incoming& in, Tim
   if (request->pre) {
     // A pre-vote changes nothing here, not even our term.
     const bool would = election_.on_prevote_request(msg.term, now);
-    reply_to(in, peer_message(MessageType::kVoteReply,
-                              proto::VoteReplyBody{would, msg.from, true, msg.term}.to_json()));
+    reply_to(in,
+             peer_message(MessageType::kVoteReply, proto::VoteReplyBody{would, msg.from, true, msg.term}.to_json()));
     return;
   }
   VoteDecision d = election_.on_vote_request(msg.from, msg.term, now);
@@ -445,7 +452,8 @@ void Node::handle_vote_request(const Envelope& msg, const net::Incoming& in, Tim
   bool granted = d.granted;
   if (d.state_changed && !persist()) granted = false;  // a vote we could not record is not given
   if (granted) LL_INFO("term " << election_.term() << ": voted for " << msg.from);
-  reply_to(in, peer_message(MessageType::kVoteReply, proto::VoteReplyBody{granted, msg.from, false, msg.term}.to_json()));
+  reply_to(in,
+           peer_message(MessageType::kVoteReply, proto::VoteReplyBody{granted, msg.from, false, msg.term}.to_json()));
 }
 
 void Node::handle_pong(const Envelope& msg, TimePoint now) {

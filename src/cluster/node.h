@@ -72,7 +72,6 @@ class Node {
   Dispatcher& dispatcher() { return dispatcher_; }
 
  private:
-
   void apply_posts();
   void on_timers(TimePoint now);
   void handle(const net::Incoming& in, TimePoint now);

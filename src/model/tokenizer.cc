@@ -120,8 +120,8 @@ Result<Tokenizer> Tokenizer::parse_llama2c(std::string_view bytes, int32_t vocab
                         ", outside [0, max_token_length=" + std::to_string(max_token_length) + "]");
     }
     if (bytes.size() - offset < static_cast<size_t>(length)) {
-      return make_error("tokenizer: truncated inside token " + std::to_string(i) + " (needs " +
-                        std::to_string(length) + " bytes at offset " + std::to_string(offset) + ")");
+      return make_error("tokenizer: truncated inside token " + std::to_string(i) + " (needs " + std::to_string(length) +
+                        " bytes at offset " + std::to_string(offset) + ")");
     }
     std::string_view piece = bytes.substr(offset, static_cast<size_t>(length));
     offset += static_cast<size_t>(length);

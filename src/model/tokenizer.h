@@ -71,9 +71,9 @@ class Tokenizer {
   Format format_ = Format::kLlama2c;
   std::vector<std::string> pieces_;
   std::vector<float> scores_;
-  std::unordered_map<std::string, int32_t> piece_ids_;   // first id wins on duplicates
-  std::unordered_map<uint64_t, int64_t> merge_ranks_;     // HF: (left << 32 | right) -> rank << 32 | merged id
-  std::array<int32_t, 256> byte_ids_{};                  // byte-fallback id per byte, -1 if none
+  std::unordered_map<std::string, int32_t> piece_ids_;  // first id wins on duplicates
+  std::unordered_map<uint64_t, int64_t> merge_ranks_;   // HF: (left << 32 | right) -> rank << 32 | merged id
+  std::array<int32_t, 256> byte_ids_{};                 // byte-fallback id per byte, -1 if none
   int32_t bos_id_ = 1;
   int32_t eos_id_ = 2;
   int32_t unk_id_ = 0;

@@ -72,7 +72,8 @@ Result<SpaceHandling> read_normalizer(const json& n, SpaceHandling space, int de
     return space;
   }
   if (type == "Prepend") {
-    if (string_member(n, "prepend") != kMetaspace) return make_error("tokenizer.json: Prepend normalizer must add \"▁\"");
+    if (string_member(n, "prepend") != kMetaspace)
+      return make_error("tokenizer.json: Prepend normalizer must add \"▁\"");
     space.prepend = true;
     return space;
   }
@@ -100,7 +101,8 @@ Result<SpaceHandling> read_pre_tokenizer(const json& p, SpaceHandling space, int
     return space;
   }
   if (type != "Metaspace") return make_error("tokenizer.json: unsupported pre_tokenizer type '" + type + "'");
-  if (string_member(p, "replacement") != kMetaspace) return make_error("tokenizer.json: Metaspace replacement must be \"▁\"");
+  if (string_member(p, "replacement") != kMetaspace)
+    return make_error("tokenizer.json: Metaspace replacement must be \"▁\"");
   space.replace_space = true;
   const std::string scheme = string_member(p, "prepend_scheme");
   if (!scheme.empty()) {
@@ -162,7 +164,8 @@ Result<Tokenizer> Tokenizer::parse_hf(std::string_view json_text) {
     auto place = [&](const std::string& piece, const json& id_value, bool from_vocab) -> Status {
       if (!id_value.is_number_integer()) return make_error("tokenizer.json: id of '" + piece + "' is not an integer");
       const int64_t id = id_value.get<int64_t>();
-      if (id < 0 || id >= limits::kMaxVocab) return make_error("tokenizer.json: id " + std::to_string(id) + " out of range");
+      if (id < 0 || id >= limits::kMaxVocab)
+        return make_error("tokenizer.json: id " + std::to_string(id) + " out of range");
       const auto slot = static_cast<size_t>(id);
       if (pieces.size() <= slot) {
         pieces.resize(slot + 1);
@@ -190,7 +193,8 @@ Result<Tokenizer> Tokenizer::parse_hf(std::string_view json_text) {
     }
     if (pieces.size() > static_cast<size_t>(limits::kMaxVocab)) return make_error("tokenizer.json: vocab too large");
     for (size_t i = 0; i < pieces.size(); ++i) {
-      if (!assigned[i]) return make_error("tokenizer.json: no token has id " + std::to_string(i) + " (ids must be dense)");
+      if (!assigned[i])
+        return make_error("tokenizer.json: no token has id " + std::to_string(i) + " (ids must be dense)");
     }
 
     SpaceHandling space;
@@ -201,8 +205,9 @@ Result<Tokenizer> Tokenizer::parse_hf(std::string_view json_text) {
       LL_ASSIGN_OR_RETURN(space, read_pre_tokenizer(*p, space));
     }
     if (!space.replace_space) {
-      return make_error("tokenizer.json: not a Llama-style metaspace tokenizer (no normalizer or pre_tokenizer maps "
-                        "\" \" to \"▁\")");
+      return make_error(
+          "tokenizer.json: not a Llama-style metaspace tokenizer (no normalizer or pre_tokenizer maps "
+          "\" \" to \"▁\")");
     }
 
     Tokenizer t;
@@ -224,8 +229,8 @@ Result<Tokenizer> Tokenizer::parse_hf(std::string_view json_text) {
         LL_ASSIGN_OR_RETURN(auto pair, read_merge((*merges)[rank], rank));
         const int32_t left = id_of(pair.first), right = id_of(pair.second), merged = id_of(pair.first + pair.second);
         if (left < 0 || right < 0 || merged < 0) {
-          return make_error("tokenizer.json: merge " + std::to_string(rank) + " ('" + pair.first + "' '" +
-                            pair.second + "') uses a piece missing from the vocab");
+          return make_error("tokenizer.json: merge " + std::to_string(rank) + " ('" + pair.first + "' '" + pair.second +
+                            "') uses a piece missing from the vocab");
         }
         const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
         const int64_t value = (static_cast<int64_t>(rank) << 32) | static_cast<uint32_t>(merged);
@@ -247,7 +252,8 @@ Result<Tokenizer> Tokenizer::parse_hf(std::string_view json_text) {
     t.unk_id_ = id_of(unk.empty() ? std::string("<unk>") : unk);
     t.bos_id_ = id_of("<s>");
     t.eos_id_ = id_of("</s>");
-    if (t.bos_id_ < 0 || t.eos_id_ < 0) return make_error("tokenizer.json: no <s> / </s> token (not a Llama tokenizer)");
+    if (t.bos_id_ < 0 || t.eos_id_ < 0)
+      return make_error("tokenizer.json: no <s> / </s> token (not a Llama tokenizer)");
     t.index_pieces();
     return t;
   } catch (const std::exception& e) {

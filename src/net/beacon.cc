@@ -1,14 +1,14 @@
 #include "net/beacon.h"
 
 #include <arpa/inet.h>
-#include <cerrno>
-#include <cstring>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 
 #include "common/log.h"
 #include "proto/json_fields.h"
@@ -26,14 +26,18 @@ bool loopback_endpoint(const std::string& ep) {
 }  // namespace
 
 std::string encode_beacon(const BeaconInfo& info) {
-  return std::string(kPrefix) + proto::Json{{"v", proto::kProtocolVersion}, {"cluster", info.cluster},
-                                            {"name", info.name}, {"endpoint", info.endpoint}}.dump();
+  return std::string(kPrefix) + proto::Json{{"v", proto::kProtocolVersion},
+                                            {"cluster", info.cluster},
+                                            {"name", info.name},
+                                            {"endpoint", info.endpoint}}
+                                    .dump();
 }
 
 Result<BeaconInfo> decode_beacon(const std::string& datagram) {
   if (datagram.size() > kMaxBeaconBytes) return make_error("beacon too large");
   if (datagram.compare(0, sizeof(kPrefix) - 1, kPrefix) != 0) return make_error("not a lingualinked beacon");
-  LL_ASSIGN_OR_RETURN(proto::Json j, proto::parse_control_json(datagram.substr(sizeof(kPrefix) - 1), kMaxBeaconBytes, 2));
+  LL_ASSIGN_OR_RETURN(proto::Json j,
+                      proto::parse_control_json(datagram.substr(sizeof(kPrefix) - 1), kMaxBeaconBytes, 2));
   LL_ASSIGN_OR_RETURN(int64_t v, proto::get_i64(j, "v"));
   if (v != proto::kProtocolVersion) return make_error("beacon of protocol version " + std::to_string(v));
   BeaconInfo info;

@@ -18,8 +18,8 @@ namespace ll::net {
 struct BeaconConfig {
   std::string cluster;
   std::string name;
-  std::string endpoint;   // what peers should dial (tcp://...); beacons are not sent for loopback endpoints
-  int port = 7701;        // UDP port, the same on every device
+  std::string endpoint;  // what peers should dial (tcp://...); beacons are not sent for loopback endpoints
+  int port = 7701;       // UDP port, the same on every device
   Duration interval = std::chrono::seconds(1);
   std::vector<std::string> extra_targets;  // additional IPv4 addresses to send to (unicast or broadcast)
 };

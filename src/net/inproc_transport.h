@@ -31,13 +31,13 @@ class InprocHub {
   explicit InprocHub(const Clock& clock, uint64_t seed = 1);
 
   // --- fault injector ---
-  void set_drop_rate(double probability);               // each message independently
-  void set_delay(Duration min_delay, Duration max_delay);  // uniform per message
+  void set_drop_rate(double probability);                      // each message independently
+  void set_delay(Duration min_delay, Duration max_delay);      // uniform per message
   void partition(const std::string& a, const std::string& b);  // both directions
-  void isolate(const std::string& endpoint);            // from everyone currently registered
+  void isolate(const std::string& endpoint);                   // from everyone currently registered
   // Splits endpoints into groups that cannot talk across; endpoints not listed are cut off from everyone.
   void split(const std::vector<std::vector<std::string>>& groups);
-  void heal();                                          // removes every partition
+  void heal();                                            // removes every partition
   void set_down(const std::string& endpoint, bool down);  // a down endpoint neither sends nor receives
   [[nodiscard]] bool blocked(const std::string& from, const std::string& to) const;
   [[nodiscard]] FaultStats stats() const;

@@ -16,11 +16,11 @@ namespace ll::net {
 using Frames = std::vector<std::string>;
 
 struct Incoming {
-  Frames frames;            // the message: control frame first; routing frames removed
-  std::string reply_route;  // opaque route for reply(); empty when the message cannot be answered in place
-  bool delimiter = false;   // the sender used an empty delimiter frame (REQ style); reply() echoes it
+  Frames frames;                 // the message: control frame first; routing frames removed
+  std::string reply_route;       // opaque route for reply(); empty when the message cannot be answered in place
+  bool delimiter = false;        // the sender used an empty delimiter frame (REQ style); reply() echoes it
   bool too_many_frames = false;  // frames beyond the protocol limit were discarded
-  std::string via_peer;     // for messages that arrived on a peer connection we opened: that peer's endpoint
+  std::string via_peer;          // for messages that arrived on a peer connection we opened: that peer's endpoint
 };
 
 class Transport {

@@ -27,8 +27,7 @@ struct ZmqOptions {
 class ZmqTransport final : public Transport {
  public:
   // Binds the ROUTER on `listen` ("tcp://127.0.0.1:0" or ":*" picks a free port).
-  [[nodiscard]] static Result<std::unique_ptr<ZmqTransport>> create(const std::string& listen,
-                                                                    ZmqOptions options = {});
+  [[nodiscard]] static Result<std::unique_ptr<ZmqTransport>> create(const std::string& listen, ZmqOptions options = {});
   ~ZmqTransport() override;
 
   const std::string& endpoint() const override { return endpoint_; }

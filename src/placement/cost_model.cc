@@ -9,9 +9,7 @@
 
 namespace ll::placement {
 
-const char* objective_name(Objective objective) {
-  return objective == Objective::kLatency ? "latency" : "throughput";
-}
+const char* objective_name(Objective objective) { return objective == Objective::kLatency ? "latency" : "throughput"; }
 
 Result<Objective> parse_objective(const std::string& text) {
   if (text == "latency") return Objective::kLatency;

@@ -53,8 +53,9 @@ Result<Plan> solve_exact_dp(const PlacementProblem& p, Objective objective) {
   const int64_t subsets = int64_t{1} << nd;
   const int64_t num_states = static_cast<int64_t>(n) * nd * subsets;
   if (num_states > kMaxDpStates) {
-    return make_error("exact DP: " + std::to_string(num_states) + " states (shards x devices x 2^devices) is more than " +
-                      "its limit of " + std::to_string(kMaxDpStates));
+    return make_error("exact DP: " + std::to_string(num_states) +
+                      " states (shards x devices x 2^devices) is more than " + "its limit of " +
+                      std::to_string(kMaxDpStates));
   }
   auto index = [&](int j, int b, int64_t mask) { return (static_cast<int64_t>(j) * nd + b) * subsets + mask; };
 

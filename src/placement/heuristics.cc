@@ -118,9 +118,12 @@ Result<Plan> heuristic_plan(const PlacementProblem& p, Objective objective) {
 
 const char* peer_rule_name(PeerRule rule) {
   switch (rule) {
-    case PeerRule::kEqual: return "equal split";
-    case PeerRule::kMemory: return "memory-proportional";
-    case PeerRule::kFlops: return "FLOP/s-proportional";
+    case PeerRule::kEqual:
+      return "equal split";
+    case PeerRule::kMemory:
+      return "memory-proportional";
+    case PeerRule::kFlops:
+      return "FLOP/s-proportional";
   }
   return "?";
 }
@@ -139,7 +142,9 @@ RuleResult apply_peer_rule(const PlacementProblem& p, PeerRule rule, Objective o
   std::vector<double> weight(m);
   for (int q = 0; q < m; ++q) {
     const Device& d = p.devices[order[q]];
-    weight[q] = rule == PeerRule::kEqual ? 1.0 : rule == PeerRule::kMemory ? static_cast<double>(d.memory_bytes) : d.flops;
+    weight[q] = rule == PeerRule::kEqual    ? 1.0
+                : rule == PeerRule::kMemory ? static_cast<double>(d.memory_bytes)
+                                            : d.flops;
   }
   const double total = std::accumulate(weight.begin(), weight.end(), 0.0);
   if (!(total > 0)) {
@@ -161,8 +166,7 @@ RuleResult apply_peer_rule(const PlacementProblem& p, PeerRule rule, Objective o
   }
   std::vector<int> by_remainder(m);
   std::iota(by_remainder.begin(), by_remainder.end(), 0);
-  std::stable_sort(by_remainder.begin(), by_remainder.end(),
-                   [&](int a, int b) { return remainder[a] > remainder[b]; });
+  std::stable_sort(by_remainder.begin(), by_remainder.end(), [&](int a, int b) { return remainder[a] > remainder[b]; });
   for (int r = 0; given < extra; ++r, ++given) count[by_remainder[r % m]] += 1;
   int first = 0;
   for (int q = 0; q < m; ++q) {

@@ -24,7 +24,7 @@ const char* peer_rule_name(PeerRule rule);
 
 struct RuleResult {
   PeerRule rule = PeerRule::kEqual;
-  std::vector<StageSpan> spans;  // what the rule proposes
+  std::vector<StageSpan> spans;                     // what the rule proposes
   Result<Plan> plan = make_error("not evaluated");  // priced under the same cost model, or why it is invalid
 };
 

@@ -8,8 +8,8 @@
 // Thread-safe: all state is local to one call.
 #include "placement/mip.h"
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <vector>
 

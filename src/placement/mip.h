@@ -1,5 +1,6 @@
 // The placement mixed-integer programs, solved with GLPK (glp_intopt, time-limited, silent). Two formulations, both
-// in docs/placement.md; both model order, contiguity, device selection, memory, links and the linearised max. Thread-safe: each call builds its own glp_prob.
+// in docs/placement.md; both model order, contiguity, device selection, memory, links and the linearised max.
+// Thread-safe: each call builds its own glp_prob.
 #pragma once
 
 #include <optional>
@@ -17,9 +18,10 @@ enum class Formulation { kRuns, kAssignment };
 struct MipOptions {
   double time_limit_s = 10;
   Formulation formulation = Formulation::kRuns;
-  double first_solve_s = 0.3;     // runs + throughput: time for the plain solve before bisection (0: bisect only)
+  double first_solve_s = 0.3;  // runs + throughput: time for the plain solve before bisection (0: bisect only)
   std::optional<Plan> incumbent;
-  double stage_cap_s = 1e300;     // runs formulation: every stage at most this long (for the throughput tie-break)  // a feasible plan handed to GLPK as its first solution
+  double stage_cap_s = 1e300;  // runs formulation: every stage at most this long (for the throughput tie-break)  // a
+                               // feasible plan handed to GLPK as its first solution
 };
 
 // Returns the best plan GLPK found, with status "optimal" or "feasible (time limit)", solver_objective_s and

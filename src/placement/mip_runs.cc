@@ -19,7 +19,7 @@
 namespace ll::placement {
 namespace {
 
-constexpr double kScale = 1e3;              // milliseconds
+constexpr double kScale = 1e3;                  // milliseconds
 constexpr double kRelGap = 1.5e-6;              // "optimal" for the throughput bisection
 constexpr int64_t kMaxCoverNonzeros = 3000000;  // beyond this the assignment formulation is used
 
@@ -192,14 +192,18 @@ Result<Plan> solve_runs_once(const PlacementProblem& p, Objective objective, con
       auto it = std::find_if(runs.begin(), runs.end(), [&](const Run& r) {
         return r.device == st.device && r.first == st.first_shard && r.last == st.last_shard;
       });
-      if (it == runs.end()) complete = false;
-      else start_columns[r_col(static_cast<int>(it - runs.begin()))] = 1;
+      if (it == runs.end())
+        complete = false;
+      else
+        start_columns[r_col(static_cast<int>(it - runs.begin()))] = 1;
       start_columns[u0 + st.device] = 1;
       start_columns[t0 + st.device] = st.time_s() * kScale;
       if (s + 1 < stages.size()) {
         const int c = v_col[st.last_shard][st.device * nd + stages[s + 1].device];
-        if (c == 0) complete = false;
-        else start_columns[c] = 1;
+        if (c == 0)
+          complete = false;
+        else
+          start_columns[c] = 1;
       }
     }
     start_columns[tau] = objective == Objective::kThroughput ? options.incumbent->bottleneck_s * kScale : 0;
@@ -211,7 +215,8 @@ Result<Plan> solve_runs_once(const PlacementProblem& p, Objective objective, con
   for (int q = 0; q < num_runs; ++q) {
     if (glp_mip_col_val(lp, r_col(q)) > 0.5) spans.push_back(StageSpan{runs[q].device, runs[q].first, runs[q].last});
   }
-  std::sort(spans.begin(), spans.end(), [](const StageSpan& a, const StageSpan& b) { return a.first_shard < b.first_shard; });
+  std::sort(spans.begin(), spans.end(),
+            [](const StageSpan& a, const StageSpan& b) { return a.first_shard < b.first_shard; });
   auto plan = evaluate_plan(p, spans, objective);
   if (!plan.ok()) return make_error("GLPK solution does not check out: " + plan.error());
   plan->solver = "glpk-mip (runs)";
@@ -235,7 +240,8 @@ Result<Plan> solve_mip_runs(const PlacementProblem& p, Objective objective, cons
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   const double inf = 1e300;
   const double first_cutoff = options.incumbent ? options.incumbent->objective_value() * (1 + 1e-7) : inf;
-  if (objective == Objective::kLatency || !options.incumbent) return solve_runs_once(p, objective, options, first_cutoff);
+  if (objective == Objective::kLatency || !options.incumbent)
+    return solve_runs_once(p, objective, options, first_cutoff);
 
   MipOptions first = options;
   first.time_limit_s = std::min(options.first_solve_s, options.time_limit_s / 4);  // then bisect

@@ -19,8 +19,7 @@ namespace ll::placement {
 [[nodiscard]] Result<PlacementProblem> parse_cluster_json(std::string_view text);
 
 // Adds the manifest's shards and the context length (0: the model's context_length).
-[[nodiscard]] Result<PlacementProblem> with_model(PlacementProblem problem, const Manifest& manifest,
-                                                  uint64_t context);
+[[nodiscard]] Result<PlacementProblem> with_model(PlacementProblem problem, const Manifest& manifest, uint64_t context);
 
 // The plan as JSON: objective, predicted_s_per_token (the objective's value), one_stream_s_per_token,
 // pipeline_s_per_token, solver, status, optimal, solve_seconds, cost_source, note, stages[] with device,

@@ -60,7 +60,7 @@ struct StageSpan {
 struct Stage {
   int device = 0;
   int first_shard = 0;
-  int last_shard = 0;  // inclusive
+  int last_shard = 0;    // inclusive
   int next_device = -1;  // where its output goes; -1 when the plan has a single stage
   double compute_s = 0;
   double transfer_s = 0;
@@ -82,8 +82,8 @@ struct Plan {
   double solve_seconds = 0;
   double solver_objective_s = 0;  // the objective value the solver itself reported (MIP: from GLPK)
   double solver_bound_s = 0;      // MIP: best proven lower bound (equal to the objective when optimal)
-  std::string cost_source;  // "flops" or "measured" (per-shard timings used for at least one device)
-  std::string note;         // e.g. the DP cross-check result
+  std::string cost_source;        // "flops" or "measured" (per-shard timings used for at least one device)
+  std::string note;               // e.g. the DP cross-check result
 
   double objective_value() const { return objective == Objective::kLatency ? latency_s : bottleneck_s; }
   std::vector<StageSpan> spans() const;

@@ -43,7 +43,9 @@ std::vector<bool> ring_devices(const PlacementProblem& p) {
   return out;
 }
 
-bool same_value(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(1.0, std::max(std::abs(a), std::abs(b))); }
+bool same_value(double a, double b) {
+  return std::abs(a - b) <= 1e-9 * std::max(1.0, std::max(std::abs(a), std::abs(b)));
+}
 
 std::string seconds_text(double s) {
   char buf[64];
@@ -74,13 +76,14 @@ Status check_memory(const PlacementProblem& p) {
   }
   const std::string ctx = " (weights + KV cache for " + std::to_string(p.context) + " tokens)";
   if (need > have) {
-    return make_error("infeasible: the model needs " + format_bytes(need) + ctx + " but the devices that can join the ring hold " +
-                      format_bytes(have) + ": " + format_bytes(need - have) + " missing");
+    return make_error("infeasible: the model needs " + format_bytes(need) + ctx +
+                      " but the devices that can join the ring hold " + format_bytes(have) + ": " +
+                      format_bytes(need - have) + " missing");
   }
   if (largest_shard > largest_device) {
-    return make_error("infeasible: shard " + std::to_string(largest_shard_id) + " needs " + format_bytes(largest_shard) +
-                      ctx + " but the largest device holds " + format_bytes(largest_device) + ": " +
-                      format_bytes(largest_shard - largest_device) + " missing");
+    return make_error("infeasible: shard " + std::to_string(largest_shard_id) + " needs " +
+                      format_bytes(largest_shard) + ctx + " but the largest device holds " +
+                      format_bytes(largest_device) + ": " + format_bytes(largest_shard - largest_device) + " missing");
   }
   if (shard_memory(p, 0) > p.devices[p.head].memory_bytes) {
     return make_error("infeasible: the head device '" + p.devices[p.head].name + "' cannot hold shard 0 (" +

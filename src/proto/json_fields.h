@@ -24,9 +24,9 @@ using Json = nlohmann::json;
 [[nodiscard]] bool valid_endpoint(std::string_view endpoint);  // tcp://, ipc:// or inproc://, safe characters
 
 [[nodiscard]] Result<std::string> get_string(const Json& obj, const char* key, size_t max_len);
-[[nodiscard]] Result<std::string> get_name(const Json& obj, const char* key);        // valid_name
+[[nodiscard]] Result<std::string> get_name(const Json& obj, const char* key);  // valid_name
 [[nodiscard]] Result<std::string> get_name_or_empty(const Json& obj, const char* key);
-[[nodiscard]] Result<std::string> get_endpoint(const Json& obj, const char* key);    // valid_endpoint
+[[nodiscard]] Result<std::string> get_endpoint(const Json& obj, const char* key);  // valid_endpoint
 [[nodiscard]] Result<uint64_t> get_u64(const Json& obj, const char* key);
 [[nodiscard]] Result<int64_t> get_i64(const Json& obj, const char* key);
 [[nodiscard]] Result<double> get_number(const Json& obj, const char* key);  // finite

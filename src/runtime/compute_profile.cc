@@ -14,8 +14,8 @@ namespace {
 double time_matmul(const at::Tensor& x, const at::Tensor& w, double seconds) {
   using clock = std::chrono::steady_clock;
   at::Tensor y = at::matmul(x, w);  // warm-up (allocations, thread pool start)
-  const double flops = 2.0 * static_cast<double>(x.size(0)) * static_cast<double>(x.size(1)) *
-                       static_cast<double>(w.size(1));
+  const double flops =
+      2.0 * static_cast<double>(x.size(0)) * static_cast<double>(x.size(1)) * static_cast<double>(w.size(1));
   int64_t runs = 0;
   const auto start = clock::now();
   double elapsed = 0;
@@ -33,7 +33,8 @@ double time_matmul(const at::Tensor& x, const at::Tensor& w, double seconds) {
 
 Result<ComputeProfile> measure_compute(const ComputeProfileOptions& options) {
   if (options.dim < 16 || options.dim > 16384) return make_error("profile dim out of range");
-  if (options.prefill_tokens < 2 || options.prefill_tokens > 8192) return make_error("profile prefill_tokens out of range");
+  if (options.prefill_tokens < 2 || options.prefill_tokens > 8192)
+    return make_error("profile prefill_tokens out of range");
   if (options.threads < 0 || options.threads > 1024) return make_error("profile threads out of range");
   try {
     const auto start = std::chrono::steady_clock::now();

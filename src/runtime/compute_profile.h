@@ -9,9 +9,9 @@
 namespace ll {
 
 struct ComputeProfileOptions {
-  int threads = 0;           // intra-op threads; 0 = libtorch's default
-  int dim = 2048;            // square weight matrix [dim, dim], fp32 (16 MiB at 2048: out of most caches)
-  int prefill_tokens = 128;  // rows of the prefill-like input
+  int threads = 0;                 // intra-op threads; 0 = libtorch's default
+  int dim = 2048;                  // square weight matrix [dim, dim], fp32 (16 MiB at 2048: out of most caches)
+  int prefill_tokens = 128;        // rows of the prefill-like input
   double seconds_per_shape = 0.3;  // time budget of each measurement (after one warm-up run)
 };
 

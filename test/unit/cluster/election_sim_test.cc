@@ -146,7 +146,8 @@ TEST_CASE("two devices: the survivor does not elect itself alone", "[cluster][el
   CHECK(sim.safe());
 }
 
-TEST_CASE("a member that says bye leaves the quorum; a leader's bye gets a new leader in well under a second", "[cluster][membership]") {
+TEST_CASE("a member that says bye leaves the quorum; a leader's bye gets a new leader in well under a second",
+          "[cluster][membership]") {
   for (uint64_t seed = 21; seed < 41; ++seed) {
     SimCluster sim(4, seed);
     REQUIRE(run_until_converged(sim, 10s) > 0s);
@@ -163,7 +164,8 @@ TEST_CASE("a member that says bye leaves the quorum; a leader's bye gets a new l
   }
 }
 
-TEST_CASE("many rounds of random partitions, loss and delay never give two leaders in one term", "[cluster][partition]") {
+TEST_CASE("many rounds of random partitions, loss and delay never give two leaders in one term",
+          "[cluster][partition]") {
   const int rounds = 150;
   for (uint64_t seed : {1u, 2u, 3u}) {
     SimCluster sim(5, seed);
@@ -223,7 +225,8 @@ TEST_CASE("lossy links (10% dropped) do not make a healthy cluster change leader
   CHECK(changes <= 1);
 }
 
-TEST_CASE("a beacon-discovered endpoint that never answers stops counting towards the quorum", "[cluster][membership]") {
+TEST_CASE("a beacon-discovered endpoint that never answers stops counting towards the quorum",
+          "[cluster][membership]") {
   SimCluster sim(3, 17);
   REQUIRE(run_until_converged(sim, 10s) > 0s);
   sim.node(0)->post_discovered("inproc://ghost");

@@ -37,7 +37,7 @@ TEST_CASE("stale terms are rejected", "[election]") {
 TEST_CASE("a candidate needs a majority of the known members", "[election]") {
   Election e("a", {}, 1, {}, t0());
   REQUIRE(e.tick(t0() + 3s, 2) == ll::cluster::TickAction::kPreVote);  // three known members: a quorum of two
-  CHECK(e.term() == 0);  // a pre-vote changes no term
+  CHECK(e.term() == 0);                                                // a pre-vote changes no term
   CHECK_FALSE(e.on_prevote_reply("b", 0, false, 2, t0() + 3s));
   REQUIRE(e.on_prevote_reply("b", 0, true, 2, t0() + 3s));
   CHECK(e.role() == Role::kCandidate);
@@ -85,7 +85,7 @@ TEST_CASE("while the leader is fresh, vote requests do not disturb (stickiness)"
 
 TEST_CASE("pre-votes are refused while a leader is fresh, by a leader, and for stale terms", "[election]") {
   Election e("a", {}, 1, {3, ""}, t0());
-  CHECK(e.on_prevote_request(3, t0()));  // no leader known
+  CHECK(e.on_prevote_request(3, t0()));        // no leader known
   CHECK_FALSE(e.on_prevote_request(2, t0()));  // behind us
   REQUIRE(e.on_leader_heartbeat("l", 3, t0()) == LeaderVerdict::kFollow);
   CHECK_FALSE(e.on_prevote_request(3, t0() + 1s));
@@ -96,7 +96,8 @@ TEST_CASE("pre-votes are refused while a leader is fresh, by a leader, and for s
 
 TEST_CASE("a cut-off member keeps its term: failed pre-votes never raise it", "[election]") {
   Election e("a", {}, 1, {4, ""}, t0());
-  for (int i = 1; i <= 10; ++i) CHECK(e.tick(t0() + std::chrono::seconds(3 * i), 2) == ll::cluster::TickAction::kPreVote);
+  for (int i = 1; i <= 10; ++i)
+    CHECK(e.tick(t0() + std::chrono::seconds(3 * i), 2) == ll::cluster::TickAction::kPreVote);
   CHECK(e.term() == 4);
 }
 

@@ -62,10 +62,13 @@ TEST_CASE("garbage, wrong versions, oversize and truncated tensors get error rep
   uint64_t n = 1000;
   for (int i = 0; i < 8; ++i) frame += static_cast<char>((n >> (8 * i)) & 0xff);
   frame += std::string(10, 'x');
-  CHECK(f.error_code({R"({"v":1,"type":"probe","term":0,"from":"x","endpoint":"inproc://client","cluster":"home","nonce":1,"sent_ns":1})",
-                      frame}) == "bad_tensor_frame");
+  CHECK(
+      f.error_code(
+          {R"({"v":1,"type":"probe","term":0,"from":"x","endpoint":"inproc://client","cluster":"home","nonce":1,"sent_ns":1})",
+           frame}) == "bad_tensor_frame");
   CHECK(f.error_code({R"({"v":1,"type":"get_status","term":0,"from":"x"})", "extra"}) == "unexpected_tensor");
-  CHECK(f.error_code({R"({"v":1,"type":"heartbeat","term":0,"from":"x","endpoint":"inproc://client","cluster":"home"})"}) ==
+  CHECK(f.error_code(
+            {R"({"v":1,"type":"heartbeat","term":0,"from":"x","endpoint":"inproc://client","cluster":"home"})"}) ==
         "malformed");
   CHECK(f.still_serving());
 }
@@ -92,10 +95,11 @@ TEST_CASE("replies carry the term and the devices table lists the node itself", 
 
 TEST_CASE("another device using our name is ignored, not adopted", "[node]") {
   Fixture f;
-  auto reply = f.ask({R"({"v":1,"type":"heartbeat","term":50,"from":"server","endpoint":"inproc://client","cluster":"home",)"
-                      R"("role":"leader","leader":"server","members":[],"links":{},"profile":{"name":"server",)"
-                      R"("endpoint":"inproc://client","memory_budget":0,"memory_free":0,"memory_total":0,"threads":0,)"
-                      R"("gflops_decode":0,"gflops_prefill":0,"profiled":false,"version":""}})"});
+  auto reply =
+      f.ask({R"({"v":1,"type":"heartbeat","term":50,"from":"server","endpoint":"inproc://client","cluster":"home",)"
+             R"("role":"leader","leader":"server","members":[],"links":{},"profile":{"name":"server",)"
+             R"("endpoint":"inproc://client","memory_budget":0,"memory_free":0,"memory_total":0,"threads":0,)"
+             R"("gflops_decode":0,"gflops_prefill":0,"profiled":false,"version":""}})"});
   CHECK_FALSE(reply.has_value());
   CHECK(f.node->term() == 0);
   CHECK(f.node->membership().members().empty());
@@ -103,10 +107,11 @@ TEST_CASE("another device using our name is ignored, not adopted", "[node]") {
 
 TEST_CASE("a valid peer is learned from its heartbeat and its higher term adopted", "[node]") {
   Fixture f;
-  auto reply = f.ask({R"({"v":1,"type":"heartbeat","term":5,"from":"peer","endpoint":"inproc://client","cluster":"home",)"
-                      R"("role":"leader","leader":"peer","members":[{"name":"third","endpoint":"inproc://third"}],"links":{},)"
-                      R"("profile":{"name":"peer","endpoint":"inproc://client","memory_budget":1024,"memory_free":0,)"
-                      R"("memory_total":0,"threads":2,"gflops_decode":1.5,"gflops_prefill":0,"profiled":true,"version":"x"}})"});
+  auto reply =
+      f.ask({R"({"v":1,"type":"heartbeat","term":5,"from":"peer","endpoint":"inproc://client","cluster":"home",)"
+             R"("role":"leader","leader":"peer","members":[{"name":"third","endpoint":"inproc://third"}],"links":{},)"
+             R"("profile":{"name":"peer","endpoint":"inproc://client","memory_budget":1024,"memory_free":0,)"
+             R"("memory_total":0,"threads":2,"gflops_decode":1.5,"gflops_prefill":0,"profiled":true,"version":"x"}})"});
   CHECK(f.node->term() == 5);
   CHECK(f.node->leader() == "peer");
   CHECK(f.node->membership().known_count() == 3);  // us, peer, and 'third' by gossip

@@ -54,8 +54,14 @@ class SimCluster {
     transports_.erase(i);
   }
   // A freeze (the node keeps its state but neither runs nor talks), e.g. a long GC pause or a suspended laptop.
-  void freeze(int i) { frozen_.insert(i); hub_.set_down(endpoint(i), true); }
-  void thaw(int i) { frozen_.erase(i); hub_.set_down(endpoint(i), false); }
+  void freeze(int i) {
+    frozen_.insert(i);
+    hub_.set_down(endpoint(i), true);
+  }
+  void thaw(int i) {
+    frozen_.erase(i);
+    hub_.set_down(endpoint(i), false);
+  }
 
   void step(Duration dt = std::chrono::milliseconds(10)) {
     clock_.advance(dt);

@@ -24,7 +24,10 @@ std::string tok512_as_hf_json(const ll::Tokenizer& t) {
   nlohmann::json vocab = nlohmann::json::object();
   std::vector<std::string> names(static_cast<size_t>(t.vocab_size()));
   for (int32_t id = 0; id < t.vocab_size(); ++id) {
-    std::string name = id == 0 ? "<unk>" : id == 1 ? "<s>" : id == 2 ? "</s>" : to_metaspace(std::string(t.id_to_piece(id)));
+    std::string name = id == 0   ? "<unk>"
+                       : id == 1 ? "<s>"
+                       : id == 2 ? "</s>"
+                                 : to_metaspace(std::string(t.id_to_piece(id)));
     names[static_cast<size_t>(id)] = name;
     vocab[name] = id;
   }
@@ -37,20 +40,23 @@ std::string tok512_as_hf_json(const ll::Tokenizer& t) {
       if (l >= 259 && r >= 259) merges.push_back(names[static_cast<size_t>(l)] + " " + names[static_cast<size_t>(r)]);
     }
   }
-  nlohmann::json j = {
-      {"added_tokens",
-       {{{"id", 0}, {"content", "<unk>"}, {"special", true}},
-        {{"id", 1}, {"content", "<s>"}, {"special", true}},
-        {{"id", 2}, {"content", "</s>"}, {"special", true}}}},
-      {"normalizer",
-       {{"type", "Sequence"},
-        {"normalizers",
-         {{{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}},
-          {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xE2\x96\x81"}}}}}},
-      {"pre_tokenizer", nullptr},
-      {"model",
-       {{"type", "BPE"}, {"unk_token", "<unk>"}, {"fuse_unk", true}, {"byte_fallback", true}, {"vocab", vocab},
-        {"merges", merges}}}};
+  nlohmann::json j = {{"added_tokens",
+                       {{{"id", 0}, {"content", "<unk>"}, {"special", true}},
+                        {{"id", 1}, {"content", "<s>"}, {"special", true}},
+                        {{"id", 2}, {"content", "</s>"}, {"special", true}}}},
+                      {"normalizer",
+                       {{"type", "Sequence"},
+                        {"normalizers",
+                         {{{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}},
+                          {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xE2\x96\x81"}}}}}},
+                      {"pre_tokenizer", nullptr},
+                      {"model",
+                       {{"type", "BPE"},
+                        {"unk_token", "<unk>"},
+                        {"fuse_unk", true},
+                        {"byte_fallback", true},
+                        {"vocab", vocab},
+                        {"merges", merges}}}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -70,8 +76,8 @@ TEST_CASE("HfMergeRankBpeAgreesWithRunCOnTok512", "[tokenizer][hf][tok512]") {
       "caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x99\x82",
       "the the the the aaaa bbbb",
   };
-  const std::vector<std::string> words = {"the", "a", "Lily", "Ben", "play", "ed", "ing", "happy", "said", "mom",
-                                          ".", ",", " ", "\n", "\xC3\xA9", "once", "upon", "time", "big", "x"};
+  const std::vector<std::string> words = {"the", "a", "Lily", "Ben", "play",     "ed",   "ing",  "happy", "said", "mom",
+                                          ".",   ",", " ",    "\n",  "\xC3\xA9", "once", "upon", "time",  "big",  "x"};
   std::mt19937 rng(99);
   std::uniform_int_distribution<size_t> pick(0, words.size() - 1);
   for (int i = 0; i < 300; ++i) {

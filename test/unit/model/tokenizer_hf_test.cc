@@ -74,13 +74,13 @@ TEST_CASE("HfEmptyTextEncodesToBosOnly", "[tokenizer][hf]") {
 
 TEST_CASE("HfByteFallbackForUnknownCharacters", "[tokenizer][hf]") {
   const Tokenizer t = tiny();
-  CHECK(t.encode("\xC3\xA9", false) == Ids{6, 4, 5});   // é -> <0xC3> <0xA9>
-  CHECK(t.encode("hello\n", false) == Ids{18, 3});      // \n -> <0x0A>
+  CHECK(t.encode("\xC3\xA9", false) == Ids{6, 4, 5});  // é -> <0xC3> <0xA9>
+  CHECK(t.encode("hello\n", false) == Ids{18, 3});     // \n -> <0x0A>
 }
 
 TEST_CASE("HfUnknownCharacterWithoutByteTokensBecomesOneFusedUnk", "[tokenizer][hf]") {
   const Tokenizer t = tiny();
-  CHECK(t.encode("zz", false) == Ids{6, 0});            // z has no piece and no <0x7A>: fused <unk>
+  CHECK(t.encode("zz", false) == Ids{6, 0});  // z has no piece and no <0x7A>: fused <unk>
   auto unfused = tiny_edited([](nlohmann::json& j) { j["model"]["fuse_unk"] = false; });
   REQUIRE(unfused.ok());
   CHECK(unfused->encode("zz", false) == Ids{6, 0, 0});
@@ -107,8 +107,8 @@ TEST_CASE("HfDecodeMatchesSentencePieceDecoder", "[tokenizer][hf]") {
 TEST_CASE("HfMetaspacePreTokenizerVariantEncodesTheSame", "[tokenizer][hf]") {
   auto t = tiny_edited([](nlohmann::json& j) {
     j["normalizer"] = nullptr;
-    j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"},
-                          {"split", true}};
+    j["pre_tokenizer"] = {
+        {"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", true}};
   });
   REQUIRE(t.ok());
   CHECK(t->encode("hello world", true) == Ids{1, 18, 23});

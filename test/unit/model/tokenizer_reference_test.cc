@@ -72,9 +72,10 @@ TEST_CASE("EncodeMatchesRunCOnFixedPrompts", "[tokenizer][reference][tok512]") {
       "caf\xC3\xA9 na\xC3\xAFve r\xC3\xA9sum\xC3\xA9",
       "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE6\x96\x87",  // 日本語の文
       "emoji \xF0\x9F\x99\x82\xF0\x9F\x8E\x89 and \xE2\x96\x81 metaspace",
-      "\xC3",                              // truncated 2-byte sequence
-      "\x80\x80\x80\x80\x80\x80" "abc",  // stray continuation bytes (run.c chunks them 4 at a time)
-      "\xF0\x9F\x99",                      // truncated 4-byte sequence
+      "\xC3",  // truncated 2-byte sequence
+      "\x80\x80\x80\x80\x80\x80"
+      "abc",           // stray continuation bytes (run.c chunks them 4 at a time)
+      "\xF0\x9F\x99",  // truncated 4-byte sequence
       "\xFF\xFE invalid lead bytes",
       "<s> </s> <unk> <0x41>",
       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
@@ -91,10 +92,51 @@ TEST_CASE("EncodeMatchesRunCOnFixedPrompts", "[tokenizer][reference][tok512]") {
 
 TEST_CASE("EncodeMatchesRunCOnRandomText", "[tokenizer][reference][tok512]") {
   // Fragments biased towards real words and pieces (so merges happen), plus unicode and raw bytes.
-  const std::vector<std::string> fragments = {
-      "a", "e", "t", "h", "he", "the", " ", "  ", "\n", "\t", "Lily", "Ben", "play", "ed", "ing", "s", ".", ",",
-      "!", "\"", "'", "Once", "upon", "time", "happy", "\xC3\xA9", "\xE2\x80\x99", "\xF0\x9F\x98\x80", "\xE4\xB8\xAD",
-      "\x80", "\xC3", "\xFF", "x", "q", "z", "1", "42", "The", "THE", "big", "red", "ball", "mom", "dog", "cat"};
+  const std::vector<std::string> fragments = {"a",
+                                              "e",
+                                              "t",
+                                              "h",
+                                              "he",
+                                              "the",
+                                              " ",
+                                              "  ",
+                                              "\n",
+                                              "\t",
+                                              "Lily",
+                                              "Ben",
+                                              "play",
+                                              "ed",
+                                              "ing",
+                                              "s",
+                                              ".",
+                                              ",",
+                                              "!",
+                                              "\"",
+                                              "'",
+                                              "Once",
+                                              "upon",
+                                              "time",
+                                              "happy",
+                                              "\xC3\xA9",
+                                              "\xE2\x80\x99",
+                                              "\xF0\x9F\x98\x80",
+                                              "\xE4\xB8\xAD",
+                                              "\x80",
+                                              "\xC3",
+                                              "\xFF",
+                                              "x",
+                                              "q",
+                                              "z",
+                                              "1",
+                                              "42",
+                                              "The",
+                                              "THE",
+                                              "big",
+                                              "red",
+                                              "ball",
+                                              "mom",
+                                              "dog",
+                                              "cat"};
   std::mt19937 rng(20261125);
   std::uniform_int_distribution<size_t> pick(0, fragments.size() - 1);
   std::uniform_int_distribution<int> length(0, 40);

@@ -17,8 +17,8 @@ using Ids = std::vector<int32_t>;
 namespace {
 
 // " " = 259, "a" = 260, "b" = 261, "ab" = 262, "ba" = 263, " a" = 264.
-const std::vector<std::pair<std::string, float>> kSmall = {
-    {" ", -1.f}, {"a", -1.f}, {"b", -1.f}, {"ab", -5.f}, {"ba", -5.f}, {" a", -9.f}};
+const std::vector<std::pair<std::string, float>> kSmall = {{" ", -1.f},  {"a", -1.f},  {"b", -1.f},
+                                                           {"ab", -5.f}, {"ba", -5.f}, {" a", -9.f}};
 
 Tokenizer small_tokenizer(std::vector<std::pair<std::string, float>> extra = kSmall) {
   auto t = Tokenizer::parse_llama2c(make_llama2c_tokenizer(extra), vocab_size_of(extra));
@@ -157,15 +157,15 @@ TEST_CASE("DecodeTurnsBytePiecesIntoRawBytes", "[tokenizer]") {
 TEST_CASE("TextStreamerHoldsBackIncompleteUtf8", "[tokenizer]") {
   ll::TextStreamer s;
   CHECK(s.push("ab") == "ab");
-  CHECK(s.push("\xF0\x9F") == "");            // first half of 🙂
+  CHECK(s.push("\xF0\x9F") == "");  // first half of 🙂
   CHECK(s.push("\x99") == "");
   CHECK(s.push("\x82!") == "\xF0\x9F\x99\x82!");
   CHECK(s.push("x\xC3") == "x");
   CHECK(s.push("\xA9") == "\xC3\xA9");
   CHECK(s.push("\xE2\x96") == "");
-  CHECK(s.flush() == "\xE2\x96");             // an unfinished sequence is released by flush
+  CHECK(s.flush() == "\xE2\x96");  // an unfinished sequence is released by flush
   CHECK(s.flush() == "");
-  CHECK(s.push("\x80\x80") == "\x80\x80");    // stray continuation bytes cannot complete: passed through
+  CHECK(s.push("\x80\x80") == "\x80\x80");  // stray continuation bytes cannot complete: passed through
   CHECK(s.push("\xFF") == "\xFF");
 }
 

@@ -64,18 +64,20 @@ TEST_CASE("hostile input against a live daemon", "[.hostile]") {
     CHECK(error_code_for({R"({"v":99,"type":"get_status","term":0,"from":"x"})"}) == "unsupported_version");
   }
   SECTION("missing version") { CHECK(error_code_for({R"({"type":"get_status","term":0,"from":"x"})"}) == "malformed"); }
-  SECTION("unknown type") { CHECK(error_code_for({R"({"v":1,"type":"rm_rf","term":0,"from":"x"})"}) == "unknown_type"); }
+  SECTION("unknown type") {
+    CHECK(error_code_for({R"({"v":1,"type":"rm_rf","term":0,"from":"x"})"}) == "unknown_type");
+  }
   SECTION("bad sender name") {
     CHECK(error_code_for({R"({"v":1,"type":"get_status","term":0,"from":"../../etc"})"}) == "malformed");
   }
-  SECTION("negative term") { CHECK(error_code_for({R"({"v":1,"type":"get_status","term":-4,"from":"x"})"}) == "malformed"); }
+  SECTION("negative term") {
+    CHECK(error_code_for({R"({"v":1,"type":"get_status","term":-4,"from":"x"})"}) == "malformed");
+  }
   SECTION("oversized control frame") {
     CHECK(error_code_for({std::string(ll::proto::kMaxControlFrameBytes * 4, '{')}) == "too_large");
   }
   SECTION("nesting bomb") { CHECK(error_code_for({std::string(30000, '[') + std::string(30000, ']')}) == "malformed"); }
-  SECTION("too many frames") {
-    CHECK(error_code_for(ll::net::Frames(40, "x")) == "too_large");
-  }
+  SECTION("too many frames") { CHECK(error_code_for(ll::net::Frames(40, "x")) == "too_large"); }
   SECTION("tensor frame on a control request") {
     CHECK(error_code_for({R"({"v":1,"type":"get_status","term":0,"from":"x"})", tensor_header(6, {1}) + "x"}) ==
           "unexpected_tensor");
@@ -93,8 +95,9 @@ TEST_CASE("hostile input against a live daemon", "[.hostile]") {
     CHECK(error_code_for({std::string(ll::proto::kMaxSocketFrameBytes + 10, 'x')}, 1s) == "(no reply)");
   }
   SECTION("peer message of a foreign cluster is dropped without reply") {
-    CHECK(error_code_for({R"({"v":1,"type":"bye","term":99,"from":"x","endpoint":"tcp://127.0.0.1:1","cluster":"zz-other"})"},
-                         1s) == "(no reply)");
+    CHECK(error_code_for(
+              {R"({"v":1,"type":"bye","term":99,"from":"x","endpoint":"tcp://127.0.0.1:1","cluster":"zz-other"})"},
+              1s) == "(no reply)");
   }
   CHECK(serving());
 }

@@ -63,9 +63,8 @@ TEST_CASE("zmq: a frame over ZMQ_MAXMSGSIZE drops that connection only", "[zmq]"
   bad.send(zmq::buffer(std::string(ll::proto::kMaxSocketFrameBytes + 1, 'x')), zmq::send_flags::none);
   CHECK_FALSE(receive_within(**server, 500ms));
   // Others are still served.
-  auto reply = std::async(std::launch::async, [&] {
-    return ll::net::request_reply((*server)->endpoint(), {"ping"}, 3s);
-  });
+  auto reply =
+      std::async(std::launch::async, [&] { return ll::net::request_reply((*server)->endpoint(), {"ping"}, 3s); });
   auto in = receive_within(**server, 3s);
   REQUIRE(in);
   CHECK(in->frames[0] == "ping");
@@ -109,9 +108,12 @@ TEST_CASE("beacons: round trip, and anything else is refused", "[beacon]") {
   CHECK(back->name == "pi4");
   CHECK(back->endpoint == "tcp://192.168.1.20:7700");
   CHECK_FALSE(ll::net::decode_beacon("hello").ok());
-  CHECK_FALSE(ll::net::decode_beacon("LLB1 {\"v\":2,\"cluster\":\"home\",\"name\":\"x\",\"endpoint\":\"tcp://a:1\"}").ok());
-  CHECK_FALSE(ll::net::decode_beacon("LLB1 {\"v\":1,\"cluster\":\"home\",\"name\":\"x y\",\"endpoint\":\"tcp://a:1\"}").ok());
-  CHECK_FALSE(ll::net::decode_beacon("LLB1 {\"v\":1,\"cluster\":\"home\",\"name\":\"x\",\"endpoint\":\"ipc:///tmp/s\"}").ok());
+  CHECK_FALSE(
+      ll::net::decode_beacon("LLB1 {\"v\":2,\"cluster\":\"home\",\"name\":\"x\",\"endpoint\":\"tcp://a:1\"}").ok());
+  CHECK_FALSE(
+      ll::net::decode_beacon("LLB1 {\"v\":1,\"cluster\":\"home\",\"name\":\"x y\",\"endpoint\":\"tcp://a:1\"}").ok());
+  CHECK_FALSE(
+      ll::net::decode_beacon("LLB1 {\"v\":1,\"cluster\":\"home\",\"name\":\"x\",\"endpoint\":\"ipc:///tmp/s\"}").ok());
   CHECK_FALSE(ll::net::decode_beacon("LLB1 " + std::string(600, ' ')).ok());
   CHECK_FALSE(ll::net::decode_beacon("LLB1 [[[[[[[[[[]]]]]]]]]]").ok());
 }

@@ -46,8 +46,8 @@ Counts run_random(uint64_t seed, int count, Objective objective, bool seeded, Fo
       continue;
     }
     ++c.feasible;
-    INFO("mip: " << (mip.ok() ? std::string("ok") : mip.error()) << " dp: " << (dp.ok() ? std::string("ok") : dp.error())
-                  << " brute " << brute.best);
+    INFO("mip: " << (mip.ok() ? std::string("ok") : mip.error())
+                 << " dp: " << (dp.ok() ? std::string("ok") : dp.error()) << " brute " << brute.best);
     REQUIRE(mip.ok());
     REQUIRE(dp.ok());
     CHECK(mip->optimal);
@@ -60,11 +60,12 @@ Counts run_random(uint64_t seed, int count, Objective objective, bool seeded, Fo
     if (close(mip->solver_objective_s, brute.best) && close(repriced->objective_value(), brute.best)) ++c.mip_agree;
     if (close(dp->objective_value(), brute.best)) ++c.dp_agree;
   }
-  std::printf("brute force (%s, %s, %s): %d instances, %d feasible, MIP optimal+agrees %d/%d, DP agrees %d/%d, "
-              "infeasible agreed %d/%d\n",
-              formulation == Formulation::kRuns ? "runs MIP" : "assignment MIP", objective_name(objective),
-              seeded ? "seeded" : "unseeded", c.instances, c.feasible, c.mip_agree,
-              c.feasible, c.dp_agree, c.feasible, c.infeasible_agree, c.instances - c.feasible);
+  std::printf(
+      "brute force (%s, %s, %s): %d instances, %d feasible, MIP optimal+agrees %d/%d, DP agrees %d/%d, "
+      "infeasible agreed %d/%d\n",
+      formulation == Formulation::kRuns ? "runs MIP" : "assignment MIP", objective_name(objective),
+      seeded ? "seeded" : "unseeded", c.instances, c.feasible, c.mip_agree, c.feasible, c.dp_agree, c.feasible,
+      c.infeasible_agree, c.instances - c.feasible);
   return c;
 }
 

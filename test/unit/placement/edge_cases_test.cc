@@ -59,8 +59,8 @@ TEST_CASE("device too small for any shard is never given shards and does not bre
 }
 
 TEST_CASE("device with no links is left out instead of producing a plan that cannot talk") {
-  auto p = uniform_problem({make_device("head", 30, 1e9), make_device("island", 1000, 1e12), make_device("b", 100, 2e9)},
-                           6, 10, 1e6, 4096);
+  auto p = uniform_problem(
+      {make_device("head", 30, 1e9), make_device("island", 1000, 1e12), make_device("b", 100, 2e9)}, 6, 10, 1e6, 4096);
   for (int d = 0; d < 3; ++d) {
     p.links[1][d] = Link{};
     p.links[d][1] = Link{};
@@ -72,8 +72,9 @@ TEST_CASE("device with no links is left out instead of producing a plan that can
 }
 
 TEST_CASE("weakest head device still runs the first stage and keeps little") {
-  auto p = uniform_problem({make_device("b", 1000, 4e9), make_device("weak-head", 1000, 1e8), make_device("c", 1000, 2e9)},
-                           8, 10, 1e8, 4096, 1e8, 1e-4);
+  auto p =
+      uniform_problem({make_device("b", 1000, 4e9), make_device("weak-head", 1000, 1e8), make_device("c", 1000, 2e9)},
+                      8, 10, 1e8, 4096, 1e8, 1e-4);
   p.head = 1;
   for (Objective o : {Objective::kLatency, Objective::kThroughput}) {
     const Plan plan = solve_all_ways(p, o);

@@ -28,7 +28,8 @@ TEST_CASE("devices file: head flag, directed links and timings are read") {
 }
 
 TEST_CASE("devices file without a head flag makes the first device the head") {
-  auto p = parse_cluster_json(R"({"devices":[{"name":"x","memory_bytes":1,"flops":1},{"name":"y","memory_bytes":1,"flops":1}]})");
+  auto p = parse_cluster_json(
+      R"({"devices":[{"name":"x","memory_bytes":1,"flops":1},{"name":"y","memory_bytes":1,"flops":1}]})");
   REQUIRE(p.ok());
   CHECK(p->head == 0);
 }
@@ -44,10 +45,12 @@ TEST_CASE("devices file errors name the field instead of crashing") {
   CHECK(err(R"({"devices":[{"name":"a","memory_bytes":1,"flops":0}]})").find("flops") != std::string::npos);
   CHECK(err(R"({"devices":[{"name":"a","memory_bytes":1,"flops":1},{"name":"a","memory_bytes":1,"flops":1}]})")
             .find("duplicate") != std::string::npos);
-  CHECK(err(R"({"devices":[{"name":"a","memory_bytes":1,"flops":1,"head":true},{"name":"b","memory_bytes":1,"flops":1,"head":true}]})")
-            .find("more than one") != std::string::npos);
-  CHECK(err(R"({"devices":[{"name":"a","memory_bytes":1,"flops":1}],"links":[{"from":"a","to":"zz","bandwidth_bytes_per_s":1,"latency_s":0}]})")
-            .find("unknown device 'zz'") != std::string::npos);
+  CHECK(
+      err(R"({"devices":[{"name":"a","memory_bytes":1,"flops":1,"head":true},{"name":"b","memory_bytes":1,"flops":1,"head":true}]})")
+          .find("more than one") != std::string::npos);
+  CHECK(
+      err(R"({"devices":[{"name":"a","memory_bytes":1,"flops":1}],"links":[{"from":"a","to":"zz","bandwidth_bytes_per_s":1,"latency_s":0}]})")
+          .find("unknown device 'zz'") != std::string::npos);
   CHECK(err(R"({"devices":[{"name":"a","memory_bytes":-5,"flops":1}]})").find("memory_bytes") != std::string::npos);
 }
 

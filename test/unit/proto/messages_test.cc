@@ -74,7 +74,8 @@ TEST_CASE("peer messages also need a valid endpoint and cluster", "[messages]") 
   CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x"})"}) == "malformed");
   CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x","endpoint":"tcp://h:1"})"}) == "malformed");
   CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x","endpoint":"http://h:1","cluster":"c"})"}) == "malformed");
-  CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x","endpoint":"tcp://h;rm:1","cluster":"c"})"}) == "malformed");
+  CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x","endpoint":"tcp://h;rm:1","cluster":"c"})"}) ==
+        "malformed");
   CHECK(code_of({R"({"v":1,"type":"bye","term":0,"from":"x","endpoint":"tcp://h:1","cluster":"c"})"}) == "ok");
 }
 
@@ -120,7 +121,8 @@ TEST_CASE("bodies reject mistyped or out-of-range fields", "[messages]") {
   CHECK_FALSE(HeartbeatBody::from_json(hb).ok());
   hb = heartbeat().body;
   hb["members"] = Json::array();
-  for (size_t i = 0; i <= kMaxMembers; ++i) hb["members"].push_back({{"name", "m" + std::to_string(i)}, {"endpoint", "tcp://h:1"}});
+  for (size_t i = 0; i <= kMaxMembers; ++i)
+    hb["members"].push_back({{"name", "m" + std::to_string(i)}, {"endpoint", "tcp://h:1"}});
   CHECK_FALSE(HeartbeatBody::from_json(hb).ok());
   CHECK_FALSE(VoteReplyBody::from_json(Json{{"granted", 1}, {"candidate", "a"}}).ok());
   CHECK(VoteReplyBody::from_json(Json{{"granted", true}, {"candidate", "a"}, {"pre", false}, {"asked_term", 3}}).ok());

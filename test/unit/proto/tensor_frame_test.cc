@@ -59,14 +59,14 @@ TEST_CASE("the encoder refuses data that does not match the shape", "[tensor]") 
 TEST_CASE("malformed tensor frames are refused before allocation", "[tensor]") {
   CHECK_FALSE(decode_tensor_frame("").ok());
   CHECK_FALSE(decode_tensor_frame("LLT1").ok());
-  CHECK_FALSE(decode_tensor_frame("XXXX" + header(1, 0, {}).substr(4) + "abcd").ok());  // magic
-  CHECK_FALSE(decode_tensor_frame(header(0, 0, {}) + "a").ok());                       // dtype 0
-  CHECK_FALSE(decode_tensor_frame(header(7, 0, {}) + "a").ok());                       // dtype 7
+  CHECK_FALSE(decode_tensor_frame("XXXX" + header(1, 0, {}).substr(4) + "abcd").ok());     // magic
+  CHECK_FALSE(decode_tensor_frame(header(0, 0, {}) + "a").ok());                           // dtype 0
+  CHECK_FALSE(decode_tensor_frame(header(7, 0, {}) + "a").ok());                           // dtype 7
   CHECK_FALSE(decode_tensor_frame(header(6, 9, std::vector<uint64_t>(9, 1)) + "a").ok());  // rank 9
-  CHECK_FALSE(decode_tensor_frame(header(6, 1, {1}, 1) + "a").ok());                    // reserved
-  CHECK_FALSE(decode_tensor_frame(header(6, 2, {1}) + "a").ok());                       // dims cut short
-  CHECK_FALSE(decode_tensor_frame(header(6, 1, {ll::proto::kMaxTensorDim + 1})).ok());  // one huge dim
-  CHECK_FALSE(decode_tensor_frame(header(1, 3, {1u << 20, 1u << 20, 1u << 20})).ok());  // overflow
+  CHECK_FALSE(decode_tensor_frame(header(6, 1, {1}, 1) + "a").ok());                       // reserved
+  CHECK_FALSE(decode_tensor_frame(header(6, 2, {1}) + "a").ok());                          // dims cut short
+  CHECK_FALSE(decode_tensor_frame(header(6, 1, {ll::proto::kMaxTensorDim + 1})).ok());     // one huge dim
+  CHECK_FALSE(decode_tensor_frame(header(1, 3, {1u << 20, 1u << 20, 1u << 20})).ok());     // overflow
   CHECK_FALSE(decode_tensor_frame(header(1, 1, {ll::proto::kMaxTensorElements + 1})).ok());
 }
 
