@@ -132,6 +132,7 @@ void Serving::register_commands(cluster::Node& node) {
 }
 
 void Serving::tick(cluster::Node& node) {
+  recover_lost_devices(node);
   if (options_.model.empty() || model_loaded_) return;
   if (node.role() != cluster::Role::kLeader) {
     leader_since_ = {};
@@ -144,6 +145,32 @@ void Serving::tick(cluster::Node& node) {
   proto::Json body = {{"package", options_.model}, {"objective", "latency"}, {"context", 0}, {"wire", "float32"}};
   auto plan = handle_load(node, body);
   if (!plan) LL_ERROR("--model " << options_.model << ": " << plan.error());
+}
+
+void Serving::recover_lost_devices(cluster::Node& node) {
+  if (node.role() != cluster::Role::kLeader || !manager_->has_model()) return;
+  const uint64_t version = manager_->plan_version();
+  if (version == recovered_version_) return;
+  const proto::DevicesBody devices = node.devices();
+  std::string lost;
+  for (const auto& name : manager_->plan_devices()) {
+    bool alive = false;
+    for (const auto& row : devices.devices) {
+      if (row.profile.name == name) alive = row.state == "self" || row.state == "alive";
+    }
+    if (!alive) lost += (lost.empty() ? "" : ", ") + name;
+  }
+  if (lost.empty()) return;
+  recovered_version_ = version;
+  LL_WARN("lost " << lost << " from plan " << version << ": re-planning over the survivors");
+  auto view = cluster_view(node);
+  auto plan = view ? manager_->replan(std::move(view).value()) : Result<proto::Json>(view.take_error());
+  if (!plan) {
+    LL_ERROR("cannot continue without " << lost << ": " << plan.error());
+    stage_->abort_sessions("lost " + lost + " and the survivors cannot hold the model: " + plan.error());
+    return;
+  }
+  recovered_version_ = manager_->plan_version();
 }
 
 }  // namespace ll::daemon

@@ -38,11 +38,14 @@ class Serving {
   Serving() = default;
   [[nodiscard]] Result<proto::Json> handle_load(cluster::Node& node, const proto::Json& body);
   [[nodiscard]] Result<deploy::ClusterView> cluster_view(const cluster::Node& node) const;
+  // Leader: a device of the plan died — re-plan over the survivors; sessions replay on the new ring.
+  void recover_lost_devices(cluster::Node& node);
 
   ServingOptions options_;
   std::unique_ptr<pipeline::StageServer> stage_;
   std::unique_ptr<deploy::ModelManager> manager_;
   bool model_loaded_ = false;
+  uint64_t recovered_version_ = 0;  // the plan already re-made after losing one of its devices
   std::chrono::steady_clock::time_point leader_since_{};
 };
 

@@ -144,6 +144,30 @@ Result<nlohmann::json> ModelManager::announce(const placement::PlacementProblem&
   return summary;
 }
 
+bool ModelManager::has_model() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return !manifest_text_.empty() && local_plan_.has_value();
+}
+
+std::vector<std::string> ModelManager::plan_devices() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> out;
+  if (local_plan_) {
+    for (const auto& s : local_plan_->stages) out.push_back(s.device);
+  }
+  return out;
+}
+
+Result<nlohmann::json> ModelManager::replan(ClusterView cluster) {
+  LoadRequest request;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    request = request_;
+  }
+  request.dry_run = false;
+  return load(request, std::move(cluster));
+}
+
 void ModelManager::observe(uint64_t plan_version, const std::vector<proto::StageStat>& stats) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!local_plan_ || plan_version != local_plan_->plan_version) return;  // timings of another plan

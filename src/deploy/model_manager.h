@@ -63,6 +63,12 @@ class ModelManager {
   // Leader: plans `request.package_dir` over `cluster` and announces it. Returns the plan as JSON.
   [[nodiscard]] Result<nlohmann::json> load(const LoadRequest& request, ClusterView cluster);
 
+  // Leader: whether a model was loaded here, and the devices its plan uses.
+  [[nodiscard]] bool has_model() const;
+  [[nodiscard]] std::vector<std::string> plan_devices() const;
+  // Leader: plans the loaded package again over `cluster` (after a device was lost) and announces it.
+  [[nodiscard]] Result<nlohmann::json> replan(ClusterView cluster);
+
   // Head: per-stage step times carried home by a token (the StageServer's on_stage_stats).
   void observe(uint64_t plan_version, const std::vector<proto::StageStat>& stats);
 

@@ -85,6 +85,10 @@ class StageServer::Loop {
     pending_config_ = std::move(config);
   }
   void stop() { stopping_ = true; }
+  void abort_sessions(std::string reason) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_abort_ = std::move(reason);
+  }
   void set_speed(double speed) { speed_ = speed > 0 ? speed : 1.0; }
   double speed() const { return speed_; }
   StageStats stats() const {
@@ -95,9 +99,20 @@ class StageServer::Loop {
  private:
   void apply_pending_config() {
     std::shared_ptr<const StageConfig> next;
+    std::optional<std::string> abort;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       next.swap(pending_config_);
+      abort.swap(pending_abort_);
+    }
+    if (abort) {  // the ring cannot continue: every client hears why, now
+      for (auto& [id, session] : heads_) {
+        reply(session.client, proto::DataErrorMsg{"unavailable", *abort});
+        if (config_ && config_->shards) config_->shards->close_session(id);
+        last_seen_.erase(id);
+      }
+      heads_.clear();
+      work_.clear();
     }
     if (!next) return;
     // In-flight work of the old plan is void: other stages have dropped their caches too.
@@ -530,8 +545,9 @@ class StageServer::Loop {
   std::atomic<bool> stopping_{false};
   std::atomic<double> speed_{1.0};
 
-  mutable std::mutex mutex_;  // guards pending_config_ and stats_
+  mutable std::mutex mutex_;  // guards pending_config_, pending_abort_ and stats_
   std::shared_ptr<const StageConfig> pending_config_;
+  std::optional<std::string> pending_abort_;
   StageStats stats_;
 };
 
@@ -567,6 +583,7 @@ StageStats StageServer::stats() const {
 }
 
 void StageServer::set_emulated_speed(double speed) { loop_->set_speed(speed); }
+void StageServer::abort_sessions(const std::string& reason) { loop_->abort_sessions(reason); }
 double StageServer::emulated_speed() const { return loop_->speed(); }
 
 void StageServer::stop() {

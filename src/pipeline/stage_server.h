@@ -69,6 +69,8 @@ class StageServer {
   void set_emulated_speed(double speed);
   [[nodiscard]] double emulated_speed() const;
   [[nodiscard]] StageStats stats() const;
+  // Ends every session this head serves with an error to its client (the ring cannot be rebuilt).
+  void abort_sessions(const std::string& reason);
   void stop();
 
  private:
