@@ -156,7 +156,8 @@ void Serving::recover_lost_devices(cluster::Node& node) {
   for (const auto& name : manager_->plan_devices()) {
     bool alive = false;
     for (const auto& row : devices.devices) {
-      if (row.profile.name == name) alive = row.state == "self" || row.state == "alive";
+      // A suspect (late heartbeat) is given until the heartbeat timeout: only the dead are planned around.
+      if (row.profile.name == name) alive = row.state != "dead";
     }
     if (!alive) lost += (lost.empty() ? "" : ", ") + name;
   }
