@@ -206,7 +206,12 @@ class StageServer::Loop {
       if (heads_.count(m->session) && heads_[m->session].client == route) finish(m->session, "cancelled");
       return;
     }
-    if (auto* m = std::get_if<proto::SessionEndMsg>(&message)) return close_session(m->session);
+    if (auto* m = std::get_if<proto::SessionEndMsg>(&message)) {
+      // Remember it: an activation of this session may still be on its way from another stage (no ordering across
+      // senders), and must not open a fresh KV cache here.
+      ended_[m->session] = Clock::now();
+      return close_session(m->session);
+    }
     if (options_.handler &&
         (std::holds_alternative<proto::PlanMsg>(message) || std::holds_alternative<proto::FetchMsg>(message) ||
          std::holds_alternative<proto::LoadProgressMsg>(message))) {
@@ -332,6 +337,7 @@ class StageServer::Loop {
       LL_WARN(options_.name << ": refused an activation: " << hidden.error());
       return;
     }
+    if (ended_.count(m.session)) return;  // its head already ended it
     if (!last_seen_.count(m.session)) {
       if (last_seen_.size() >= static_cast<size_t>(options_.max_sessions)) {
         LL_WARN(options_.name << ": session limit reached; dropped session " << m.session);
@@ -359,6 +365,9 @@ class StageServer::Loop {
 
   void expire_idle_sessions() {
     const auto now = Clock::now();
+    for (auto it = ended_.begin(); it != ended_.end();) {
+      it = ms_between(it->second, now) > 600000 ? ended_.erase(it) : std::next(it);
+    }
     std::vector<uint64_t> idle;
     for (const auto& [id, seen] : last_seen_) {
       if (ms_between(seen, now) > options_.session_idle_timeout_s * 1000) idle.push_back(id);
@@ -541,6 +550,7 @@ class StageServer::Loop {
   std::deque<WorkItem> work_;
   std::unordered_map<uint64_t, HeadSession> heads_;
   std::unordered_map<uint64_t, Clock::time_point> last_seen_;  // sessions open on this stage
+  std::unordered_map<uint64_t, Clock::time_point> ended_;      // sessions their head ended (kept 10 min)
   uint64_t next_session_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<double> speed_{1.0};

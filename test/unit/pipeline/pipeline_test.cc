@@ -254,3 +254,28 @@ TEST_CASE("ReplanMidGenerationReplaysSessionsAndLosesNothing", "[pipeline][repla
   CHECK(as_tokens(done->tokens) == local_tokens("Once upon a time", 150));
   CHECK(p.servers[0]->stats().replayed_sessions == 1);
 }
+
+TEST_CASE("ActivationArrivingAfterItsSessionEndedOpensNoCache", "[pipeline]") {
+  TestPipeline p = start_pipeline({{0, 3}, {4, 6}});
+  zmq::context_t context(1);
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.connect(p.servers[1]->endpoint());
+  auto send = [&](const proto::DataMessage& m) {
+    auto frames = proto::encode_data_message(m);
+    REQUIRE(frames.ok());
+    for (size_t i = 0; i < frames->size(); ++i) {
+      socket.send(zmq::buffer((*frames)[i]), i + 1 < frames->size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  };
+  send(proto::SessionEndMsg{91});  // the head's session_end overtakes the other stage's last activation
+  proto::ActivationMsg late;
+  late.session = 91;
+  late.plan_version = 1;
+  late.hidden.dtype = proto::DType::kF32;
+  late.hidden.shape = {1, 64};
+  late.hidden.data.assign(64 * 4, '\0');
+  send(late);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(p.ranges[1]->open_sessions() == 0);
+}
