@@ -10,7 +10,6 @@
 #include "cli/cluster_ops.h"
 #include "cli/commands.h"
 #include "common/units.h"
-#include "net/zmq_client.h"
 #include "proto/messages.h"
 
 namespace ll::cli {
@@ -18,47 +17,9 @@ namespace {
 
 constexpr auto kTimeout = std::chrono::milliseconds(2500);
 
-std::vector<std::string> split_endpoints(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream ss(list);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 // Sends `type` to the first endpoint that answers; the reply envelope, or a one-line error.
 Result<proto::Envelope> ask(const std::string& endpoints, proto::MessageType type, proto::MessageType expected) {
-  proto::Envelope req;
-  req.type = type;
-  req.from = "llctl";
-  LL_ASSIGN_OR_RETURN(net::Frames frames, proto::encode_message(req));
-  std::string last_error = "no endpoint given";
-  for (const auto& ep : split_endpoints(endpoints)) {
-    if (!proto::valid_endpoint(ep)) {
-      last_error = "not an endpoint: " + ep;
-      continue;
-    }
-    auto reply = net::request_reply(ep, frames, kTimeout);
-    if (!reply.ok()) {
-      last_error = reply.error();
-      continue;
-    }
-    auto decoded = proto::decode_message(*reply);
-    if (auto* err = std::get_if<proto::ProtocolError>(&decoded)) {
-      return make_error("bad reply from " + ep + ": " + err->message);
-    }
-    proto::Envelope msg = std::get<proto::Envelope>(std::move(decoded));
-    if (msg.type == proto::MessageType::kError) {
-      auto body = proto::ErrorBody::from_json(msg.body);
-      return make_error("lingualinkd at " + ep +
-                        " answered: " + (body.ok() ? body->code + ": " + body->message : "error"));
-    }
-    if (msg.type != expected) return make_error("unexpected reply type from " + ep);
-    return msg;
-  }
-  return make_error(last_error);
+  return ask_daemon(endpoints, type, expected, proto::Json::object(), static_cast<int>(kTimeout.count()));
 }
 
 std::string gflops(double v) {
