@@ -85,6 +85,15 @@ deploy::ClusterView view(const TestCluster& c, uint64_t memory_each) {
   return v;
 }
 
+// Weights plus the KV cache of the full context: what the devices together must hold.
+uint64_t memory_needed(const std::string& package) {
+  auto manifest = load_manifest(package);
+  REQUIRE(manifest.ok());
+  uint64_t need = 0;
+  for (const auto& s : manifest->shards) need += s.bytes + s.kv_bytes_per_token * manifest->hparams.context_length;
+  return need;
+}
+
 bool wait_all(const TestCluster& c, const std::string& state, int seconds) {
   for (int i = 0; i < seconds * 10; ++i) {
     auto status = c.devices[0].manager->status_json();
@@ -102,11 +111,8 @@ TEST_CASE("LeaderPlansAndDevicesFetchVerifyLoadAndServe", "[deploy]") {
   TestCluster c;
   start_devices(c, 3);
   const std::string pkg = test::model_dir("stories260K");
-  auto manifest = load_manifest(pkg);
-  REQUIRE(manifest.ok());
   // Budgets that force a three-way split: no two devices together hold the model with its KV cache.
-  uint64_t need = 0;
-  for (const auto& s : manifest->shards) need += s.bytes + s.kv_bytes_per_token * manifest->hparams.context_length;
+  const uint64_t need = memory_needed(pkg);
   deploy::LoadRequest request;
   request.package_dir = pkg;
   auto plan = c.devices[0].manager->load(request, view(c, need * 45 / 100));
@@ -176,10 +182,7 @@ TEST_CASE("SlowedDeviceLosesLayersMidGenerationAndOutputIsUnchanged", "[deploy][
   TestCluster c;
   start_devices(c, 3, rebalance);
   const std::string pkg = test::model_dir("stories260K");
-  auto manifest = load_manifest(pkg);
-  REQUIRE(manifest.ok());
-  uint64_t need = 0;
-  for (const auto& s : manifest->shards) need += s.bytes + s.kv_bytes_per_token * manifest->hparams.context_length;
+  const uint64_t need = memory_needed(pkg);
   deploy::LoadRequest request;
   request.package_dir = pkg;
   auto plan = c.devices[0].manager->load(request, view(c, need * 45 / 100));
