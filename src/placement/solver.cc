@@ -1,6 +1,8 @@
 // solve_placement and its helpers. Thread-safe (no shared state).
 #include "placement/solver.h"
 
+#include <glpk.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -128,7 +130,16 @@ Plan add_backup_shards(const PlacementProblem& p, Plan plan) {
   return plan;
 }
 
+namespace {
+// GLPK keeps an environment per thread; the daemon solves on several threads (a request handler, the load-balancing
+// monitor), so each solve releases its thread's environment when it returns. No GLPK object outlives a solve.
+struct GlpkEnvironmentRelease {
+  ~GlpkEnvironmentRelease() { glp_free_env(); }
+};
+}  // namespace
+
 Result<Plan> solve_placement(const PlacementProblem& p, const SolveOptions& options) {
+  GlpkEnvironmentRelease release_glpk_environment;
   LL_TRY_STATUS(validate_problem(p));
   LL_TRY_STATUS(check_memory(p));
   const Objective objective = options.objective;
