@@ -171,12 +171,18 @@ int run(const ll::daemon::DaemonConfig& config) {
     LL_ERROR(serving.error());
     return 1;
   }
-  profile.data_endpoint = (*serving)->data_endpoint();
-
   ll::SteadyClock clock;
   ll::cluster::NodeConfig nc = ll::daemon::node_config(config);
-  nc.profile = profile;
   if (nc.advertise.empty()) nc.advertise = advertised_endpoint((*transport)->endpoint());
+  // Peers dial the data endpoint too: on a wildcard address, publish it on the advertised host.
+  profile.data_endpoint = (*serving)->data_endpoint();
+  const std::string wildcard = "tcp://0.0.0.0:";
+  if (profile.data_endpoint.rfind(wildcard, 0) == 0) {
+    profile.data_endpoint =
+        nc.advertise.substr(0, nc.advertise.rfind(':') + 1) + profile.data_endpoint.substr(wildcard.size());
+  }
+  (*serving)->set_advertised_data_endpoint(profile.data_endpoint);
+  nc.profile = profile;
   if (config.beacon) nc.discovery_grace = std::chrono::milliseconds(2 * config.beacon_interval_ms);
   ll::cluster::Node node(nc, **transport, clock);
   Profiler profiler(node, profile, config);

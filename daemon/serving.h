@@ -28,6 +28,7 @@ class Serving {
   [[nodiscard]] static Result<std::unique_ptr<Serving>> start(const ServingOptions& options);
   ~Serving();
   const std::string& data_endpoint() const { return stage_->endpoint(); }
+  void set_advertised_data_endpoint(const std::string& endpoint) { manager_->set_advertised_endpoint(endpoint); }
 
   // Registers load, get_plan and set_speed on the node's dispatcher.
   void register_commands(cluster::Node& node);

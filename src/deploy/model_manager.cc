@@ -59,6 +59,11 @@ ModelManager::~ModelManager() {
 
 Status ModelManager::init() { return store_.init(); }
 
+void ModelManager::set_advertised_endpoint(std::string endpoint) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  advertised_ = std::move(endpoint);
+}
+
 Result<nlohmann::json> ModelManager::load(const LoadRequest& request, ClusterView cluster) {
   LL_ASSIGN_OR_RETURN(Manifest manifest, load_manifest(request.package_dir));
   LL_ASSIGN_OR_RETURN(std::string manifest_text, read_text(request.package_dir + "/manifest.json"));
@@ -98,7 +103,7 @@ Result<nlohmann::json> ModelManager::announce(const placement::PlacementProblem&
                                               uint64_t term) {
   proto::PlanMsg msg;
   msg.term = term;
-  msg.leader_data_endpoint = stage_.endpoint();
+  msg.leader_data_endpoint = advertised_.empty() ? stage_.endpoint() : advertised_;
   msg.manifest_json = manifest_text_;
   msg.wire = request_.wire;
   // Versions grow across leaders: the term is the high part.
@@ -299,7 +304,11 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
   proto::LoadProgressMsg progress;
   progress.plan_version = plan.plan_version;
   progress.device = options_.name;
-  const bool leader_here = plan.leader_data_endpoint == stage_.endpoint();
+  bool leader_here = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    leader_here = plan.leader_data_endpoint == (advertised_.empty() ? stage_.endpoint() : advertised_);
+  }
   ShardFetcher fetcher(context_, plan.leader_data_endpoint, store_, FetchOptions{});
   auto send_progress = [&](const std::string& state) {
     progress.state = state;

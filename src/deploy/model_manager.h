@@ -59,6 +59,9 @@ class ModelManager {
   ModelManager& operator=(const ModelManager&) = delete;
 
   [[nodiscard]] Status init();
+  // The data endpoint peers should dial for this device (default: the StageServer's bound endpoint; differs when it
+  // listens on a wildcard address).
+  void set_advertised_endpoint(std::string endpoint);
 
   // Leader: plans `request.package_dir` over `cluster` and announces it. Returns the plan as JSON.
   [[nodiscard]] Result<nlohmann::json> load(const LoadRequest& request, ClusterView cluster);
@@ -104,6 +107,7 @@ class ModelManager {
   zmq::context_t context_{1};
 
   mutable std::mutex mutex_;
+  std::string advertised_;  // empty: the StageServer's endpoint
   // Leader side.
   uint64_t next_plan_version_ = 0;
   std::map<std::string, std::string> served_files_;  // sha256 -> path of a file the current plan announced
