@@ -112,11 +112,16 @@ class Block(nn.Module):
 
     @torch.jit.export
     def decode_batch(self, x: Tensor, positions: List[int], k_caches: List[Tensor], v_caches: List[Tensor]) -> Tensor:
+        # x may hold more rows than sessions (zero padding): the engine always multiplies a fixed number of rows, so
+        # a session's numbers do not depend on how many others share its step (BLAS picks kernels by row count).
+        n = len(positions)
         h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.attn_norm
         qkv = F.linear(h, self.wqkv)
         rows: List[Tensor] = []
-        for i in range(len(positions)):
+        for i in range(n):
             rows.append(self._attend(qkv[i : i + 1], positions[i], k_caches[i], v_caches[i]))
+        if x.size(0) > n:
+            rows.append(torch.zeros(x.size(0) - n, self.n_heads * self.head_dim))
         return self._finish(x, torch.cat(rows, 0))
 
 

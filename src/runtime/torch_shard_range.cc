@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/mobile/import.h>
 #include <torch/csrc/jit/mobile/module.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -56,57 +57,22 @@ class TorchShardRange final : public ShardRange {
   Result<std::vector<Tensor32>> forward_batch(const std::vector<uint64_t>& session_ids,
                                               const std::vector<StepInput>& inputs) override {
     if (session_ids.size() != inputs.size() || session_ids.empty()) return make_error("malformed batch");
-    std::vector<SessionCache*> caches;
-    for (size_t i = 0; i < session_ids.size(); ++i) {
-      auto it = sessions_.find(session_ids[i]);
-      if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_ids[i]));
-      if (inputs[i].step_tokens() != 1) return make_error("a batch holds decode steps of one token each");
-      LL_TRY_STATUS(check_input(inputs[i], 1));
-      caches.push_back(&it->second);
+    std::vector<Tensor32> outputs;
+    for (size_t begin = 0; begin < session_ids.size(); begin += kDecodeRows) {
+      const size_t end = std::min(session_ids.size(), begin + kDecodeRows);
+      LL_ASSIGN_OR_RETURN(std::vector<Tensor32> part,
+                          decode_rows(std::vector<uint64_t>(session_ids.begin() + begin, session_ids.begin() + end),
+                                      std::vector<StepInput>(inputs.begin() + begin, inputs.begin() + end)));
+      for (auto& out : part) outputs.push_back(std::move(out));
     }
-    const int64_t batch = static_cast<int64_t>(inputs.size());
-    try {
-      c10::InferenceMode guard;
-      at::Tensor x;
-      if (kinds_.front() == ShardKind::kEmbed) {
-        std::vector<int64_t> ids;
-        for (const auto& in : inputs) ids.push_back(in.tokens[0]);
-        x = modules_[0].forward({at::tensor(ids, at::kLong)}).toTensor();
-      } else {
-        x = at::empty({batch, hparams_.dim}, at::kFloat);
-        for (int64_t b = 0; b < batch; ++b) {
-          std::memcpy(x[b].data_ptr<float>(), inputs[b].hidden.values.data(), sizeof(float) * hparams_.dim);
-        }
-      }
-      c10::List<int64_t> positions;
-      for (const auto& in : inputs) positions.push_back(in.start_pos);
-      size_t block = 0;
-      for (size_t i = 0; i < modules_.size(); ++i) {
-        if (kinds_[i] == ShardKind::kBlock) {
-          c10::List<at::Tensor> keys, values;
-          for (SessionCache* cache : caches) {
-            keys.push_back(cache->keys[block]);
-            values.push_back(cache->values[block]);
-          }
-          x = modules_[i].run_method("decode_batch", x, positions, keys, values).toTensor();
-          ++block;
-        } else if (kinds_[i] == ShardKind::kHead) {
-          x = modules_[i].run_method("logits_rows", x).toTensor();
-        }
-      }
-      std::vector<Tensor32> outputs;
-      for (int64_t b = 0; b < batch; ++b) {
-        Tensor32 row = to_tensor32(x[b]);
-        if (kinds_.back() != ShardKind::kHead) row.shape = {1, hparams_.dim};
-        outputs.push_back(std::move(row));
-      }
-      return outputs;
-    } catch (const std::exception& e) {
-      return make_error(std::string("batched shard execution failed: ") + first_line(e.what()));
-    }
+    return outputs;
   }
 
   Result<Tensor32> forward(uint64_t session_id, const StepInput& input) override {
+    if (input.step_tokens() == 1) {  // a decode step: the same fixed-row path as a batch, so results agree exactly
+      LL_ASSIGN_OR_RETURN(std::vector<Tensor32> out, decode_rows({session_id}, {input}));
+      return std::move(out[0]);
+    }
     auto it = sessions_.find(session_id);
     if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_id));
     const int steps = input.step_tokens();
@@ -149,6 +115,65 @@ class TorchShardRange final : public ShardRange {
   }
 
  private:
+  // Decode steps of up to kDecodeRows sessions, one token each. The matrices always get exactly kDecodeRows rows
+  // (zero padding): BLAS chooses kernels by row count, so padding makes a session's numbers independent of how
+  // many sessions share the step — a batched or replayed run gives the local run's tokens exactly.
+  static constexpr size_t kDecodeRows = 8;
+
+  Result<std::vector<Tensor32>> decode_rows(const std::vector<uint64_t>& session_ids,
+                                            const std::vector<StepInput>& inputs) {
+    std::vector<SessionCache*> caches;
+    for (size_t i = 0; i < session_ids.size(); ++i) {
+      auto it = sessions_.find(session_ids[i]);
+      if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_ids[i]));
+      if (inputs[i].step_tokens() != 1) return make_error("a batch holds decode steps of one token each");
+      LL_TRY_STATUS(check_input(inputs[i], 1));
+      caches.push_back(&it->second);
+    }
+    const int64_t batch = static_cast<int64_t>(inputs.size());
+    const int64_t rows = static_cast<int64_t>(kDecodeRows);
+    try {
+      c10::InferenceMode guard;
+      at::Tensor x;
+      if (kinds_.front() == ShardKind::kEmbed) {
+        std::vector<int64_t> ids(kDecodeRows, 0);
+        for (int64_t b = 0; b < batch; ++b) ids[b] = inputs[b].tokens[0];
+        x = modules_[0].forward({at::tensor(ids, at::kLong)}).toTensor();
+        if (batch < rows) x.narrow(0, batch, rows - batch).zero_();
+      } else {
+        x = at::zeros({rows, hparams_.dim}, at::kFloat);
+        for (int64_t b = 0; b < batch; ++b) {
+          std::memcpy(x[b].data_ptr<float>(), inputs[b].hidden.values.data(), sizeof(float) * hparams_.dim);
+        }
+      }
+      c10::List<int64_t> positions;
+      for (const auto& in : inputs) positions.push_back(in.start_pos);
+      size_t block = 0;
+      for (size_t i = 0; i < modules_.size(); ++i) {
+        if (kinds_[i] == ShardKind::kBlock) {
+          c10::List<at::Tensor> keys, values;
+          for (SessionCache* cache : caches) {
+            keys.push_back(cache->keys[block]);
+            values.push_back(cache->values[block]);
+          }
+          x = modules_[i].run_method("decode_batch", x, positions, keys, values).toTensor();
+          ++block;
+        } else if (kinds_[i] == ShardKind::kHead) {
+          x = modules_[i].run_method("logits_rows", x).toTensor();
+        }
+      }
+      std::vector<Tensor32> outputs;
+      for (int64_t b = 0; b < batch; ++b) {
+        Tensor32 row = to_tensor32(x[b]);
+        if (kinds_.back() != ShardKind::kHead) row.shape = {1, hparams_.dim};
+        outputs.push_back(std::move(row));
+      }
+      return outputs;
+    } catch (const std::exception& e) {
+      return make_error(std::string("batched shard execution failed: ") + first_line(e.what()));
+    }
+  }
+
   static std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
   Status check_input(const StepInput& input, int steps) const {
