@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/json_depth.h"
 #include "common/sha256.h"
 #include "model/model_limits.h"
 
@@ -53,29 +54,6 @@ Result<std::string> get_string(const json& object, const char* key, const std::s
 // A manifest nests three levels deep. Deeper JSON is refused before parsing: nlohmann::json copies and compares
 // recursively, so a 4 MiB manifest of nested brackets would otherwise overflow the stack.
 constexpr int kMaxManifestJsonDepth = 16;
-
-bool nests_deeper_than(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
 
 // The member `key` of an object, or null (no copy, unlike json::value()).
 const json& member_or_null(const json& object, const char* key) {
@@ -189,7 +167,7 @@ bool is_safe_file_name(std::string_view name) {
 
 Result<Manifest> parse_manifest(std::string_view json_text) {
   if (json_text.size() > limits::kMaxManifestBytes) return make_error("manifest: larger than the 4 MiB limit");
-  if (nests_deeper_than(json_text, kMaxManifestJsonDepth)) {
+  if (json_nesting_depth(json_text) > kMaxManifestJsonDepth) {
     return make_error("manifest: JSON nests deeper than " + std::to_string(kMaxManifestJsonDepth) + " levels");
   }
   json root = json::parse(json_text.begin(), json_text.end(), nullptr, /*allow_exceptions=*/false);

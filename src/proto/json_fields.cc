@@ -6,33 +6,6 @@
 
 namespace ll::proto {
 
-int json_nesting_depth(std::string_view text) {
-  int depth = 0;
-  int max_depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) max_depth = depth;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
 Result<Json> parse_control_json(std::string_view text, size_t max_bytes, int max_depth) {
   if (text.size() > max_bytes) {
     return make_error("control frame of " + std::to_string(text.size()) + " bytes exceeds " +

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_depth.h"
 #include "lingualinked/result.h"
 
 namespace ll::proto {
@@ -18,7 +19,7 @@ using Json = nlohmann::json;
 [[nodiscard]] Result<Json> parse_control_json(std::string_view text, size_t max_bytes, int max_depth);
 
 // Maximum bracket nesting depth of a JSON text (strings are skipped), computed without recursion.
-[[nodiscard]] int json_nesting_depth(std::string_view text);
+using ll::json_nesting_depth;  // src/common/json_depth.h
 
 [[nodiscard]] bool valid_name(std::string_view name);          // [A-Za-z0-9._-]{1,kMaxNameBytes}
 [[nodiscard]] bool valid_endpoint(std::string_view endpoint);  // tcp://, ipc:// or inproc://, safe characters
