@@ -10,6 +10,7 @@ namespace ll::cli {
 struct GlobalOptions {
   // Daemon endpoint(s), comma-separated; the first reachable one is used.
   std::string endpoint = "tcp://127.0.0.1:7700";
+  std::string keys;  // CURVE keys folder; default $LL_KEYS, else /etc/lingualinked/keys if present
   int exit_code = 0;
 };
 
@@ -19,5 +20,9 @@ void add_plan_command(CLI::App& app, GlobalOptions& global);      // plan.cc
 void add_cluster_commands(CLI::App& app, GlobalOptions& global);  // devices.cc: devices, status
 void add_load_command(CLI::App& app, GlobalOptions& global);      // load.cc
 void add_device_command(CLI::App& app, GlobalOptions& global);    // device.cc
+void add_keygen_command(CLI::App& app, GlobalOptions& global);    // keygen.cc
+
+// Installs llctl's CURVE client keys (keygen.cc); throws when a folder named explicitly lacks them.
+void load_client_keys(const GlobalOptions& global);
 
 }  // namespace ll::cli

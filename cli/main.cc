@@ -16,6 +16,11 @@ int main(int argc, char** argv) {
   ll::cli::add_cluster_commands(app, global);
   ll::cli::add_load_command(app, global);
   ll::cli::add_device_command(app, global);
+  ll::cli::add_keygen_command(app, global);
+  app.add_option("--keys", global.keys, "CURVE keys folder (default $LL_KEYS, else /etc/lingualinked/keys if present)");
+  app.parse_complete_callback([&app, &global] {
+    if (!app.got_subcommand("keygen")) ll::cli::load_client_keys(global);
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

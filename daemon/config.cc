@@ -1,6 +1,8 @@
 #include "daemon/config.h"
 
 #include <unistd.h>
+
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -122,6 +124,12 @@ Status apply_config_file(const std::string& path, DaemonConfig& c, const std::ve
       auto v = proto::get_number(j, "rebalance_cooldown_s");
       if (!v.ok()) return fail(key, v.error());
       c.rebalance_cooldown_s = *v;
+    } else if (key == "keys_dir") {
+      LL_TRY_STATUS(str(c.keys_dir));
+    } else if (key == "insecure") {
+      auto v = proto::get_bool(j, "insecure");
+      if (!v.ok()) return fail(key, v.error());
+      c.insecure = *v;
     } else if (key == "rebalance") {
       auto v = proto::get_bool(j, "rebalance");
       if (!v.ok()) return fail(key, v.error());
@@ -132,7 +140,13 @@ Status apply_config_file(const std::string& path, DaemonConfig& c, const std::ve
   return Status::Ok();
 }
 
+std::string default_keys_dir() {
+  const char* env = std::getenv("LL_KEYS");
+  return env && *env ? env : "/etc/lingualinked/keys";
+}
+
 Status validate(DaemonConfig& c) {
+  if (c.keys_dir.empty()) c.keys_dir = default_keys_dir();
   if (!(c.emulate_speed > 0 && c.emulate_speed <= 1)) return make_error("--emulate-speed must be in (0, 1]");
   if (!c.data_listen.empty() && (c.data_listen.rfind("tcp://", 0) != 0 || !proto::valid_endpoint(c.data_listen))) {
     return make_error("--data-listen must look like tcp://ADDRESS:PORT: " + c.data_listen);

@@ -38,7 +38,13 @@ struct DaemonConfig {
   double emulate_speed = 1.0;       // test knob: behave as a device this many times as fast
   bool rebalance = true;            // runtime load balancing on the leader
   double rebalance_cooldown_s = 5;  // no re-plan sooner than this after the last one
+  // Security (docs/security.md).
+  std::string keys_dir;   // default: $LL_KEYS, else /etc/lingualinked/keys
+  bool insecure = false;  // no CURVE even when keys exist: explicit only, warned about
 };
+
+// The keys folder a daemon or llctl uses when none is given: $LL_KEYS, else /etc/lingualinked/keys.
+[[nodiscard]] std::string default_keys_dir();
 
 // Applies the keys of a JSON config file onto `config`; unknown keys and mistyped values are errors.
 [[nodiscard]] Status apply_config_file(const std::string& path, DaemonConfig& config,

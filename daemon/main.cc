@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "daemon/config.h"
+#include "daemon/keys.h"
 #include "daemon/serving.h"
 #include "net/beacon.h"
 #include "net/zmq_transport.h"
@@ -270,6 +271,11 @@ int main(int argc, char** argv) {
   app.add_flag("--rebalance,!--no-rebalance", config.rebalance, "runtime load balancing on the leader (default on)");
   app.add_option("--rebalance-cooldown", config.rebalance_cooldown_s,
                  "seconds after a plan before load balancing may re-plan (default 5)");
+  app.add_option("--keys", config.keys_dir, "CURVE keys folder (default $LL_KEYS, else /etc/lingualinked/keys)");
+  app.add_flag("--insecure", config.insecure, "run without CURVE authentication and encryption (warned about)");
+  bool init = false;
+  app.add_flag("--init", init,
+               "create this device's keys (and a new cluster's, if none) in the keys folder, then exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -297,7 +303,9 @@ int main(int argc, char** argv) {
           {"--model", "model"},
           {"--emulate-speed", "emulate_speed"},
           {"--rebalance", "rebalance"},
-          {"--rebalance-cooldown", "rebalance_cooldown_s"}};
+          {"--rebalance-cooldown", "rebalance_cooldown_s"},
+          {"--keys", "keys_dir"},
+          {"--insecure", "insecure"}};
       std::vector<std::string> keep;
       for (const auto& [flag, key] : flags) {
         if (app.count(flag) > 0) keep.emplace_back(key);
@@ -322,6 +330,17 @@ int main(int argc, char** argv) {
       }
     }
     if (auto st = ll::daemon::validate(config); !st.ok()) {
+      std::fprintf(stderr, "lingualinkd: %s\n", st.error().c_str());
+      return 2;
+    }
+    if (init) {
+      if (auto st = ll::daemon::init_keys(config); !st.ok()) {
+        std::fprintf(stderr, "lingualinkd: %s\n", st.error().c_str());
+        return 1;
+      }
+      return 0;
+    }
+    if (auto st = ll::daemon::setup_security(config); !st.ok()) {
       std::fprintf(stderr, "lingualinkd: %s\n", st.error().c_str());
       return 2;
     }

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "deploy/shard_fetcher.h"
 #include "model/package.h"
+#include "net/curve.h"
 #include "placement/plan_io.h"
 
 namespace ll::deploy {
@@ -36,6 +37,7 @@ void send_once(zmq::context_t& context, const std::string& endpoint, const proto
   if (!frames) return;
   try {
     zmq::socket_t socket(context, zmq::socket_type::dealer);
+    net::secure_client(socket);
     socket.set(zmq::sockopt::linger, 2000);
     socket.connect(endpoint);
     for (size_t i = 0; i < frames->size(); ++i) {

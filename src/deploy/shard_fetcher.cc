@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <set>
 
+#include "net/curve.h"
+
 namespace ll::deploy {
 
 ShardFetcher::ShardFetcher(zmq::context_t& context, const std::string& leader_endpoint, pipeline::ShardStore& store,
                            FetchOptions options)
     : socket_(context, zmq::socket_type::dealer), store_(store), options_(options) {
+  net::secure_client(socket_);
   socket_.set(zmq::sockopt::linger, 500);
   socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(proto::kMaxChunkBytes + (64 << 10)));
   socket_.connect(leader_endpoint);

@@ -2,6 +2,7 @@
 
 #include <zmq.hpp>
 
+#include "net/curve.h"
 #include "proto/limits.h"
 
 namespace ll::net {
@@ -10,6 +11,7 @@ Result<Frames> request_reply(const std::string& endpoint, const Frames& request,
   try {
     zmq::context_t context(1);
     zmq::socket_t socket(context, zmq::socket_type::dealer);
+    secure_client(socket);
     socket.set(zmq::sockopt::linger, 0);
     socket.set(zmq::sockopt::maxmsgsize, proto::kMaxSocketFrameBytes);
     socket.connect(endpoint);
@@ -21,7 +23,9 @@ Result<Frames> request_reply(const std::string& endpoint, const Frames& request,
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
     if (zmq::poll(&item, 1, ms) <= 0) {
       return make_error("no answer from lingualinkd at " + endpoint + " within " + std::to_string(ms.count()) +
-                        " ms (is it running?)");
+                        " ms (is it running?" +
+                        (security().enabled ? " Are this client's keys in its allow-list?)"
+                                            : " If it uses CURVE keys, pass --keys DIR or set LL_KEYS.)"));
     }
     Frames reply;
     zmq::message_t part;

@@ -4,6 +4,8 @@
 #include <zmq.hpp>
 
 #include "common/log.h"
+#include "net/access_guard.h"
+#include "net/curve.h"
 #include "proto/limits.h"
 
 namespace ll::net {
@@ -68,6 +70,8 @@ Result<std::unique_ptr<ZmqTransport>> ZmqTransport::create(const std::string& li
     r.set(zmq::sockopt::rcvhwm, proto::kReceiveHighWaterMark);
     r.set(zmq::sockopt::sndhwm, proto::kReceiveHighWaterMark);
     r.set(zmq::sockopt::linger, 0);
+    secure_server(r);
+    LL_ASSIGN_OR_RETURN(t->guard_, AccessGuard::start(*t->context_, {&r}, "control"));
     r.bind(bind_spec(listen));
     t->endpoint_ = r.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
@@ -79,6 +83,7 @@ Result<std::unique_ptr<ZmqTransport>> ZmqTransport::create(const std::string& li
 ZmqTransport::~ZmqTransport() {
   try {
     dealers_.clear();
+    guard_.reset();
     router_.reset();
     context_.reset();
   } catch (const zmq::error_t& e) {
@@ -92,6 +97,7 @@ Result<zmq::socket_t*> ZmqTransport::dealer_for(const std::string& peer_endpoint
   if (dealers_.size() >= 2 * proto::kMaxMembers) return make_error("too many peer connections");
   try {
     auto s = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::dealer);
+    secure_client(*s);
     s->set(zmq::sockopt::immediate, 1);
     s->set(zmq::sockopt::maxmsgsize, options_.max_frame_bytes);
     s->set(zmq::sockopt::rcvhwm, proto::kReceiveHighWaterMark);

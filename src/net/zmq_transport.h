@@ -17,6 +17,8 @@ class socket_t;
 
 namespace ll::net {
 
+class AccessGuard;
+
 struct ZmqOptions {
   int64_t max_frame_bytes = 0;  // ZMQ_MAXMSGSIZE; 0 = proto::kMaxSocketFrameBytes
   int linger_ms = 200;          // time a closing socket gets to flush (the 'bye')
@@ -44,6 +46,7 @@ class ZmqTransport final : public Transport {
   ZmqOptions options_;
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<zmq::socket_t> router_;
+  std::unique_ptr<AccessGuard> guard_;
   std::map<std::string, std::unique_ptr<zmq::socket_t>> dealers_;
   std::deque<Incoming> pending_;
   std::string endpoint_;

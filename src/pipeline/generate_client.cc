@@ -2,6 +2,9 @@
 
 #include <zmq.hpp>
 
+#include "net/curve.h"
+#include "proto/limits.h"
+
 namespace ll::pipeline {
 namespace {
 
@@ -21,8 +24,9 @@ Result<proto::DoneMsg> run_generation(const std::string& head_endpoint, const pr
   try {
     zmq::context_t context(1);
     zmq::socket_t socket(context, zmq::socket_type::dealer);
+    net::secure_client(socket);
     socket.set(zmq::sockopt::linger, 200);
-    socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(64) << 20);
+    socket.set(zmq::sockopt::maxmsgsize, proto::kMaxDataSocketFrameBytes);
     socket.connect(head_endpoint);
     LL_TRY_STATUS(send_message(socket, request));
     uint64_t session = 0;

@@ -9,8 +9,11 @@
 
 #include "common/log.h"
 #include "engine/sampler.h"
+#include "net/access_guard.h"
+#include "net/curve.h"
 #include "pipeline/hidden_codec.h"
 #include "proto/data_messages.h"
+#include "proto/limits.h"
 
 namespace ll::pipeline {
 namespace {
@@ -52,8 +55,12 @@ struct HeadSession {
 
 class StageServer::Loop {
  public:
-  Loop(StageServerOptions options, zmq::context_t context, zmq::socket_t router)
-      : options_(std::move(options)), context_(std::move(context)), router_(std::move(router)) {
+  Loop(StageServerOptions options, zmq::context_t context, zmq::socket_t router,
+       std::unique_ptr<net::AccessGuard> guard)
+      : options_(std::move(options)),
+        context_(std::move(context)),
+        router_(std::move(router)),
+        guard_(std::move(guard)) {
     next_session_ = static_cast<uint64_t>(Clock::now().time_since_epoch().count()) << 8;
     speed_ = options_.emulated_speed;
   }
@@ -536,7 +543,9 @@ class StageServer::Loop {
     auto it = peers_.find(endpoint);
     if (it != peers_.end()) return it->second;
     zmq::socket_t socket(context_, zmq::socket_type::dealer);
+    net::secure_client(socket);
     socket.set(zmq::sockopt::linger, 0);
+    socket.set(zmq::sockopt::maxmsgsize, proto::kMaxDataSocketFrameBytes);
     socket.set(zmq::sockopt::sndhwm, 10000);
     socket.connect(endpoint);
     return peers_.emplace(endpoint, std::move(socket)).first->second;
@@ -545,6 +554,7 @@ class StageServer::Loop {
   const StageServerOptions options_;
   zmq::context_t context_;
   zmq::socket_t router_;
+  std::unique_ptr<net::AccessGuard> guard_;  // before the context goes
   std::unordered_map<std::string, zmq::socket_t> peers_;
   std::shared_ptr<const StageConfig> config_;
   std::deque<WorkItem> work_;
@@ -567,12 +577,14 @@ Result<std::unique_ptr<StageServer>> StageServer::start(const StageServerOptions
     zmq::socket_t router(context, zmq::socket_type::router);
     router.set(zmq::sockopt::router_mandatory, 1);
     router.set(zmq::sockopt::linger, 0);
-    router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(300) << 20);
+    router.set(zmq::sockopt::maxmsgsize, proto::kMaxDataSocketFrameBytes);
     router.set(zmq::sockopt::rcvhwm, 10000);
+    net::secure_server(router);
+    LL_ASSIGN_OR_RETURN(auto guard, net::AccessGuard::start(context, {&router}, "data"));
     router.bind(options.bind);
     std::string endpoint = router.get(zmq::sockopt::last_endpoint);
     std::unique_ptr<StageServer> server(new StageServer(endpoint));
-    server->loop_ = std::make_unique<Loop>(options, std::move(context), std::move(router));
+    server->loop_ = std::make_unique<Loop>(options, std::move(context), std::move(router), std::move(guard));
     server->thread_ = std::thread([loop = server->loop_.get()] { loop->run(); });
     return server;
   } catch (const zmq::error_t& e) {

@@ -19,6 +19,9 @@ inline constexpr uint64_t kMaxTensorFrameBytes = uint64_t{256} << 20;
 inline constexpr size_t kTensorHeaderBytes = 8;  // magic(4) dtype(1) rank(1) reserved(2), then 8 bytes per dim
 
 inline constexpr int64_t kMaxSocketFrameBytes = int64_t{4} << 20;  // ZMQ_MAXMSGSIZE on the control ROUTER
+// ZMQ_MAXMSGSIZE on the data plane: the largest hidden state (a full-context prefill of a 7B-class model, 2048 x
+// 4096 x 4 bytes = 32 MiB) with room to spare; shard chunks are 4 MiB.
+inline constexpr int64_t kMaxDataSocketFrameBytes = int64_t{64} << 20;
 inline constexpr size_t kMaxProbeBytes = size_t{1} << 20;
 inline constexpr size_t kMaxNameBytes = 64;
 inline constexpr size_t kMaxEndpointBytes = 256;

@@ -8,6 +8,15 @@ LLD="$LL_BUILD_DIR/bin/lingualinkd"
 LLCTL="$LL_BUILD_DIR/bin/llctl"
 TMP=$(mktemp -d /tmp/ll-it-XXXXXX)
 CLUSTER="it$$"
+# Every test cluster runs with CURVE: one keys folder shared by its daemons and by llctl (LL_KEYS). A test that
+# wants the clear sets LL_TEST_INSECURE=1 before sourcing this file.
+KEYS="$TMP/keys"
+if [[ ${LL_TEST_INSECURE:-0} != 1 ]]; then
+  "$LL_BUILD_DIR/bin/llctl" keygen "$KEYS" --cluster --authorize --name test-cluster >/dev/null
+  export LL_KEYS="$KEYS"
+else
+  unset LL_KEYS
+fi
 declare -A PIDS=()   # name -> pid
 declare -A PORTS=()  # name -> port
 
@@ -58,7 +67,7 @@ start_daemon() {
   local name=$1 peers=$2
   shift 2
   "$LLD" --name "$name" --cluster "$CLUSTER" --listen "$(endpoint "$name")" ${peers:+--peers "$peers"} \
-    --data-dir "$TMP/$name.data" --profile-seconds "${PROFILE_SECONDS:-0.02}" --no-beacon "$@" >>"$TMP/$name.log" 2>&1 &
+    --data-dir "$TMP/$name.data" ${LL_KEYS:+--keys "$LL_KEYS"} --profile-seconds "${PROFILE_SECONDS:-0.02}" --no-beacon "$@" >>"$TMP/$name.log" 2>&1 &
   PIDS[$name]=$!
 }
 
