@@ -1,9 +1,12 @@
 // llctl generate: stream a completion. With --local the whole model runs in this process; otherwise the prompt goes
 // to a running cluster.
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli/cluster_ops.h"
 #include "cli/commands.h"
@@ -26,6 +29,8 @@ struct GenerateFlags {
   int threads = 0;
   bool json = false;
   bool ignore_eos = false;
+  double stall_timeout_s = 10;   // no message from the head for this long: it is lost
+  double resume_timeout_s = 60;  // how long to look for a new head before giving up (0: never resume)
 };
 
 std::atomic<bool> g_interrupted{false};
@@ -49,19 +54,18 @@ void print_json(const std::string& model, const std::vector<int64_t>& prompt_tok
   std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
 }
 
-// On a cluster: any daemon tells where the head stage listens; the stream comes from there.
+// On a cluster: any daemon tells where the head stage listens; the stream comes from there. If the head is lost
+// mid-generation (killed, or the device the client talked to), llctl asks the endpoints in turn — the dead one
+// last — for the new plan, and resumes on the new head with the tokens it already has: per-position seeded sampling
+// makes the rest exactly what the lost head would have produced.
 int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
-  auto plan = get_plan(global.endpoint);
-  if (!plan) {
-    std::fprintf(stderr, "llctl generate: %s\n", plan.error().c_str());
-    return 1;
-  }
-  const std::string head = plan->value("head_data_endpoint", "");
-  if (head.empty()) {
-    std::fprintf(stderr,
-                 "llctl generate: no model is loaded on the cluster (llctl load PKG, or --local --model PKG)\n");
-    return 1;
-  }
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::string> endpoints = split_endpoints(global.endpoint);
+  auto joined = [&endpoints] {
+    std::string out;
+    for (const auto& e : endpoints) out += (out.empty() ? "" : ",") + e;
+    return out;
+  };
   proto::GenerateMsg request;
   request.prompt = flags.prompt;
   request.max_tokens = flags.max_tokens;
@@ -72,27 +76,101 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
   sigaction(SIGINT, &action, nullptr);
   pipeline::ClientOptions options;
   options.cancel = &g_interrupted;
-  auto done = pipeline::run_generation(
-      head, request,
-      [&flags](const proto::TokensMsg& t) {
-        if (!flags.json) {
-          std::fwrite(t.text.data(), 1, t.text.size(), stdout);
-          std::fflush(stdout);
+  options.answer_timeout = std::chrono::milliseconds(static_cast<int64_t>(flags.stall_timeout_s * 1000));
+
+  std::string model = "?";
+  std::string lost_head;  // non-empty while resuming
+  uint64_t lost_version = 0;
+  Clock::time_point lost_at;
+  while (true) {
+    const bool resuming = !lost_head.empty();
+    auto retry_or_fail = [&](const std::string& error) {
+      if (!resuming || Clock::now() - lost_at > std::chrono::duration<double>(flags.resume_timeout_s)) {
+        std::fprintf(stderr, "%sllctl generate: %s\n", resuming ? "\n" : "", error.c_str());
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      return true;
+    };
+    auto plan = ask_daemon(joined(), proto::MessageType::kGetPlan, proto::MessageType::kPlanInfo, proto::Json::object(),
+                           resuming ? 1000 : 2500);
+    if (!plan) {
+      if (retry_or_fail(plan.error())) continue;
+      return 1;
+    }
+    const std::string head = plan->body.value("head_data_endpoint", "");
+    const uint64_t version = plan->body.value("version", uint64_t{0});
+    model = plan->body.value("model", model);
+    if (head.empty()) {
+      if (!resuming) {
+        std::fprintf(stderr,
+                     "llctl generate: no model is loaded on the cluster (llctl load PKG, or --local --model PKG)\n");
+        return 1;
+      }
+      if (retry_or_fail("no plan on the cluster after losing " + lost_head)) continue;
+      return 1;
+    }
+    const std::string plan_error = plan->body.value("error", "");
+    if (resuming && !plan_error.empty()) {
+      std::fprintf(stderr, "\nllctl generate: the cluster cannot continue: %s\n", plan_error.c_str());
+      return 1;
+    }
+    if (resuming && head == lost_head && version == lost_version) {  // the cluster has not re-planned yet
+      if (retry_or_fail("the cluster did not re-plan after losing " + lost_head)) continue;
+      return 1;
+    }
+    bool first_piece = true;
+    auto done = pipeline::run_generation(
+        head, request,
+        [&](const proto::TokensMsg& t) {
+          request.resume_tokens.insert(request.resume_tokens.end(), t.tokens.begin(), t.tokens.end());
+          if (resuming && first_piece && !t.tokens.empty()) {
+            first_piece = false;
+            std::fprintf(stderr, "\nllctl: resumed on %s %.2f s after losing %s (%zu tokens kept)\n", head.c_str(),
+                         std::chrono::duration<double>(Clock::now() - lost_at).count(), lost_head.c_str(),
+                         request.resume_tokens.size() - t.tokens.size());
+          }
+          if (!flags.json) {
+            std::fwrite(t.text.data(), 1, t.text.size(), stdout);
+            std::fflush(stdout);
+          }
+          return true;
+        },
+        options);
+    if (!done && resuming && pipeline::head_not_ready(done.error())) {  // the new head is still loading
+      if (retry_or_fail(done.error())) continue;
+      return 1;
+    }
+    if (!done) {
+      if (pipeline::head_lost(done.error()) && flags.resume_timeout_s > 0 && !g_interrupted) {
+        if (!resuming || head != lost_head) {
+          lost_at = Clock::now();
+          std::fprintf(stderr, "\nllctl: %s; resuming (%zu tokens so far)\n", done.error().c_str(),
+                       request.resume_tokens.size());
         }
-        return true;
-      },
-      options);
-  if (!done) {
-    std::fprintf(stderr, "\nllctl generate: %s\n", done.error().c_str());
-    return 1;
+        lost_head = head;
+        lost_version = version;
+        // Ask the next endpoint first: the device we talked to may be the one that died.
+        if (endpoints.size() > 1) std::rotate(endpoints.begin(), endpoints.begin() + 1, endpoints.end());
+        if (Clock::now() - lost_at < std::chrono::duration<double>(flags.resume_timeout_s)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          continue;
+        }
+        std::fprintf(stderr, "\nllctl generate: gave up after %.0f s: %s\n", flags.resume_timeout_s,
+                     done.error().c_str());
+        return 1;
+      }
+      std::fprintf(stderr, "\nllctl generate: %s\n", done.error().c_str());
+      return 1;
+    }
+    if (flags.json) {
+      print_json(model, done->prompt_tokens, done->tokens, done->text, done->stop_reason, done->prefill_s,
+                 done->decode_s, done->stages);
+    } else {
+      std::printf("\n");
+    }
+    return done->stop_reason == "cancelled" && g_interrupted ? 130 : 0;
   }
-  if (flags.json) {
-    print_json(plan->value("model", "?"), done->prompt_tokens, done->tokens, done->text, done->stop_reason,
-               done->prefill_s, done->decode_s, done->stages);
-  } else {
-    std::printf("\n");
-  }
-  return done->stop_reason == "cancelled" && g_interrupted ? 130 : 0;
 }
 
 int run_local(const GenerateFlags& flags) {
@@ -157,6 +235,12 @@ void add_generate_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("--threads", flags->threads, "compute threads (0 = libtorch default)")->check(CLI::Range(0, 256));
   sub->add_flag("--json", flags->json, "print one JSON object with tokens, text and timings");
   sub->add_flag("--ignore-eos", flags->ignore_eos, "benchmarks: always generate --max-tokens tokens");
+  sub->add_option("--stall-timeout", flags->stall_timeout_s,
+                  "seconds without a word from the head before it counts as lost (default 10)")
+      ->check(CLI::Range(0.1, 3600.0));
+  sub->add_option("--resume-timeout", flags->resume_timeout_s,
+                  "seconds to look for a new head after losing one; 0 = fail at once (default 60)")
+      ->check(CLI::Range(0.0, 3600.0));
   sub->add_option("prompt", flags->prompt, "the prompt (empty: start from BOS alone)");
   sub->callback(
       [flags, &global] { global.exit_code = flags->local ? run_local(*flags) : run_cluster(*flags, global); });

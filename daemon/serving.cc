@@ -98,7 +98,9 @@ Result<proto::Json> Serving::handle_load(cluster::Node& node, const proto::Json&
     LL_ASSIGN_OR_RETURN(request.dry_run, proto::get_bool(body, "dry_run"));
   }
   LL_ASSIGN_OR_RETURN(deploy::ClusterView view, cluster_view(node));
-  return manager_->load(request, std::move(view));
+  auto plan = manager_->load(request, std::move(view));
+  if (!plan) LL_WARN("refused to load " << request.package_dir << ": " << plan.error());
+  return plan;
 }
 
 void Serving::register_commands(cluster::Node& node) {
@@ -132,6 +134,12 @@ void Serving::register_commands(cluster::Node& node) {
 }
 
 void Serving::tick(cluster::Node& node) {
+  const bool leader = node.role() == cluster::Role::kLeader;
+  manager_->set_leader(leader);
+  if (leader && manager_->adopt_deployed_model()) {
+    model_loaded_ = true;  // a --model given to this daemon is already what the cluster runs
+    recovered_version_ = 0;
+  }
   recover_lost_devices(node);
   if (options_.model.empty() || model_loaded_) return;
   if (node.role() != cluster::Role::kLeader) {
@@ -168,6 +176,7 @@ void Serving::recover_lost_devices(cluster::Node& node) {
   auto plan = view ? manager_->replan(std::move(view).value()) : Result<proto::Json>(view.take_error());
   if (!plan) {
     LL_ERROR("cannot continue without " << lost << ": " << plan.error());
+    manager_->set_plan_error("lost " + lost + " and the survivors cannot hold the model: " + plan.error());
     stage_->abort_sessions("lost " + lost + " and the survivors cannot hold the model: " + plan.error());
     return;
   }

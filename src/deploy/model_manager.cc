@@ -67,10 +67,20 @@ void ModelManager::set_advertised_endpoint(std::string endpoint) {
 }
 
 Result<nlohmann::json> ModelManager::load(const LoadRequest& request, ClusterView cluster) {
-  LL_ASSIGN_OR_RETURN(Manifest manifest, load_manifest(request.package_dir));
-  LL_ASSIGN_OR_RETURN(std::string manifest_text, read_text(request.package_dir + "/manifest.json"));
+  const bool deployed = request.package_dir.empty();  // re-plan of an adopted model: no package folder here
+  std::string manifest_text;
+  if (deployed) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    manifest_text = manifest_text_;
+  } else {
+    LL_ASSIGN_OR_RETURN(manifest_text, read_text(request.package_dir + "/manifest.json"));
+  }
+  if (manifest_text.empty()) return make_error("no model to plan");
+  LL_ASSIGN_OR_RETURN(Manifest manifest, deployed ? parse_manifest(manifest_text) : load_manifest(request.package_dir));
   const std::string tokenizer_path = request.package_dir + "/" + manifest.tokenizer.file;
-  LL_TRY_STATUS(verify_file(tokenizer_path, file_size(tokenizer_path), manifest.tokenizer.sha256));
+  if (!deployed) {
+    LL_TRY_STATUS(verify_file(tokenizer_path, file_size(tokenizer_path), manifest.tokenizer.sha256));
+  }
   LL_ASSIGN_OR_RETURN(placement::PlacementProblem problem,
                       placement::with_model(std::move(cluster.problem), manifest, request.context));
   placement::SolveOptions solve;
@@ -88,8 +98,11 @@ Result<nlohmann::json> ModelManager::load(const LoadRequest& request, ClusterVie
   model_name_ = manifest.name;
   data_endpoints_ = std::move(cluster.data_endpoints);
   served_files_.clear();
-  for (const auto& shard : manifest.shards) served_files_[shard.sha256] = request.package_dir + "/" + shard.file;
-  served_files_[manifest.tokenizer.sha256] = tokenizer_path;
+  if (!deployed) {
+    for (const auto& shard : manifest.shards) served_files_[shard.sha256] = request.package_dir + "/" + shard.file;
+    served_files_[manifest.tokenizer.sha256] = tokenizer_path;
+  }
+  plan_error_.clear();
   replans_ = nlohmann::json::array();
   if (!monitor_.joinable() && options_.rebalance.enabled) monitor_ = std::thread([this] { monitor(); });
   auto summary = announce(problem, plan, cluster.term);
@@ -118,6 +131,23 @@ Result<nlohmann::json> ModelManager::announce(const placement::PlacementProblem&
     stage.last_shard = s.last_shard;
     stage.backup_shards.assign(s.backup_shards.begin(), s.backup_shards.end());
     msg.stages.push_back(std::move(stage));
+  }
+  // Every shard on two devices: the placement's backups fit spare memory (ready to run); a shard that got none is
+  // also kept on disk by the next stage, so losing any one device — the leader too — loses no file.
+  if (msg.stages.size() > 1) {
+    std::vector<int> copies(static_cast<size_t>(problem.num_shards()), 0);
+    for (const auto& st : msg.stages) {
+      for (int64_t i = st.first_shard; i <= st.last_shard; ++i) ++copies[i];
+      for (int64_t b : st.backup_shards) ++copies[b];
+    }
+    for (size_t s = 0; s < msg.stages.size(); ++s) {
+      auto& next = msg.stages[(s + 1) % msg.stages.size()];
+      for (int64_t i = msg.stages[s].first_shard; i <= msg.stages[s].last_shard; ++i) {
+        if (copies[i] >= 2) continue;
+        next.backup_shards.push_back(i);
+        ++copies[i];
+      }
+    }
   }
   problem_ = problem;
   spans_ = plan.spans();
@@ -149,6 +179,39 @@ Result<nlohmann::json> ModelManager::announce(const placement::PlacementProblem&
   local_plan_ = std::move(msg);
   local_dir_ = request_.package_dir;
   return summary;
+}
+
+bool ModelManager::adopt_deployed_model() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!plan_ || local_plan_) return false;
+  auto manifest = parse_manifest(plan_->manifest_json);
+  if (!manifest) return false;
+  manifest_text_ = plan_->manifest_json;
+  model_name_ = manifest->name;
+  request_ = LoadRequest{};
+  request_.wire = plan_->wire;
+  local_plan_ = *plan_;
+  local_dir_.clear();
+  served_files_.clear();  // the store serves what it holds (serve_chunk)
+  data_endpoints_.clear();
+  progress_.clear();
+  spans_.clear();
+  replans_ = nlohmann::json::array();
+  plan_json_ = nlohmann::json{{"version", plan_->plan_version},
+                              {"term", plan_->term},
+                              {"model", model_name_},
+                              {"wire", plan_->wire},
+                              {"adopted", true}};
+  if (!monitor_.joinable() && options_.rebalance.enabled) monitor_ = std::thread([this] { monitor(); });
+  LL_INFO("took over " << model_name_ << " (plan " << plan_->plan_version << ") from the previous leader");
+  return true;
+}
+
+void ModelManager::set_leader(bool leader) { leader_ = leader; }
+
+void ModelManager::set_plan_error(std::string error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  plan_error_ = std::move(error);
 }
 
 bool ModelManager::has_model() const {
@@ -191,6 +254,7 @@ bool ModelManager::all_ready_locked() const {
 void ModelManager::monitor() {
   while (!stopping_) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!leader_) continue;  // a deposed leader must not re-plan (fenced: its plans would carry an old term)
     std::unique_lock<std::mutex> lock(mutex_);
     if (!all_ready_locked()) continue;
     auto slowdown = detector_.slowdown(Clock::now());
@@ -237,6 +301,13 @@ std::optional<proto::DataMessage> ModelManager::on_message(const std::string&, p
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (plan_ && plan->plan_version <= plan_->plan_version) return std::nullopt;  // stale or repeated
+      if (local_plan_ && plan->plan_version > local_plan_->plan_version) {
+        // Another leader planned since: this device no longer owns the deployment.
+        local_plan_.reset();
+        manifest_text_.clear();
+        progress_.clear();
+        spans_.clear();
+      }
     }
     apply_plan(std::move(*plan), "");
     return std::nullopt;
@@ -254,10 +325,13 @@ std::optional<proto::DataMessage> ModelManager::serve_chunk(const proto::FetchMs
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = served_files_.find(fetch.sha256);
-    if (it == served_files_.end()) {
+    if (it != served_files_.end()) {
+      path = it->second;
+    } else if (plan_files_.count(fetch.sha256) && store_.has(fetch.sha256)) {
+      path = store_.path(fetch.sha256);  // any device serves the files of the plan it holds (failover, peers)
+    } else {
       return proto::DataMessage{proto::DataErrorMsg{"bad_request", "no announced file has that hash"}};
     }
-    path = it->second;
   }
   const uint64_t total = file_size(path);
   if (fetch.offset > total) return proto::DataMessage{proto::DataErrorMsg{"bad_request", "offset past the end"}};
@@ -294,9 +368,15 @@ void ModelManager::stop_worker() {
 
 void ModelManager::apply_plan(proto::PlanMsg plan, std::string local_package_dir) {
   stop_worker();
+  std::set<std::string> files;
+  if (auto manifest = parse_manifest(plan.manifest_json)) {
+    for (const auto& s : manifest->shards) files.insert(s.sha256);
+    files.insert(manifest->tokenizer.sha256);
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     plan_ = plan;
+    plan_files_ = std::move(files);
     local_state_ = "fetching";
   }
   worker_ = std::thread([this, plan = std::move(plan), dir = std::move(local_package_dir)] { run_plan(plan, dir); });
@@ -346,36 +426,47 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
     uint64_t size;
     std::string name;
   };
-  std::vector<File> files;
-  std::set<int64_t> ids;
-  for (int64_t i = mine.first_shard; i <= mine.last_shard; ++i) ids.insert(i);
-  for (int64_t b : mine.backup_shards) {
-    if (b >= 0 && b < n) ids.insert(b);
-  }
-  for (int64_t i : ids)
+  // What the stage runs comes first; copies kept for failover are fetched after the stage is ready.
+  std::vector<File> files, copies;
+  for (int64_t i = mine.first_shard; i <= mine.last_shard; ++i)
     files.push_back({manifest->shards[i].sha256, manifest->shards[i].file_bytes, manifest->shards[i].file});
-  if (index == 0) files.push_back({manifest->tokenizer.sha256, 0, manifest->tokenizer.file});
+  for (int64_t b : std::set<int64_t>(mine.backup_shards.begin(), mine.backup_shards.end())) {
+    if (b >= 0 && b < n && (b < mine.first_shard || b > mine.last_shard))
+      copies.push_back({manifest->shards[b].sha256, manifest->shards[b].file_bytes, manifest->shards[b].file});
+  }
+  // Every stage keeps the tokenizer (small): whichever device survives may have to become the head.
+  files.push_back({manifest->tokenizer.sha256, 0, manifest->tokenizer.file});
 
   auto path_of_file = [&](const File& f) { return local_dir.empty() ? store_.path(f.sha) : local_dir + "/" + f.name; };
   for (const File& f : files) progress.bytes_total += f.size;
   auto last_report = Clock::now();
   send_progress("fetching");
+  auto fetch_file = [&](const File& f, const std::function<void(uint64_t)>& on_bytes) {
+    Status fetched = fetcher.fetch(f.sha, f.size, on_bytes, cancel_);
+    // The leader may not hold it (it took over from a lost one): the other stages serve what their stores hold.
+    for (const auto& peer : plan.stages) {
+      if (fetched.ok() || cancel_) break;
+      if (peer.device == options_.name || peer.data_endpoint == plan.leader_data_endpoint) continue;
+      FetchOptions quick;
+      quick.stall_timeout = std::chrono::milliseconds(5000);
+      ShardFetcher from_peer(context_, peer.data_endpoint, store_, quick);
+      fetched = from_peer.fetch(f.sha, f.size, on_bytes, cancel_);
+    }
+    return fetched;
+  };
   for (const File& f : files) {
     if (!local_dir.empty() || store_.has(f.sha)) {
       progress.bytes_from_cache += f.size;
       progress.bytes_done += f.size;
       continue;
     }
-    Status fetched = fetcher.fetch(
-        f.sha, f.size,
-        [&](uint64_t bytes) {
-          progress.bytes_done += bytes;
-          if (Clock::now() - last_report > std::chrono::milliseconds(250)) {
-            send_progress("fetching");
-            last_report = Clock::now();
-          }
-        },
-        cancel_);
+    Status fetched = fetch_file(f, [&](uint64_t bytes) {
+      progress.bytes_done += bytes;
+      if (Clock::now() - last_report > std::chrono::milliseconds(250)) {
+        send_progress("fetching");
+        last_report = Clock::now();
+      }
+    });
     if (!fetched.ok()) return fail(f.name + ": " + fetched.error());
   }
   if (cancel_) return;
@@ -427,12 +518,21 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
   }
   stage_.configure(config);
   send_progress("ready");
+  if (!local_dir.empty()) return;  // the leader's package folder holds every file
+  for (const File& f : copies) {
+    if (cancel_) return;
+    if (store_.has(f.sha)) continue;
+    if (Status fetched = fetch_file(f, [](uint64_t) {}); !fetched.ok()) {
+      LL_WARN("plan " << plan.plan_version << ": no failover copy of " << f.name << ": " << fetched.error());
+    }
+  }
 }
 
 nlohmann::json ModelManager::status_json() const {
   std::lock_guard<std::mutex> lock(mutex_);
   nlohmann::json out = plan_json_.is_null() ? nlohmann::json::object() : plan_json_;
   out["local_state"] = local_state_;
+  if (!plan_error_.empty()) out["error"] = plan_error_;
   out["replans"] = replans_;
   if (!spans_.empty()) {
     out["observed_stage_ms"] = detector_.observed_ms();

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
@@ -63,8 +64,18 @@ class ModelManager {
   // listens on a wildcard address).
   void set_advertised_endpoint(std::string endpoint);
 
-  // Leader: plans `request.package_dir` over `cluster` and announces it. Returns the plan as JSON.
+  // Leader: plans `request.package_dir` over `cluster` and announces it (an empty package_dir: the model already
+  // deployed, its files served from the devices' stores). Returns the plan as JSON.
   [[nodiscard]] Result<nlohmann::json> load(const LoadRequest& request, ClusterView cluster);
+
+  // A newly elected leader takes over the model its predecessor deployed, from the plan every device received (the
+  // manifest rides in it) and the files the devices hold; nothing in place is sent again. False: nothing to adopt,
+  // or this device already owns the deployment.
+  [[nodiscard]] bool adopt_deployed_model();
+  // Whether this device is the leader: only a leader's load balancer may re-plan (a deposed leader is fenced).
+  void set_leader(bool leader);
+  // Leader: why the last re-plan failed ("" if it did not); shown by get_plan so clients stop waiting.
+  void set_plan_error(std::string error);
 
   // Leader: whether a model was loaded here, and the devices its plan uses.
   [[nodiscard]] bool has_model() const;
@@ -125,8 +136,11 @@ class ModelManager {
   nlohmann::json replans_ = nlohmann::json::array();
   std::thread monitor_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> leader_{false};
+  std::string plan_error_;
   // Every device.
   std::optional<proto::PlanMsg> plan_;
+  std::set<std::string> plan_files_;  // hashes of every file plan_'s manifest names (served from the store)
   std::string local_state_ = "idle";
   std::thread worker_;
   std::atomic<bool> cancel_{false};

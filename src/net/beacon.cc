@@ -101,6 +101,9 @@ void Beacon::send_all() {
 void Beacon::run(const OnPeer& on_peer) {
   auto next_send = std::chrono::steady_clock::now();
   char buf[kMaxBeaconBytes + 1];
+  // Malformed beacons are logged once per 10 s with a count, so a flood cannot flood the log.
+  uint64_t dropped = 0;
+  auto last_warning = std::chrono::steady_clock::now() - std::chrono::seconds(10);
   while (!stop_) {
     const auto now = std::chrono::steady_clock::now();
     if (sending_ && now >= next_send) {
@@ -115,7 +118,12 @@ void Beacon::run(const OnPeer& on_peer) {
     if (n <= 0) continue;
     auto info = decode_beacon(std::string(buf, static_cast<size_t>(n)));
     if (!info.ok()) {
-      LL_DEBUG("beacon from " << inet_ntoa(from.sin_addr) << " dropped: " << info.error());
+      ++dropped;
+      if (std::chrono::steady_clock::now() - last_warning >= std::chrono::seconds(10)) {
+        LL_WARN("refused a beacon from " << inet_ntoa(from.sin_addr) << ": " << info.error() << " (" << dropped
+                                         << " malformed so far)");
+        last_warning = std::chrono::steady_clock::now();
+      }
       continue;
     }
     if (info->cluster != config_.cluster || info->name == config_.name) continue;

@@ -16,8 +16,17 @@ namespace ll::pipeline {
 
 struct ClientOptions {
   std::chrono::milliseconds answer_timeout{10000};  // longest wait for any message from the head
+  std::chrono::milliseconds connect_timeout{3000};  // longest wait for the connection (and CURVE handshake)
   const std::atomic<bool>* cancel = nullptr;        // when it becomes true, the generation is cancelled
 };
+
+// Errors that mean the head is gone (its connection dropped, it never answered, or it has no model yet): a caller
+// may ask the cluster for the new head and resume (GenerateMsg::resume_tokens). Other errors are final.
+inline constexpr const char* kHeadLostPrefix = "lost the head: ";
+[[nodiscard]] bool head_lost(const std::string& error);
+// The head is alive but not (yet) serving the model: during a re-plan, ask again shortly.
+inline constexpr const char* kHeadNotReadyPrefix = "head not ready: ";
+[[nodiscard]] bool head_not_ready(const std::string& error);
 
 // Runs one generation. `on_tokens` sees every streamed piece; returning false cancels the generation.
 [[nodiscard]] Result<proto::DoneMsg> run_generation(const std::string& head_endpoint, const proto::GenerateMsg& request,

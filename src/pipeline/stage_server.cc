@@ -246,6 +246,17 @@ class StageServer::Loop {
                                                                   " tokens; the model's context holds " +
                                                                   std::to_string(context)});
     }
+    const auto& resume = request.resume_tokens;
+    const int64_t vocab = config_->manifest->hparams.vocab_size;
+    if (static_cast<int64_t>(resume.size()) >= request.max_tokens && !resume.empty()) {
+      return reject(route, proto::DataErrorMsg{"bad_request", "resume: already max_tokens tokens"});
+    }
+    if (prompt.size() + resume.size() >= static_cast<size_t>(context)) {
+      return reject(route, proto::DataErrorMsg{"bad_request", "resume: prompt and tokens fill the context"});
+    }
+    for (int64_t t : resume) {
+      if (t < 0 || t >= vocab) return reject(route, proto::DataErrorMsg{"bad_request", "resume: token out of range"});
+    }
     if (heads_.size() >= static_cast<size_t>(options_.max_sessions)) {
       return reject(route, proto::DataErrorMsg{"busy", "too many sessions in flight; retry later"});
     }
@@ -259,11 +270,20 @@ class StageServer::Loop {
     session.request = std::move(request);
     session.prompt = prompt;
     session.started = Clock::now();
+    // A resumed generation: the streamer is primed with the pieces the client already has (their text is not sent
+    // again; bytes of a character the lost head still held back come out with the next piece).
+    for (int64_t t : session.request.resume_tokens) {
+      const int32_t previous = session.generated.empty() ? prompt.back() : session.generated.back();
+      session.text += session.streamer.push(config_->tokenizer->decode_piece(previous, static_cast<int32_t>(t)));
+      session.generated.push_back(static_cast<int32_t>(t));
+    }
+    if (!session.generated.empty()) session.first_token = session.started;
     reply(route, proto::StartedMsg{id, std::vector<int64_t>(prompt.begin(), prompt.end())});
     if (session.request.max_tokens == 0) return finish(id, "max_tokens");
     WorkItem item;
     item.session = id;
     item.input.tokens = std::move(prompt);
+    item.input.tokens.insert(item.input.tokens.end(), session.generated.begin(), session.generated.end());
     item.sampling = session.request.sampling;
     item.enqueued = Clock::now();
     work_.push_back(std::move(item));

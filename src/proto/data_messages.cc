@@ -77,6 +77,7 @@ struct Encoder {
                  {"max_tokens", m.max_tokens},
                  {"sampling", sampling_json(m.sampling)},
                  {"ignore_eos", m.ignore_eos}});
+    if (!m.resume_tokens.empty()) head["resume"] = m.resume_tokens;
     return Status::Ok();
   }
   Status operator()(const CancelMsg& m) {
@@ -197,6 +198,9 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     LL_ASSIGN_OR_RETURN(m.sampling, sampling_from(j));
     if (j.contains("ignore_eos")) {
       LL_ASSIGN_OR_RETURN(m.ignore_eos, get_bool(j, "ignore_eos"));
+    }
+    if (j.contains("resume")) {
+      LL_ASSIGN_OR_RETURN(m.resume_tokens, ints_from(j, "resume", kMaxResumeTokens));
     }
     return DataMessage{m};
   }

@@ -40,7 +40,11 @@ struct GenerateMsg {
   int64_t max_tokens = 256;
   SamplingWire sampling;
   bool ignore_eos = false;
+  // Tokens a previous head already streamed to this client (its head died): the new head continues after them,
+  // and with per-position seeded sampling the rest is exactly what the lost head would have produced.
+  std::vector<int64_t> resume_tokens;
 };
+inline constexpr size_t kMaxResumeTokens = 1 << 20;
 struct CancelMsg {
   uint64_t session = 0;
 };

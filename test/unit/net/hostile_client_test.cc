@@ -133,6 +133,15 @@ TEST_CASE("hostile input on the data plane of a live daemon", "[.hostile_data]")
   }
 }
 
+// A client whose key is not in the allow-list (LL_KEYS names its folder): the data plane never answers it.
+TEST_CASE("a stranger's generate request on the data plane is refused", "[.stranger_data]") {
+  use_keys_from_env();
+  ll::proto::GenerateMsg generate;
+  generate.prompt = "Once upon a time";
+  generate.max_tokens = 4;
+  CHECK(data_error_for(*ll::proto::encode_data_message(generate), 2s) == "(no reply)");
+}
+
 TEST_CASE("hostile input against a live daemon", "[.hostile]") {
   use_keys_from_env();
   REQUIRE(serving());

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The leader — which is also the head, the device the client streams from — killed (SIGKILL) or frozen (SIGSTOP)
+# mid-generation. A new leader is elected, takes over the model from the plan every device holds, re-plans over the
+# survivors (devices keep what they hold; missing shards come from peers' stores), and `llctl --endpoint A,B,C`
+# moves to the next endpoint and resumes with the tokens it already has. The output must equal the undisturbed
+# local run, greedy and sampled. A frozen stage is treated as dead; on SIGCONT a deposed leader is fenced by the
+# higher term and rejoins as a follower.
+# Pins: a generation lost with its head; a new leader that cannot serve a model it did not load; two leaders.
+source "$(dirname "$0")/lib/cluster.bash"
+PKG="$LL_BUILD_DIR/models/stories260K"
+TOKENS=300
+
+local_tokens() {  # local_tokens TEMPERATURE
+  "$LLCTL" generate --local --model "$PKG" --json --ignore-eos --max-tokens $TOKENS --temperature "$1" --seed 5 \
+    "Once upon a time" | jq -c .tokens
+}
+
+# start_cluster BUDGET NAMES...: sets LEADER (no subshell: PIDS and PORTS must stay in this shell).
+start_cluster() {
+  local budget=$1 n
+  shift
+  assign_ports "$@"
+  local peers
+  peers=$(all_endpoints "$@")
+  for n in "$@"; do
+    start_daemon "$n" "$peers" --memory-budget "$budget" --emulate-speed 0.2 --no-rebalance \
+      --heartbeat-interval-ms 500 --heartbeat-timeout-ms 1500
+  done
+  local term
+  read -r LEADER term < <(wait_converged 20 "$@")
+  "$LLCTL" --endpoint "$(endpoint "$LEADER")" load "$PKG" >"$TMP/load.out" 2>&1 || fail "load: $(cat "$TMP/load.out")"
+}
+
+# endpoints_from FIRST NAMES...: FIRST's endpoint, then the others'.
+endpoints_from() {
+  local first=$1 out n
+  shift
+  out=$(endpoint "$first")
+  for n in "$@"; do [[ $n != "$first" ]] && out+=",$(endpoint "$n")"; done
+  echo "$out"
+}
+
+# lose_leader LABEL SIGNAL TEMPERATURE BUDGET NAMES...
+lose_leader() {
+  local label=$1 sig=$2 temp=$3 budget=$4
+  shift 4
+  local names=("$@") leader
+  start_cluster "$budget" "${names[@]}"
+  leader=$LEADER
+  local plan
+  plan=$("$LLCTL" --endpoint "$(endpoint "$leader")" plan --json)
+  [[ $(jq -r '.stages[0].device' <<<"$plan") == "$leader" ]] || fail "$label: the leader is not the head"
+  echo "$label: plan $(jq -c '[.stages[] | {device, first_shard, last_shard}]' <<<"$plan"); $sig to leader $leader"
+  "$LLCTL" --endpoint "$(endpoints_from "$leader" "${names[@]}")" generate --json --ignore-eos --max-tokens $TOKENS \
+    --temperature "$temp" --seed 5 --stall-timeout 3 "Once upon a time" >"$TMP/gen-$label.json" 2>"$TMP/gen-$label.err" &
+  local gen=$! t0
+  sleep 1.5
+  t0=$(now_ms)
+  if [[ $sig == KILL ]]; then stop_daemon "$leader" KILL || true; else kill -STOP "${PIDS[$leader]}"; fi
+  wait $gen || fail "$label: the generation failed: $(cat "$TMP/gen-$label.err")"
+  echo "$label: completed $(($(now_ms) - t0)) ms after the $sig; llctl said: $(grep -h 'resumed on' "$TMP/gen-$label.err")"
+  grep -q "resumed on" "$TMP/gen-$label.err" || fail "$label: llctl did not resume: $(cat "$TMP/gen-$label.err")"
+  [[ $(jq -c .tokens "$TMP/gen-$label.json") == "$(local_tokens "$temp")" ]] ||
+    fail "$label: output differs from the local run"
+  local other="" n
+  for n in "${names[@]}"; do [[ $n != "$leader" ]] && { other=$n; break; }; done
+  local new new_leader
+  new_leader=$(field .leader "$(status_json "$other")")
+  [[ -n ${PORTS[$new_leader]:-} ]] || fail "$label: no new leader ($new_leader)"
+  new=$("$LLCTL" --endpoint "$(endpoint "$new_leader")" plan --json)
+  jq -e --arg l "$leader" '[.stages[] | select(.device == $l)] | length == 0' <<<"$new" >/dev/null ||
+    fail "$label: $leader is still in the plan"
+  # Devices kept what they held: the re-plan fetched less than the whole model.
+  local fetched total
+  fetched=$(jq '[.devices[] | .bytes_done - .bytes_from_cache] | add' <<<"$new")
+  total=$(jq '[.devices[] | .bytes_total] | add' <<<"$new")
+  echo "ok: $label: identical to the local run; new leader $(jq -r '.stages[0].device' <<<"$new"), re-plan fetched $fetched of $total bytes"
+  ((fetched < total)) || fail "$label: the new leader re-sent everything ($fetched of $total bytes)"
+  if [[ $sig == STOP ]]; then
+    kill -CONT "${PIDS[$leader]}"
+    # The deposed leader wakes with a stale term: fenced, it follows the new leader.
+    local deadline=$(($(now_ms) + 15000)) s
+    while (($(now_ms) < deadline)); do
+      s=$(status_json "$leader")
+      [[ -n $s && $(field .role "$s") == follower && $(field .leader "$s") != "$leader" ]] && break
+      sleep 0.2
+    done
+    [[ $(field .role "$s") == follower ]] || fail "$label: $leader did not step down after SIGCONT: $s"
+    read -r l2 t2 < <(wait_converged 15 "${names[@]}")
+    echo "ok: $label: after SIGCONT $leader follows $l2 (term $t2); one leader"
+    "$LLCTL" --endpoint "$(endpoint "$l2")" generate --json --ignore-eos --max-tokens $TOKENS --temperature "$temp" \
+      --seed 5 "Once upon a time" >"$TMP/again-$label.json" 2>"$TMP/again-$label.err" ||
+      fail "$label: generation after SIGCONT: $(cat "$TMP/again-$label.err")"
+    [[ $(jq -c .tokens "$TMP/again-$label.json") == "$(local_tokens "$temp")" ]] ||
+      fail "$label: output after SIGCONT differs"
+    echo "ok: $label: a generation after the rejoin is identical too"
+  fi
+  for n in "${names[@]}"; do [[ -n ${PIDS[$n]:-} ]] && stop_daemon "$n" KILL; done
+  return 0
+}
+
+# SIGKILL of the leader/head, a spare device, greedy.
+lose_leader kill-greedy KILL 0 860000B a b c d
+# SIGKILL, no spare (the two survivors fit), temperature 0.8 with a seed.
+lose_leader kill-sampled KILL 0.8 1300000B e f g
+# SIGSTOP of the leader/head: treated as dead; SIGCONT: fenced, rejoins as a follower.
+lose_leader stop-leader STOP 0.8 860000B h i j k
+
+# SIGSTOP of a middle stage (not the leader): treated as dead, the generation completes; SIGCONT: it rejoins.
+names=(m n o p)
+start_cluster 860000B "${names[@]}"
+leader=$LEADER
+victim=$("$LLCTL" --endpoint "$(endpoint "$leader")" plan --json | jq -r '.stages[1].device')
+"$LLCTL" --endpoint "$(endpoint "$leader")" generate --json --ignore-eos --max-tokens $TOKENS --temperature 0.8 --seed 5 \
+  "Once upon a time" >"$TMP/gen-stop.json" 2>"$TMP/gen-stop.err" &
+gen=$!
+sleep 1.5
+t0=$(now_ms)
+kill -STOP "${PIDS[$victim]}"
+wait $gen || fail "stop-stage: the generation failed: $(cat "$TMP/gen-stop.err")"
+echo "stop-stage: completed $(($(now_ms) - t0)) ms after SIGSTOP of $victim"
+[[ $(jq -c .tokens "$TMP/gen-stop.json") == "$(local_tokens 0.8)" ]] || fail "stop-stage: output differs"
+kill -CONT "${PIDS[$victim]}"
+deadline=$(($(now_ms) + 15000))
+while (($(now_ms) < deadline)); do
+  state=$(devices_json "$leader" | jq -r --arg v "$victim" '.devices[] | select(.profile.name == $v) | .state' 2>/dev/null)
+  [[ $state == alive ]] && break
+  sleep 0.2
+done
+[[ $state == alive ]] || fail "stop-stage: $victim did not rejoin after SIGCONT (state $state)"
+read -r l2 t2 < <(wait_converged 15 "${names[@]}")
+echo "ok: stop-stage: identical output; after SIGCONT $victim is alive again, leader $l2 term $t2"
+echo PASS
