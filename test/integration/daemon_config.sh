@@ -8,7 +8,7 @@ assign_ports a
 
 # Flags win over the file: loopback listen, no peers, no beacons, a temp data dir.
 "$LLD" --config "$EXAMPLE" --name a --cluster "$CLUSTER" --listen "$(endpoint a)" --peers "" --no-beacon \
-  --data-dir "$TMP/a.data" --profile-seconds 0.02 >>"$TMP/a.log" 2>&1 &
+  --data-dir "$TMP/a.data" --keys "$KEYS" --profile-seconds 0.02 >>"$TMP/a.log" 2>&1 &
 PIDS[a]=$!
 deadline=$(($(now_ms) + 10000))
 until s=$(status_json a) && [[ -n $s ]]; do
@@ -47,4 +47,27 @@ expect_refused "bad name" --name "a b"
 expect_refused "bad budget" --memory-budget 2furlongs
 expect_refused "timeout below interval" --heartbeat-interval-ms 1000 --heartbeat-timeout-ms 500
 expect_refused "non-tcp listen" --listen ipc:///tmp/x
+
+# Security: a LAN address without keys refuses to start; a corrupt key refuses to start; --insecure warns.
+lan_port=$(free_ports 1)
+expect_refused "LAN address without keys" --keys "$TMP/no-keys" --listen "tcp://0.0.0.0:$lan_port" --no-beacon
+out=$(timeout 10 "$LLD" --keys "$TMP/no-keys" --listen "tcp://0.0.0.0:$lan_port" --no-beacon 2>&1) || true
+[[ $out == *"no keys in $TMP/no-keys"*"lingualinkd --init"*"--insecure"* ]] || fail "unclear refusal: $out"
+"$LLD" --init --name first --keys "$TMP/init-keys" >"$TMP/init.out" || fail "--init failed"
+[[ -f $TMP/init-keys/cluster.key && -f $TMP/init-keys/device.key ]] || fail "--init made no keys"
+[[ $(stat -c %a "$TMP/init-keys/device.key") == 600 ]] || fail "device.key is not mode 0600"
+device_key=$(grep '^public' "$TMP/init-keys/device.key")
+"$LLD" --init --name first --keys "$TMP/init-keys" >/dev/null || fail "a second --init failed"
+[[ $(grep '^public' "$TMP/init-keys/device.key") == "$device_key" ]] || fail "--init overwrote the device key"
+[[ $(grep -c . "$TMP/init-keys/authorized_keys") == 1 ]] || fail "--init listed the device twice"
+echo "--init: $(head -n 2 "$TMP/init.out" | tr '\n' ' ')"
+cp -r "$TMP/init-keys" "$TMP/bad-keys"
+sed -i 's/^secret = ./secret = 0/' "$TMP/bad-keys/device.key"
+expect_refused "corrupt device key" --keys "$TMP/bad-keys" --listen "tcp://127.0.0.1:$lan_port" --no-beacon
+"$LLD" --insecure --name open --listen "tcp://0.0.0.0:$lan_port" --no-beacon --profile-seconds 0 >"$TMP/open.log" 2>&1 &
+PIDS[open]=$!
+for _ in $(seq 1 50); do grep -q "listening" "$TMP/open.log" && break; sleep 0.1; done
+grep -q -- "--insecure: CURVE is off" "$TMP/open.log" || fail "no warning for --insecure: $(cat "$TMP/open.log")"
+stop_daemon open TERM || fail "insecure daemon: non-zero exit"
+echo "--insecure: started on 0.0.0.0 with a warning"
 echo "PASS"
