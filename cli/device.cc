@@ -50,7 +50,7 @@ void add_device_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("name", flags->name, "device name")->required();
   sub->add_option("--emulate-speed", flags->speed, "behave as a device this many times as fast, in (0, 1]")
       ->required()
-      ->check(CLI::Range(0.01, 1.0));
+      ->check(CLI::Range(1e-6, 1.0));
   sub->callback([flags, &global] { global.exit_code = run_device(*flags, global); });
 }
 

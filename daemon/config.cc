@@ -124,6 +124,10 @@ Status apply_config_file(const std::string& path, DaemonConfig& c, const std::ve
       auto v = proto::get_number(j, "rebalance_cooldown_s");
       if (!v.ok()) return fail(key, v.error());
       c.rebalance_cooldown_s = *v;
+    } else if (key == "step_deadline_s") {
+      auto v = proto::get_number(j, "step_deadline_s");
+      if (!v.ok()) return fail(key, v.error());
+      c.step_deadline_s = *v;
     } else if (key == "keys_dir") {
       LL_TRY_STATUS(str(c.keys_dir));
     } else if (key == "insecure") {
@@ -147,6 +151,8 @@ std::string default_keys_dir() {
 
 Status validate(DaemonConfig& c) {
   if (c.keys_dir.empty()) c.keys_dir = default_keys_dir();
+  if (!(c.step_deadline_s >= 0 && c.step_deadline_s <= 86400))
+    return make_error("step_deadline_s must be in [0, 86400]");
   if (!(c.emulate_speed > 0 && c.emulate_speed <= 1)) return make_error("--emulate-speed must be in (0, 1]");
   if (!c.data_listen.empty() && (c.data_listen.rfind("tcp://", 0) != 0 || !proto::valid_endpoint(c.data_listen))) {
     return make_error("--data-listen must look like tcp://ADDRESS:PORT: " + c.data_listen);

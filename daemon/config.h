@@ -38,6 +38,7 @@ struct DaemonConfig {
   double emulate_speed = 1.0;       // test knob: behave as a device this many times as fast
   bool rebalance = true;            // runtime load balancing on the leader
   double rebalance_cooldown_s = 5;  // no re-plan sooner than this after the last one
+  double step_deadline_s = 60;      // a compute step longer than this: the device is hung (0 = no watchdog)
   // Security (docs/security.md).
   std::string keys_dir;   // default: $LL_KEYS, else /etc/lingualinked/keys
   bool insecure = false;  // no CURVE even when keys exist: explicit only, warned about

@@ -224,6 +224,19 @@ int run(const ll::daemon::DaemonConfig& config) {
   while (!g_stop) {
     node.poll_once(std::chrono::milliseconds(50));
     (*serving)->tick(node);
+    // Heartbeats come from this thread, so they go on even when the compute thread hangs; the per-step deadline is
+    // what reveals that. A device stuck on one step leaves (peers hear 'bye' and re-plan without it) and exits for
+    // its service manager to restart it: the stuck thread cannot be joined.
+    const double step_ms = (*serving)->current_step_ms();
+    if (config.step_deadline_s > 0 && step_ms > config.step_deadline_s * 1000) {
+      LL_ERROR("the compute thread has been on one step for " << step_ms / 1000 << " s (deadline "
+                                                              << config.step_deadline_s
+                                                              << " s): leaving the cluster and exiting");
+      node.shutdown();
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));  // linger: let the 'bye' out
+      std::fflush(nullptr);
+      std::_Exit(3);
+    }
   }
 
   LL_INFO("shutting down");
@@ -271,6 +284,8 @@ int main(int argc, char** argv) {
   app.add_flag("--rebalance,!--no-rebalance", config.rebalance, "runtime load balancing on the leader (default on)");
   app.add_option("--rebalance-cooldown", config.rebalance_cooldown_s,
                  "seconds after a plan before load balancing may re-plan (default 5)");
+  app.add_option("--step-deadline", config.step_deadline_s,
+                 "seconds one compute step may take before the device counts as hung and leaves (default 60; 0 = off)");
   app.add_option("--keys", config.keys_dir, "CURVE keys folder (default $LL_KEYS, else /etc/lingualinked/keys)");
   app.add_flag("--insecure", config.insecure, "run without CURVE authentication and encryption (warned about)");
   bool init = false;
@@ -305,6 +320,7 @@ int main(int argc, char** argv) {
           {"--rebalance", "rebalance"},
           {"--rebalance-cooldown", "rebalance_cooldown_s"},
           {"--keys", "keys_dir"},
+          {"--step-deadline", "step_deadline_s"},
           {"--insecure", "insecure"}};
       std::vector<std::string> keep;
       for (const auto& [flag, key] : flags) {

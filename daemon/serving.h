@@ -28,6 +28,8 @@ class Serving {
   [[nodiscard]] static Result<std::unique_ptr<Serving>> start(const ServingOptions& options);
   ~Serving();
   const std::string& data_endpoint() const { return stage_->endpoint(); }
+  // How long the compute step in progress has run (0 when idle): the step watchdog's input.
+  [[nodiscard]] double current_step_ms() const { return stage_->current_step_ms(); }
   void set_advertised_data_endpoint(const std::string& endpoint) { manager_->set_advertised_endpoint(endpoint); }
 
   // Registers load, get_plan and set_speed on the node's dispatcher.

@@ -461,6 +461,7 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
       continue;
     }
     Status fetched = fetch_file(f, [&](uint64_t bytes) {
+      if (f.size == 0) progress.bytes_total += bytes;  // size learned as it arrives (the tokenizer)
       progress.bytes_done += bytes;
       if (Clock::now() - last_report > std::chrono::milliseconds(250)) {
         send_progress("fetching");

@@ -98,6 +98,12 @@ class StageServer::Loop {
   }
   void set_speed(double speed) { speed_ = speed > 0 ? speed : 1.0; }
   double speed() const { return speed_; }
+  // How long the step in progress has run (0 when idle): the watchdog's view of a hung compute thread.
+  double current_step_ms() const {
+    const int64_t started = step_started_ns_.load();
+    if (started == 0) return 0;
+    return (Clock::now().time_since_epoch().count() - started) / 1e6;
+  }
   StageStats stats() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return stats_;
@@ -430,6 +436,7 @@ class StageServer::Loop {
 
   void compute(std::vector<WorkItem>& items) {
     const auto begin = Clock::now();
+    step_started_ns_ = begin.time_since_epoch().count();
     Result<std::vector<Tensor32>> outputs = std::vector<Tensor32>{};
     if (items.size() == 1) {
       auto out = config_->shards->forward(items[0].session, items[0].input);
@@ -454,6 +461,7 @@ class StageServer::Loop {
       std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(extra_ms * 1000)));
       compute_ms += extra_ms;
     }
+    step_started_ns_ = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++stats_.steps;
@@ -584,6 +592,7 @@ class StageServer::Loop {
   uint64_t next_session_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<double> speed_{1.0};
+  std::atomic<int64_t> step_started_ns_{0};
 
   mutable std::mutex mutex_;  // guards pending_config_, pending_abort_ and stats_
   std::shared_ptr<const StageConfig> pending_config_;
@@ -627,6 +636,7 @@ StageStats StageServer::stats() const {
 void StageServer::set_emulated_speed(double speed) { loop_->set_speed(speed); }
 void StageServer::abort_sessions(const std::string& reason) { loop_->abort_sessions(reason); }
 double StageServer::emulated_speed() const { return loop_->speed(); }
+double StageServer::current_step_ms() const { return loop_->current_step_ms(); }
 
 void StageServer::stop() {
   if (!loop_) return;

@@ -68,6 +68,8 @@ class StageServer {
   // compute really done: (1/speed - 1) x its duration). 1 = real speed; values above 1 cannot speed anything up.
   void set_emulated_speed(double speed);
   [[nodiscard]] double emulated_speed() const;
+  // How long the step now computing has been running, 0 when idle (thread-safe; the daemon's step watchdog).
+  [[nodiscard]] double current_step_ms() const;
   [[nodiscard]] StageStats stats() const;
   // Ends every session this head serves with an error to its client (the ring cannot be rebuilt).
   void abort_sessions(const std::string& reason);

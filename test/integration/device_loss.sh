@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A stage device killed (SIGKILL) mid-generation: the leader notices (heartbeats), re-plans over the survivors,
+# A stage device killed (SIGKILL) mid-generation, or hung (its compute thread stuck on a step while its heartbeats
+# go on — only the per-step deadline reveals it): the leader notices (heartbeats), re-plans over the survivors,
 # devices fetch what they lack, and the head replays every in-flight session — the generation completes, identical
 # to the undisturbed local run, greedy and sampled. Then: survivors that cannot hold the model give the client a
 # clear error within 10 s, never a hang.
@@ -67,3 +68,33 @@ took=$(( $(now_ms) - killed_at ))
 ((took < 10000)) || fail "the client waited $took ms for its error"
 grep -q "cannot hold the model" "$TMP/gen-small.err" || fail "unclear error: $(cat "$TMP/gen-small.err")"
 echo "ok: survivors too small: the client got, after $took ms: $(tail -n 1 "$TMP/gen-small.err")"
+
+# A hung compute thread: heartbeats continue, so only the step deadline can tell. The device is made to take ~100 s
+# per step; its watchdog (--step-deadline 2) makes it leave, and the generation completes identically.
+names=(q r s t)
+assign_ports "${names[@]}"
+peers=$(all_endpoints "${names[@]}")
+for n in "${names[@]}"; do
+  start_daemon "$n" "$peers" --memory-budget 860000B --emulate-speed 0.2 --no-rebalance --step-deadline 2
+done
+read -r leader term < <(wait_converged 20 "${names[@]}")
+lep=$(endpoint "$leader")
+"$LLCTL" --endpoint "$lep" load "$PKG" >/dev/null 2>&1 || fail "load for the hung case"
+victim=$("$LLCTL" --endpoint "$lep" plan --json | jq -r --arg l "$leader" '[.stages[] | select(.device != $l)][0].device')
+"$LLCTL" --endpoint "$lep" generate --json --ignore-eos --max-tokens 400 --temperature 0.8 --seed 11 \
+  "Once upon a time" >"$TMP/gen-hung.json" 2>"$TMP/gen-hung.err" &
+gen=$!
+sleep 1.2
+hung_at=$(now_ms)
+"$LLCTL" --endpoint "$lep" device "$victim" --emulate-speed 0.00001 >/dev/null || fail "cannot slow $victim down"
+wait $gen || fail "hung: the generation failed: $(cat "$TMP/gen-hung.err")"
+echo "hung: generation completed $(($(now_ms) - hung_at)) ms after $victim's compute thread hung"
+rc=0
+wait "${PIDS[$victim]}" || rc=$?
+unset "PIDS[$victim]"
+((rc == 3)) || fail "hung: $victim exited with $rc, expected the watchdog's 3"
+grep -q "compute thread has been on one step" "$TMP/$victim.log" || fail "hung: no watchdog log line"
+want=$("$LLCTL" generate --local --model "$PKG" --json --ignore-eos --max-tokens 400 --temperature 0.8 --seed 11 \
+  "Once upon a time" | jq -c .tokens)
+[[ $(jq -c .tokens "$TMP/gen-hung.json") == "$want" ]] || fail "hung: output differs from the local run"
+echo "ok: hung: $victim's watchdog fired ($(grep -o 'on one step for [0-9.]* s' "$TMP/$victim.log")), output identical"
