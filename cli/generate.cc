@@ -38,7 +38,7 @@ void on_interrupt(int) { g_interrupted = true; }
 
 void print_json(const std::string& model, const std::vector<int64_t>& prompt_tokens, const std::vector<int64_t>& tokens,
                 const std::string& text, const std::string& stop_reason, double prefill_s, double decode_s,
-                int64_t stages) {
+                int64_t stages, double longest_pause_s) {
   const double decode_tps = decode_s > 0 && tokens.size() > 1 ? (tokens.size() - 1) / decode_s : 0;
   nlohmann::json out = {{"model", model},
                         {"prompt_tokens", prompt_tokens},
@@ -50,6 +50,7 @@ void print_json(const std::string& model, const std::vector<int64_t>& prompt_tok
                          {{"prefill_s", prefill_s},
                           {"prefill_tokens_per_s", prefill_s > 0 ? prompt_tokens.size() / prefill_s : 0},
                           {"decode_s", decode_s},
+                          {"longest_pause_s", longest_pause_s},
                           {"decode_tokens_per_s", decode_tps}}}};
   std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
 }
@@ -82,6 +83,8 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
   std::string lost_head;  // non-empty while resuming
   uint64_t lost_version = 0;
   Clock::time_point lost_at;
+  Clock::time_point last_piece;
+  double longest_pause_s = 0;
   while (true) {
     const bool resuming = !lost_head.empty();
     auto retry_or_fail = [&](const std::string& error) {
@@ -120,10 +123,17 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
       return 1;
     }
     bool first_piece = true;
+    if (!resuming) last_piece = Clock::time_point{};
     auto done = pipeline::run_generation(
         head, request,
         [&](const proto::TokensMsg& t) {
           request.resume_tokens.insert(request.resume_tokens.end(), t.tokens.begin(), t.tokens.end());
+          // The longest silence between two pieces: how long a re-plan or a failover held the stream up.
+          const auto now = Clock::now();
+          if (last_piece != Clock::time_point{}) {
+            longest_pause_s = std::max(longest_pause_s, std::chrono::duration<double>(now - last_piece).count());
+          }
+          last_piece = now;
           if (resuming && first_piece && !t.tokens.empty()) {
             first_piece = false;
             std::fprintf(stderr, "\nllctl: resumed on %s %.2f s after losing %s (%zu tokens kept)\n", head.c_str(),
@@ -165,7 +175,7 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
     }
     if (flags.json) {
       print_json(model, done->prompt_tokens, done->tokens, done->text, done->stop_reason, done->prefill_s,
-                 done->decode_s, done->stages);
+                 done->decode_s, done->stages, longest_pause_s);
     } else {
       std::printf("\n");
     }

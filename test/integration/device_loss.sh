@@ -28,7 +28,7 @@ run_case() {  # run_case LABEL BUDGET TEMPERATURE NAMES...
   killed_at=$(now_ms)
   stop_daemon "$victim" KILL || true
   wait $gen || fail "$label: the generation failed: $(cat "$TMP/gen-$label.err")"
-  echo "$label: generation completed $(( $(now_ms) - killed_at )) ms after the kill"
+  echo "$label: generation completed $(( $(now_ms) - killed_at )) ms after the kill; time to resume (longest pause in the stream): $(jq .timings.longest_pause_s "$TMP/gen-$label.json") s"
   local new
   new=$("$LLCTL" --endpoint "$lep" plan --json)
   jq -e --arg v "$victim" '[.stages[] | select(.device == $v)] | length == 0' <<<"$new" >/dev/null ||
@@ -88,7 +88,7 @@ sleep 1.2
 hung_at=$(now_ms)
 "$LLCTL" --endpoint "$lep" device "$victim" --emulate-speed 0.00001 >/dev/null || fail "cannot slow $victim down"
 wait $gen || fail "hung: the generation failed: $(cat "$TMP/gen-hung.err")"
-echo "hung: generation completed $(($(now_ms) - hung_at)) ms after $victim's compute thread hung"
+echo "hung: generation completed $(($(now_ms) - hung_at)) ms after $victim's compute thread hung; time to resume: $(jq .timings.longest_pause_s "$TMP/gen-hung.json") s"
 rc=0
 wait "${PIDS[$victim]}" || rc=$?
 unset "PIDS[$victim]"
