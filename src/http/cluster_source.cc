@@ -141,7 +141,8 @@ Result<Json> ClusterSource::topology_unchecked() const {
         Json counters = (*own)["stage"];
         // Bytes sent per link, by the receiving device's name where it is known.
         Json by_device = Json::object();
-        for (const auto& [endpoint, bytes] : counters.value("bytes_sent", Json::object()).items()) {
+        const Json sent = counters.value("bytes_sent", Json::object());  // named: items() must not outlive it
+        for (const auto& [endpoint, bytes] : sent.items()) {
           const auto it = name_of_data_endpoint.find(endpoint);
           by_device[it != name_of_data_endpoint.end() && !it->second.empty() ? it->second : endpoint] = bytes;
         }

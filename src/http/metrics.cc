@@ -141,7 +141,8 @@ std::string render_metrics(const Json& topology, const HttpCounters::Snapshot& h
     Family bytes(out, "ll_link_bytes_sent_total", "counter", "data-plane bytes a device sent to another");
     for (const auto& d : devices) {
       if (!d.contains("counters") || !d["counters"].is_object()) continue;
-      for (const auto& [to, n] : d["counters"].value("bytes_sent", Json::object()).items()) {
+      const Json sent = d["counters"].value("bytes_sent", Json::object());  // named: items() must not outlive it
+      for (const auto& [to, n] : sent.items()) {
         bytes.sample({{"from", d.value("name", "")}, {"to", to}}, n.is_number() ? n.get<double>() : 0);
       }
     }
