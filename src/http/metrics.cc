@@ -90,8 +90,14 @@ std::string render_metrics(const Json& topology, const HttpCounters::Snapshot& h
     const Json devices = topology.value("devices", Json::array());
     Family(out, "ll_plan_version", "gauge", "version of the plan in force (0: no model loaded)")
         .sample({{"model", topology.value("model", "")}}, number(topology, "plan_version"));
-    Family(out, "ll_replans_total", "counter", "re-plans of the loaded model (load balancing and device loss)")
-        .sample({}, static_cast<double>(topology.value("replans", Json::array()).size()));
+    // The leader's history holds every re-plan it weighed; those with a new version were made.
+    const Json replans = topology.value("replans", Json::array());
+    double made = 0;
+    for (const auto& r : replans) made += r.is_object() && r.contains("to_version") ? 1 : 0;
+    Family(out, "ll_replans_total", "counter", "re-plans made for the loaded model (load balancing, device loss)")
+        .sample({}, made);
+    Family(out, "ll_replans_considered_total", "counter", "re-plans the leader weighed, made or kept")
+        .sample({}, static_cast<double>(replans.size()));
     Family(out, "ll_predicted_ms_per_token", "gauge", "the planner's predicted time per token")
         .sample({}, number(topology, "predicted_ms_per_token"));
     Family info(out, "ll_device_up", "gauge", "1 for each device this daemon knows that is alive (or itself)");

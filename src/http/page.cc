@@ -66,9 +66,10 @@ function drawRing(t) {
     const [x, y] = pos[d.name]; if (x === undefined) continue;
     const staged = !!d.stage;
     mk("circle", {cx: x, cy: y, r: 32, fill: staged ? "#fff" : "#eee", stroke: d.name === t.leader ? "#e0a800" : "#1d2330", "stroke-width": 2});
-    mk("text", {x, y: y - 4, "text-anchor": "middle", "font-weight": "600"}).textContent = d.name;
-    mk("text", {x, y: y + 10, "text-anchor": "middle"}).textContent = staged ? "layers " + (d.stage.layers || d.stage.first_shard + "-" + d.stage.last_shard) : "spare";
-    if (staged && typeof d.stage.observed_ms === "number") mk("text", {x, y: y + 48, "text-anchor": "middle"}).textContent = ms(d.stage.observed_ms) + "/step";
+    mk("text", {x, y: y - 2, "text-anchor": "middle", "font-weight": "600"}).textContent = d.name;
+    mk("text", {x, y: y + 12, "text-anchor": "middle"}).textContent = staged ? "stage " + d.stage.index : "spare";
+    if (staged) mk("text", {x, y: y + 46, "text-anchor": "middle"}).textContent = "layers " + (d.stage.layers || d.stage.first_shard + "-" + d.stage.last_shard);
+    if (staged && typeof d.stage.observed_ms === "number") mk("text", {x, y: y + 60, "text-anchor": "middle"}).textContent = ms(d.stage.observed_ms) + "/step";
   }
   if (!names.length) mk("text", {x: 200, y: 200, "text-anchor": "middle"}).textContent = "no model loaded";
 }
@@ -105,8 +106,9 @@ function render(t) {
   document.querySelector("#links tbody").replaceChildren(...t.links.map(l => el("tr", {},
     el("td", {}, l.from), el("td", {}, l.to), el("td", {}, l.rtt_ms.toFixed(2)),
     el("td", {}, l.bandwidth_mbps ? l.bandwidth_mbps.toFixed(0) : "-"), el("td", {}, bytes(sent[l.from + ">" + l.to] || 0)))));
-  document.getElementById("replans").replaceChildren(...t.replans.map(r => el("li", {},
-    "plan " + r.from_version + (r.to_version ? " -> " + r.to_version : " (kept)") + ": " + (r.reason || ""))));
+  document.getElementById("replans").replaceChildren(...(t.replans.length ? t.replans.map(r => el("li", {},
+    "plan " + r.from_version + (r.to_version ? " -> " + r.to_version : " (kept)") + ": " + (r.reason || ""))) :
+    [el("li", {class: "none"}, "none since plan " + (t.plan_version || "-") + " was made")]));
 }
 async function tick() {
   const status = document.getElementById("status");
