@@ -375,7 +375,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpOptions& options
   impl.server.set_payload_max_length(options.max_body_bytes);
   impl.server.set_read_timeout(options.read_timeout_s, 0);
   impl.server.set_write_timeout(10, 0);
-  impl.server.set_keep_alive_timeout(5);
+  // An idle keep-alive connection holds a pool thread, and shutdown waits for it: keep that wait short.
+  impl.server.set_keep_alive_timeout(1);
   impl.routes();
   const std::string& host = options.address.host;
   if (options.address.port == 0) {
