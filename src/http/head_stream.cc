@@ -2,6 +2,9 @@
 
 #include <zmq.hpp>
 
+#include "net/curve.h"
+#include "proto/limits.h"
+
 namespace ll::http {
 
 struct HeadStream::Socket {
@@ -50,8 +53,9 @@ std::variant<std::unique_ptr<HeadStream>, HeadError> HeadStream::open(const std:
   try {
     auto socket = std::make_unique<Socket>();
     socket->endpoint = endpoint;
+    net::secure_client(socket->socket);  // CURVE with this daemon's device key, when the cluster uses keys
     socket->socket.set(zmq::sockopt::linger, 200);
-    socket->socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(64) << 20);
+    socket->socket.set(zmq::sockopt::maxmsgsize, proto::kMaxDataSocketFrameBytes);
     socket->socket.connect(endpoint);
     if (!socket->send(request)) return HeadError{"bad_request", "the request cannot be encoded"};
     auto answer = socket->receive(timeout);
