@@ -1,6 +1,7 @@
 // Drives lingualinkd's HTTP API with the official `openai` client (test/integration/http_api.sh): lists the models,
 // streams a completion and a chat completion (greedy), asks for one whole completion, and checks that a wrong key is
-// refused. Prints one JSON object for the shell test to compare with `llctl generate`.
+// refused; then runs three sampled completions (temperature 0.8, top_p 0.9, seeds 100..102) at once. Prints one JSON
+// object for the shell test to compare with `llctl generate`.
 // Usage: node openai_check.mjs BASE_URL API_KEY PROMPT CHAT_CONTENT MAX_TOKENS
 import OpenAI from "openai";
 
@@ -40,7 +41,17 @@ try {
   wrongKeyStatus = e.status ?? String(e);
 }
 
+// Concurrent, sampled: each must equal its own seeded llctl run (sampling is seeded per position).
+const sampledPrompts = ["Lily", "The dog", "One day"];
+const sampled = await Promise.all(sampledPrompts.map(async (p, i) => {
+  let text = "";
+  const s = await client.completions.create({ model, prompt: p, max_tokens, temperature: 0.8, top_p: 0.9, seed: 100 + i,
+                                              stream: true });
+  for await (const chunk of s) text += chunk.choices[0]?.text ?? "";
+  return text;
+}));
+
 console.log(JSON.stringify({
-  model, completion, completionChunks, completionFinish, chat, chatChunks, chatFinish, role,
+  model, sampled, completion, completionChunks, completionFinish, chat, chatChunks, chatFinish, role,
   whole: whole.choices[0].text, wholeFinish: whole.choices[0].finish_reason, usage: whole.usage, wrongKeyStatus,
 }));

@@ -67,6 +67,16 @@ out=$(cd "$HTTP_DIR" && node openai_check.mjs "$URL/v1" "$TOKEN" "$PROMPT" "$CHA
 [[ $(jq -r .role <<<"$out") == assistant ]] || fail "chat role: $out"
 [[ $(jq -r .wrongKeyStatus <<<"$out") == 401 ]] || fail "a wrong key was not refused with 401: $out"
 echo "ok: openai client: streamed completion, streamed chat and whole completion = llctl generate ($MAX tokens, 3 stages)"
+sampled_prompts=("Lily" "The dog" "One day")
+for i in 0 1 2; do
+  w=$("$LLCTL" --endpoint "$(endpoint a)" generate --json --max-tokens $MAX --temperature 0.8 --top-p 0.9 \
+    --seed $((100 + i)) "${sampled_prompts[$i]}" | jq -r .text)
+  [[ $(jq -r ".sampled[$i]" <<<"$out") == "$w" ]] || fail "sampled completion $i (seed $((100 + i))) differs:
+  http:  $(jq -r ".sampled[$i]" <<<"$out")
+  llctl: $w"
+done
+[[ $(jq -r '.sampled[0]' <<<"$out") != $(jq -r '.sampled[1]' <<<"$out") ]] || fail "sampled texts are all the same"
+echo "ok: three concurrent sampled completions (temperature 0.8, top_p 0.9, seeds 100-102) = their seeded llctl runs"
 
 # Bad input: status and OpenAI's error shape. check NAME STATUS CURL-ARGS...
 check() {
