@@ -2,15 +2,37 @@
 
 #include <zmq.hpp>
 
+#include <atomic>
+#include <cstring>
+
 #include "net/curve.h"
 #include "proto/limits.h"
 
 namespace ll::http {
 
+namespace {
+constexpr auto kConnectTimeout = std::chrono::milliseconds(3000);  // the connection and its CURVE handshake
+std::atomic<int> monitor_count{0};
+}  // namespace
+
 struct HeadStream::Socket {
   zmq::context_t context{1};
   zmq::socket_t socket{context, zmq::socket_type::dealer};
+  zmq::socket_t monitor{context, zmq::socket_type::pair};
   std::string endpoint;
+  bool connected = false;
+  std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
+
+  void watch() {
+    const std::string address = "inproc://http-head-stream-" + std::to_string(++monitor_count);
+    if (zmq_socket_monitor(socket.handle(), address.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0) {
+      throw zmq::error_t();
+    }
+    monitor.set(zmq::sockopt::linger, 0);
+    monitor.connect(address);
+  }
 
   bool send(const proto::DataMessage& message) {
     auto frames = proto::encode_data_message(message);
@@ -21,12 +43,37 @@ struct HeadStream::Socket {
     return true;
   }
 
-  // The next data message, or an error after `timeout` of silence.
+  // The next data message, or an error: `timeout` of silence, or the connection dropped ("lost": a killed head
+  // closes its TCP connection at once, and the monitor sees that long before any timeout would).
   std::variant<proto::DataMessage, HeadError> receive(std::chrono::milliseconds timeout) {
-    zmq::pollitem_t item{static_cast<void*>(socket), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, timeout) <= 0 || !(item.revents & ZMQ_POLLIN)) {
-      return HeadError{"timeout", "no answer from the head stage at " + endpoint + " within " +
-                                      std::to_string(timeout.count()) + " ms"};
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        return HeadError{"timeout", "no answer from the head stage at " + endpoint + " within " +
+                                        std::to_string(timeout.count()) + " ms"};
+      }
+      zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLIN, 0}, {monitor.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 2, std::min(left, std::chrono::milliseconds(100)));
+      if (items[1].revents & ZMQ_POLLIN) {
+        zmq::message_t event, address;
+        if (monitor.recv(event, zmq::recv_flags::none) && event.more()) (void)monitor.recv(address);
+        uint16_t id = 0;
+        if (event.size() >= 2) std::memcpy(&id, event.data(), 2);
+        if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) connected = true;
+        if (id == ZMQ_EVENT_DISCONNECTED && connected) {
+          return HeadError{"lost", "lost the head stage at " + endpoint + ": the connection dropped"};
+        }
+        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+          return HeadError{"refused", "the head stage at " + endpoint + " refused this daemon's key"};
+        }
+      }
+      if (!connected && std::chrono::steady_clock::now() - began > kConnectTimeout) {
+        return HeadError{"lost", "no connection to the head stage at " + endpoint + " within " +
+                                     std::to_string(kConnectTimeout.count()) + " ms"};
+      }
+      if (items[0].revents & ZMQ_POLLIN) break;
     }
     std::vector<std::string> frames;
     zmq::message_t part;
@@ -56,6 +103,7 @@ std::variant<std::unique_ptr<HeadStream>, HeadError> HeadStream::open(const std:
     net::secure_client(socket->socket);  // CURVE with this daemon's device key, when the cluster uses keys
     socket->socket.set(zmq::sockopt::linger, 200);
     socket->socket.set(zmq::sockopt::maxmsgsize, proto::kMaxDataSocketFrameBytes);
+    socket->watch();
     socket->socket.connect(endpoint);
     if (!socket->send(request)) return HeadError{"bad_request", "the request cannot be encoded"};
     auto answer = socket->receive(timeout);

@@ -14,7 +14,8 @@
 
 namespace ll::http {
 
-// A failure: the head's DataErrorMsg, or "unreachable" / "timeout" / "malformed" from this side.
+// A failure: the head's DataErrorMsg, or from this side "lost" (the connection dropped, or none within 3 s: the head
+// is gone and a new plan may have another), "timeout", "unreachable", "refused" (CURVE) or "malformed".
 using HeadError = proto::DataErrorMsg;
 // What next() yields.
 using HeadEvent = std::variant<proto::TokensMsg, proto::DoneMsg, HeadError>;
@@ -35,6 +36,7 @@ class HeadStream {
   [[nodiscard]] HeadEvent next(std::chrono::milliseconds timeout);
   // Asks the head to end the session (a stop sequence was seen, the HTTP client left); next() then yields the done.
   void cancel();
+  [[nodiscard]] bool cancelled() const { return cancelled_; }
 
  private:
   struct Socket;

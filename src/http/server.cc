@@ -25,6 +25,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kOpenTimeout = std::chrono::milliseconds(15000);  // the head's accept/refuse (queues behind work)
 constexpr auto kTopologyMaxAge = std::chrono::milliseconds(500);
+constexpr auto kResumeTimeout = std::chrono::seconds(30);  // how long to look for a new head after losing one
 
 ApiError api_error(int status, std::string type, std::string message, std::string code) {
   ApiError e;
@@ -43,9 +44,10 @@ ApiError head_error(const HeadError& error, Endpoint endpoint) {
     return e;
   }
   if (error.code == "busy") return api_error(429, "server_error", error.message, "busy");
-  if (error.code == "not_ready" || error.code == "unavailable") {
+  if (error.code == "not_ready" || error.code == "unavailable" || error.code == "lost") {
     return api_error(503, "server_error", error.message, error.code);
   }
+  if (error.code == "refused") return api_error(502, "server_error", error.message, error.code);
   if (error.code == "timeout" || error.code == "unreachable") {
     return api_error(504, "server_error", error.message, error.code);
   }
@@ -74,6 +76,9 @@ bool constant_time_equal(const std::string& given, const std::string& token) {
 // One streamed completion, shared with the chunked content provider.
 struct Stream {
   std::unique_ptr<HeadStream> head;
+  proto::GenerateMsg generate;  // resume_tokens grows with every token received, for a resume on a new head
+  std::string head_endpoint;
+  uint64_t plan_version = 0;
   StopScanner scanner{{}};
   CompletionRequest request;
   std::string id;
@@ -144,6 +149,10 @@ struct HttpServer::Impl {
     return topology_cache;
   }
 
+  // The next event of a stream; when its head stage is lost, it waits for the new plan and resumes there with the
+  // tokens already received (sampling is seeded per position: the continuation is the one the lost head would
+  // have produced).
+  HeadEvent next_event(Stream& s);
   void routes();
   void complete(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
   void complete_whole(Stream& s, httplib::Response& res);
@@ -260,6 +269,9 @@ void HttpServer::Impl::complete(const httplib::Request& req, httplib::Response& 
   if (auto* e = std::get_if<HeadError>(&opened)) return send_error(res, head_error(*e, endpoint));
   auto s = std::make_shared<Stream>();
   s->head = std::get<std::unique_ptr<HeadStream>>(std::move(opened));
+  s->generate = std::move(generate);
+  s->head_endpoint = plan->head;
+  s->plan_version = plan->version;
   s->scanner = StopScanner(request.stop);
   s->id = hex_id(endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-", s->head->started().session);
   s->model = plan->model;
@@ -275,11 +287,48 @@ void HttpServer::Impl::complete(const httplib::Request& req, httplib::Response& 
       [this](bool) { counters.stream_ended(); });
 }
 
+HeadEvent HttpServer::Impl::next_event(Stream& s) {
+  while (true) {
+    HeadEvent event = s.head->next(options.head_timeout);
+    if (auto* tokens = std::get_if<proto::TokensMsg>(&event)) {
+      s.generate.resume_tokens.insert(s.generate.resume_tokens.end(), tokens->tokens.begin(), tokens->tokens.end());
+      return event;
+    }
+    auto* error = std::get_if<HeadError>(&event);
+    if (!error || error->code != "lost" || s.head->cancelled() || stopping) return event;
+    const HeadError lost = *error;
+    LL_WARN("http: " << lost.message << "; resuming (" << s.generate.resume_tokens.size() << " tokens so far)");
+    const auto lost_at = Clock::now();
+    bool resumed = false;
+    while (!resumed && !stopping && Clock::now() - lost_at < kResumeTimeout) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      auto plan = source.current_plan();
+      if (!plan || plan->head.empty()) continue;
+      if (plan->head == s.head_endpoint && plan->version == s.plan_version) continue;  // not re-planned yet
+      auto opened = HeadStream::open(plan->head, s.generate, kOpenTimeout);
+      if (auto* e = std::get_if<HeadError>(&opened)) {
+        if (e->code == "lost" || e->code == "not_ready" || e->code == "timeout") continue;  // the new head loads
+        return *e;
+      }
+      s.head = std::get<std::unique_ptr<HeadStream>>(std::move(opened));
+      s.head_endpoint = plan->head;
+      s.plan_version = plan->version;
+      resumed = true;
+      LL_INFO("http: resumed on " << plan->head << " " << std::chrono::duration<double>(Clock::now() - lost_at).count()
+                                  << " s after losing the head");
+    }
+    if (!resumed) {
+      return HeadError{"unavailable",
+                       lost.message + "; no new head within " + std::to_string(kResumeTimeout.count()) + " s"};
+    }
+  }
+}
+
 void HttpServer::Impl::complete_whole(Stream& s, httplib::Response& res) {
   bool first = true;
   while (true) {
     if (stopping) s.head->cancel();
-    HeadEvent event = s.head->next(options.head_timeout);
+    HeadEvent event = next_event(s);
     if (auto* tokens = std::get_if<proto::TokensMsg>(&event)) {
       if (first && !tokens->tokens.empty()) {
         counters.observe_first_token(std::chrono::duration<double>(Clock::now() - s.begun).count());
@@ -319,7 +368,7 @@ bool HttpServer::Impl::stream_chunks(Stream& s, httplib::DataSink& sink) {
   bool first_token = true;
   while (true) {
     if (stopping) s.head->cancel();
-    HeadEvent event = s.head->next(options.head_timeout);
+    HeadEvent event = next_event(s);
     if (auto* tokens = std::get_if<proto::TokensMsg>(&event)) {
       if (first_token && !tokens->tokens.empty()) {
         counters.observe_first_token(std::chrono::duration<double>(Clock::now() - s.begun).count());
