@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/units.h"
+#include "http/server.h"
 #include "proto/json_fields.h"
 #include "proto/limits.h"
 
@@ -138,6 +139,14 @@ Status apply_config_file(const std::string& path, DaemonConfig& c, const std::ve
       auto v = proto::get_bool(j, "rebalance");
       if (!v.ok()) return fail(key, v.error());
       c.rebalance = *v;
+    } else if (key == "http") {
+      LL_TRY_STATUS(str(c.http));
+    } else if (key == "http_token") {
+      LL_TRY_STATUS(str(c.http_token));
+    } else if (key == "http_threads") {
+      LL_TRY_STATUS(i64(c.http_threads));
+    } else if (key == "http_max_body_bytes") {
+      LL_TRY_STATUS(i64(c.http_max_body_bytes));
     } else
       return fail(key, "unknown option");
   }
@@ -189,6 +198,14 @@ Status validate(DaemonConfig& c) {
     return make_error("probe_bytes must be 1.." + std::to_string(proto::kMaxProbeBytes));
   }
   if (c.probe_interval_s < 1 || c.ping_interval_s < 1) return make_error("probe/ping intervals must be >= 1 s");
+  if (!c.http.empty()) {
+    LL_ASSIGN_OR_RETURN(http::HttpAddress address, http::parse_http_address(c.http));
+    LL_TRY_STATUS(http::check_http_security(address, c.http_token));
+  }
+  if (c.http_threads < 1 || c.http_threads > 256) return make_error("http_threads must be 1..256");
+  if (c.http_max_body_bytes < 1024 || c.http_max_body_bytes > (int64_t{64} << 20)) {
+    return make_error("http_max_body_bytes must be 1024..67108864");
+  }
   return Status::Ok();
 }
 

@@ -42,6 +42,11 @@ struct DaemonConfig {
   // Security (docs/security.md).
   std::string keys_dir;   // default: $LL_KEYS, else /etc/lingualinked/keys
   bool insecure = false;  // no CURVE even when keys exist: explicit only, warned about
+  // The HTTP API (docs/http.md): off unless an address is given.
+  std::string http;                       // HOST:PORT, e.g. 127.0.0.1:8080; "" = off
+  std::string http_token;                 // bearer token; required to bind beyond loopback
+  int64_t http_threads = 8;               // connections served at once
+  int64_t http_max_body_bytes = 1 << 20;  // larger request bodies: 413
 };
 
 // The keys folder a daemon or llctl uses when none is given: $LL_KEYS, else /etc/lingualinked/keys.

@@ -23,6 +23,7 @@
 #include "daemon/config.h"
 #include "daemon/keys.h"
 #include "daemon/serving.h"
+#include "http/server.h"
 #include "net/beacon.h"
 #include "net/zmq_transport.h"
 #include "runtime/compute_profile.h"
@@ -186,6 +187,22 @@ int run(const ll::daemon::DaemonConfig& config) {
   nc.profile = profile;
   if (config.beacon) nc.discovery_grace = std::chrono::milliseconds(2 * config.beacon_interval_ms);
   ll::cluster::Node node(nc, **transport, clock);
+  // The HTTP API binds before the node starts: a port in use ends the daemon before it joins the cluster.
+  std::unique_ptr<ll::http::HttpServer> http;
+  if (!config.http.empty()) {
+    ll::http::HttpOptions ho;
+    ho.address = *ll::http::parse_http_address(config.http);  // checked by validate()
+    ho.token = config.http_token;
+    ho.threads = static_cast<int>(config.http_threads);
+    ho.max_body_bytes = static_cast<uint64_t>(config.http_max_body_bytes);
+    ho.control_endpoint = node.endpoint();
+    auto started = ll::http::HttpServer::start(ho);
+    if (!started.ok()) {
+      LL_ERROR(started.error());
+      return 1;
+    }
+    http = std::move(started).value();
+  }
   Profiler profiler(node, profile, config);
   node.set_refresh_hook([&profiler] { return profiler.request(); });
   if (auto st = node.start(); !st.ok()) {
@@ -240,6 +257,7 @@ int run(const ll::daemon::DaemonConfig& config) {
   }
 
   LL_INFO("shutting down");
+  if (http) http->stop();  // first: streams in flight end with their sessions cancelled
   node.shutdown();
   if (beacon) {
     beacon->stop();
@@ -281,6 +299,9 @@ int main(int argc, char** argv) {
   app.add_option("--model", config.model, "model package the leader loads at start (like llctl load)");
   app.add_option("--emulate-speed", config.emulate_speed,
                  "test knob: behave as a device this many times as fast, in (0, 1] (default 1)");
+  app.add_option("--http", config.http,
+                 "serve the OpenAI-compatible HTTP API, metrics and the topology page on HOST:PORT, e.g. "
+                 "127.0.0.1:8080 (off by default; beyond loopback only with http_token in the config file)");
   app.add_flag("--rebalance,!--no-rebalance", config.rebalance, "runtime load balancing on the leader (default on)");
   app.add_option("--rebalance-cooldown", config.rebalance_cooldown_s,
                  "seconds after a plan before load balancing may re-plan (default 5)");
@@ -321,7 +342,8 @@ int main(int argc, char** argv) {
           {"--rebalance-cooldown", "rebalance_cooldown_s"},
           {"--keys", "keys_dir"},
           {"--step-deadline", "step_deadline_s"},
-          {"--insecure", "insecure"}};
+          {"--insecure", "insecure"},
+          {"--http", "http"}};
       std::vector<std::string> keep;
       for (const auto& [flag, key] : flags) {
         if (app.count(flag) > 0) keep.emplace_back(key);

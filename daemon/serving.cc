@@ -119,6 +119,7 @@ void Serving::register_commands(cluster::Node& node) {
                                              {"tokens_generated", stats.tokens_generated},
                                              {"replayed_sessions", stats.replayed_sessions},
                                              {"compute_ms_avg", stats.compute_ms_avg},
+                                             {"queue_depth", stats.queue_depth},
                                              {"emulated_speed", stats.emulated_speed},
                                              {"bytes_sent", stats.bytes_sent}};
                           return status;

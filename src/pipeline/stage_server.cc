@@ -420,6 +420,10 @@ class StageServer::Loop {
   void run_work() {
     std::deque<WorkItem> items;
     items.swap(work_);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.queue_depth = items.size();
+    }
     std::vector<WorkItem> batch;
     for (auto& item : items) {
       if (!last_seen_.count(item.session)) continue;  // ended while waiting

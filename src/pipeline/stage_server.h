@@ -47,6 +47,7 @@ struct StageStats {
   uint64_t tokens_generated = 0;   // head only
   uint64_t replayed_sessions = 0;  // head only: sessions rebuilt on a new plan
   double compute_ms_avg = 0;       // moving average per forward pass (emulated slowness included)
+  size_t queue_depth = 0;          // steps that were waiting for this stage when it last started work
   double emulated_speed = 1.0;
   std::map<std::string, uint64_t> bytes_sent;  // per destination endpoint
   std::map<int, double> stage_compute_ms;      // head only: moving average of each stage's step time

@@ -1,0 +1,454 @@
+#include "http/server.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "common/log.h"
+#include "http/api.h"
+#include "http/cluster_source.h"
+#include "http/head_stream.h"
+#include "http/metrics.h"
+#include "http/page.h"
+#include "http/sse.h"
+#include "http/text.h"
+
+namespace ll::http {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kOpenTimeout = std::chrono::milliseconds(15000);  // the head's accept/refuse (queues behind work)
+constexpr auto kTopologyMaxAge = std::chrono::milliseconds(500);
+constexpr auto kResumeTimeout = std::chrono::seconds(30);  // how long to look for a new head after losing one
+
+ApiError api_error(int status, std::string type, std::string message, std::string code) {
+  ApiError e;
+  e.status = status;
+  e.type = std::move(type);
+  e.message = std::move(message);
+  e.code = std::move(code);
+  return e;
+}
+
+// The head stage's refusal or failure, as an HTTP status and OpenAI error.
+ApiError head_error(const HeadError& error, Endpoint endpoint) {
+  if (error.code == "bad_request") {
+    ApiError e = bad_request(error.message, endpoint == Endpoint::kChat ? "messages" : "prompt");
+    if (error.message.find("context") != std::string::npos) e.code = "context_length_exceeded";
+    return e;
+  }
+  if (error.code == "busy") return api_error(429, "server_error", error.message, "busy");
+  if (error.code == "not_ready" || error.code == "unavailable" || error.code == "lost") {
+    return api_error(503, "server_error", error.message, error.code);
+  }
+  if (error.code == "refused") return api_error(502, "server_error", error.message, error.code);
+  if (error.code == "timeout" || error.code == "unreachable") {
+    return api_error(504, "server_error", error.message, error.code);
+  }
+  return api_error(500, "server_error", error.message, error.code.empty() ? "internal" : error.code);
+}
+
+void send_error(httplib::Response& res, const ApiError& error) {
+  res.status = error.status;
+  res.set_content(dump(error_json(error)), "application/json");
+}
+
+std::string hex_id(const char* prefix, uint64_t session) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s%016llx", prefix, static_cast<unsigned long long>(session));
+  return buf;
+}
+
+// Compares without an early exit, so the time taken does not tell how much of a guessed token was right.
+bool constant_time_equal(const std::string& given, const std::string& token) {
+  if (given.size() != token.size() || token.empty()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < token.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ token[i]);
+  return diff == 0;
+}
+
+// One streamed completion, shared with the chunked content provider.
+struct Stream {
+  std::unique_ptr<HeadStream> head;
+  proto::GenerateMsg generate;  // resume_tokens grows with every token received, for a resume on a new head
+  std::string head_endpoint;
+  uint64_t plan_version = 0;
+  StopScanner scanner{{}};
+  CompletionRequest request;
+  std::string id;
+  std::string model;
+  int64_t created = 0;
+  Clock::time_point begun;
+};
+
+}  // namespace
+
+Result<HttpAddress> parse_http_address(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    return make_error("--http must be HOST:PORT, e.g. 127.0.0.1:8080: " + text);
+  }
+  HttpAddress a;
+  a.host = text.substr(0, colon);
+  if (a.host.size() > 2 && a.host.front() == '[' && a.host.back() == ']') a.host = a.host.substr(1, a.host.size() - 2);
+  const std::string port = text.substr(colon + 1);
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
+    return make_error("--http port must be 0..65535: " + text);
+  }
+  a.port = std::stoi(port);
+  for (char c : a.host) {
+    const bool ok =
+        (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == ':' || c == '-';
+    if (!ok || a.host.size() > 253) return make_error("--http host is not an address or host name: " + text);
+  }
+  return a;
+}
+
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+Status check_http_security(const HttpAddress& address, const std::string& token) {
+  if (!token.empty()) {
+    if (token.size() < 16 || token.size() > 256) return make_error("http_token must be 16..256 characters");
+    for (char c : token) {
+      if (c <= ' ' || c > '~') return make_error("http_token must be printable ASCII without spaces");
+    }
+  }
+  if (!is_loopback_host(address.host) && token.empty()) {
+    return make_error("--http " + address.host + ":" + std::to_string(address.port) +
+                      " is not loopback: set http_token in the config file to serve beyond this device");
+  }
+  return Status::Ok();
+}
+
+struct HttpServer::Impl {
+  HttpOptions options;
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  ClusterSource source{"", std::chrono::milliseconds(1500)};
+  HttpCounters counters;
+  std::atomic<bool> stopping{false};
+  std::mutex topology_mutex;
+  Clock::time_point topology_at{};
+  nlohmann::json topology_cache;
+
+  // The topology document, at most kTopologyMaxAge old: a page per viewer and a scraper share the asking.
+  Result<nlohmann::json> topology() {
+    std::lock_guard<std::mutex> lock(topology_mutex);
+    if (!topology_cache.is_null() && Clock::now() - topology_at < kTopologyMaxAge) return topology_cache;
+    LL_ASSIGN_OR_RETURN(topology_cache, source.topology());
+    topology_at = Clock::now();
+    return topology_cache;
+  }
+
+  // The next event of a stream; when its head stage is lost, it waits for the new plan and resumes there with the
+  // tokens already received (sampling is seeded per position: the continuation is the one the lost head would
+  // have produced).
+  HeadEvent next_event(Stream& s);
+  void routes();
+  void complete(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
+  void complete_whole(Stream& s, httplib::Response& res);
+  bool stream_chunks(Stream& s, httplib::DataSink& sink);
+};
+
+void HttpServer::Impl::routes() {
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // The page itself holds no data, and liveness probes carry no secrets: both are open.
+    if (options.token.empty() || req.path == "/" || req.path == "/health") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (auth.rfind(prefix, 0) != 0 || !constant_time_equal(auth.substr(prefix.size()), options.token)) {
+      ApiError e = api_error(401, "invalid_request_error", "missing or wrong bearer token (Authorization: Bearer ...)",
+                             "invalid_api_key");
+      send_error(res, e);
+      res.set_header("WWW-Authenticate", "Bearer");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Errors httplib raises itself (413, 404 of an unknown path, 400 of a broken request) get OpenAI's shape too.
+  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const char* message = res.status == 413   ? "request body too large"
+                          : res.status == 404 ? "no such endpoint"
+                          : res.status == 405 ? "method not allowed"
+                                              : "the request was refused";
+    send_error(res, api_error(res.status, "invalid_request_error", message, ""));
+  });
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, api_error(500, "server_error", what, "internal"));
+  });
+  server.set_logger(
+      [this](const httplib::Request&, const httplib::Response& res) { counters.count_response(res.status); });
+
+  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(topology_page_html(), "text/html; charset=utf-8");
+  });
+  server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    auto plan = source.current_plan();
+    nlohmann::json body = {{"status", "ok"}, {"cluster", plan ? "reachable" : "unreachable"}};
+    body["model"] = plan && !plan->model.empty() ? nlohmann::json(plan->model) : nlohmann::json(nullptr);
+    res.set_content(dump(body), "application/json");
+  });
+  server.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    auto plan = source.current_plan();
+    if (!plan) return send_error(res, api_error(503, "server_error", plan.error(), "cluster_unavailable"));
+    nlohmann::json data = nlohmann::json::array();
+    if (!plan->model.empty()) {
+      data.push_back({{"id", plan->model}, {"object", "model"}, {"created", 0}, {"owned_by", "lingualinked"}});
+    }
+    res.set_content(dump({{"object", "list"}, {"data", data}}), "application/json");
+  });
+  server.Get("/api/topology", [this](const httplib::Request&, httplib::Response& res) {
+    auto t = topology();
+    if (!t) return send_error(res, api_error(503, "server_error", t.error(), "cluster_unavailable"));
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(dump(*t), "application/json");
+  });
+  server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    auto t = topology();
+    if (!t) LL_WARN("metrics: " << t.error());
+    res.set_content(render_metrics(t ? *t : nlohmann::json(), counters.snapshot()),
+                    "text/plain; version=0.0.4; charset=utf-8");
+  });
+  server.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    complete(req, res, Endpoint::kCompletions);
+  });
+  server.Post("/v1/chat/completions",
+              [this](const httplib::Request& req, httplib::Response& res) { complete(req, res, Endpoint::kChat); });
+}
+
+void HttpServer::Impl::complete(const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
+  ParsedRequest parsed = parse_completion_request(req.body, endpoint, proto::kMaxGenerateTokens);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
+  CompletionRequest request = std::get<CompletionRequest>(std::move(parsed));
+  const auto begun = Clock::now();
+  auto plan = source.current_plan();
+  if (!plan) return send_error(res, api_error(503, "server_error", plan.error(), "cluster_unavailable"));
+  if (plan->head.empty() || request.model != plan->model) {
+    const std::string serving =
+        plan->head.empty() ? "no model is loaded (llctl load PKG)" : "this cluster serves '" + plan->model + "'";
+    ApiError e = api_error(404, "invalid_request_error",
+                           "the model '" + request.model + "' does not exist here; " + serving, "model_not_found");
+    e.param = "model";
+    return send_error(res, e);
+  }
+  proto::GenerateMsg generate;
+  generate.prompt = endpoint == Endpoint::kChat ? chat_prompt(request.messages) : request.prompt;
+  if (generate.prompt.size() > static_cast<size_t>(proto::kMaxPromptBytes)) {
+    ApiError e = bad_request("the prompt is " + std::to_string(generate.prompt.size()) + " bytes; at most " +
+                                 std::to_string(proto::kMaxPromptBytes) + " are accepted",
+                             endpoint == Endpoint::kChat ? "messages" : "prompt");
+    e.code = "context_length_exceeded";
+    return send_error(res, e);
+  }
+  generate.max_tokens = request.max_tokens;
+  // Without a seed, every request samples differently, as OpenAI's do; with one, the same text comes back.
+  const uint64_t seed =
+      request.has_seed ? request.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
+  generate.sampling = proto::SamplingWire{request.temperature, request.top_k, request.top_p, seed};
+
+  auto opened = HeadStream::open(plan->head, generate, kOpenTimeout);
+  if (auto* e = std::get_if<HeadError>(&opened)) return send_error(res, head_error(*e, endpoint));
+  auto s = std::make_shared<Stream>();
+  s->head = std::get<std::unique_ptr<HeadStream>>(std::move(opened));
+  s->generate = std::move(generate);
+  s->head_endpoint = plan->head;
+  s->plan_version = plan->version;
+  s->scanner = StopScanner(request.stop);
+  s->id = hex_id(endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-", s->head->started().session);
+  s->model = plan->model;
+  s->created = static_cast<int64_t>(std::time(nullptr));
+  s->begun = begun;
+  s->request = std::move(request);
+  if (!s->request.stream) return complete_whole(*s, res);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  counters.stream_started();
+  res.set_chunked_content_provider(
+      "text/event-stream", [this, s](size_t, httplib::DataSink& sink) { return stream_chunks(*s, sink); },
+      [this](bool) { counters.stream_ended(); });
+}
+
+HeadEvent HttpServer::Impl::next_event(Stream& s) {
+  while (true) {
+    HeadEvent event = s.head->next(options.head_timeout);
+    if (auto* tokens = std::get_if<proto::TokensMsg>(&event)) {
+      s.generate.resume_tokens.insert(s.generate.resume_tokens.end(), tokens->tokens.begin(), tokens->tokens.end());
+      return event;
+    }
+    auto* error = std::get_if<HeadError>(&event);
+    if (!error || error->code != "lost" || s.head->cancelled() || stopping) return event;
+    const HeadError lost = *error;
+    LL_WARN("http: " << lost.message << "; resuming (" << s.generate.resume_tokens.size() << " tokens so far)");
+    const auto lost_at = Clock::now();
+    bool resumed = false;
+    while (!resumed && !stopping && Clock::now() - lost_at < kResumeTimeout) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      auto plan = source.current_plan();
+      if (!plan || plan->head.empty()) continue;
+      if (plan->head == s.head_endpoint && plan->version == s.plan_version) continue;  // not re-planned yet
+      auto opened = HeadStream::open(plan->head, s.generate, kOpenTimeout);
+      if (auto* e = std::get_if<HeadError>(&opened)) {
+        if (e->code == "lost" || e->code == "not_ready" || e->code == "timeout") continue;  // the new head loads
+        return *e;
+      }
+      s.head = std::get<std::unique_ptr<HeadStream>>(std::move(opened));
+      s.head_endpoint = plan->head;
+      s.plan_version = plan->version;
+      resumed = true;
+      LL_INFO("http: resumed on " << plan->head << " " << std::chrono::duration<double>(Clock::now() - lost_at).count()
+                                  << " s after losing the head");
+    }
+    if (!resumed) {
+      return HeadError{"unavailable",
+                       lost.message + "; no new head within " + std::to_string(kResumeTimeout.count()) + " s"};
+    }
+  }
+}
+
+void HttpServer::Impl::complete_whole(Stream& s, httplib::Response& res) {
+  bool first = true;
+  while (true) {
+    if (stopping) s.head->cancel();
+    HeadEvent event = next_event(s);
+    if (auto* tokens = std::get_if<proto::TokensMsg>(&event)) {
+      if (first && !tokens->tokens.empty()) {
+        counters.observe_first_token(std::chrono::duration<double>(Clock::now() - s.begun).count());
+        first = false;
+      }
+      (void)s.scanner.push(tokens->text);
+      if (s.scanner.stopped()) s.head->cancel();
+      continue;
+    }
+    if (auto* error = std::get_if<HeadError>(&event)) return send_error(res, head_error(*error, s.request.endpoint));
+    const auto& done = std::get<proto::DoneMsg>(event);
+    (void)s.scanner.finish();
+    const std::string finish = finish_reason(done.stop_reason, s.scanner.stopped());
+    if (finish.empty()) {
+      return send_error(
+          res, api_error(503, "server_error", "the generation ended early: " + done.stop_reason, done.stop_reason));
+    }
+    const Usage usage{static_cast<int64_t>(done.prompt_tokens.size()), static_cast<int64_t>(done.tokens.size())};
+    counters.add_completion_tokens(done.tokens.size());
+    const nlohmann::json body = s.request.endpoint == Endpoint::kChat
+                                    ? chat_completion_json(s.id, s.created, s.model, s.scanner.sent(), finish, usage)
+                                    : completion_json(s.id, s.created, s.model, s.scanner.sent(), finish, usage);
+    res.set_content(dump(body), "application/json");
+    return;
+  }
+}
+
+bool HttpServer::Impl::stream_chunks(Stream& s, httplib::DataSink& sink) {
+  const bool chat = s.request.endpoint == Endpoint::kChat;
+  auto write = [&sink](const std::string& text) { return sink.write(text.data(), text.size()); };
+  auto chunk = [&](const std::string& text, const std::string& finish, bool first) {
+    return write(sse_event(dump(chat ? chat_chunk(s.id, s.created, s.model, text, finish, first)
+                                     : completion_chunk(s.id, s.created, s.model, text, finish))));
+  };
+  // The client went away: the head frees the session (HeadStream's destructor cancels it).
+  if (chat && !chunk("", "", true)) return false;
+  bool first_token = true;
+  while (true) {
+    if (stopping) s.head->cancel();
+    HeadEvent event = next_event(s);
+    if (auto* tokens = std::get_if<proto::TokensMsg>(&event)) {
+      if (first_token && !tokens->tokens.empty()) {
+        counters.observe_first_token(std::chrono::duration<double>(Clock::now() - s.begun).count());
+        first_token = false;
+      }
+      const std::string piece = s.scanner.push(tokens->text);
+      if (!piece.empty() && !chunk(piece, "", false)) return false;
+      if (s.scanner.stopped()) s.head->cancel();
+      continue;
+    }
+    if (auto* error = std::get_if<HeadError>(&event)) {
+      write(sse_event(dump(error_json(head_error(*error, s.request.endpoint)))));
+      sink.done();
+      return true;
+    }
+    const auto& done = std::get<proto::DoneMsg>(event);
+    const std::string rest = s.scanner.finish();
+    if (!rest.empty() && !chunk(rest, "", false)) return false;
+    const std::string finish = finish_reason(done.stop_reason, s.scanner.stopped());
+    counters.add_completion_tokens(done.tokens.size());
+    if (finish.empty()) {
+      write(sse_event(dump(error_json(
+          api_error(503, "server_error", "the generation ended early: " + done.stop_reason, done.stop_reason)))));
+    } else {
+      chunk("", finish, false);
+      if (s.request.include_usage) {
+        const Usage usage{static_cast<int64_t>(done.prompt_tokens.size()), static_cast<int64_t>(done.tokens.size())};
+        write(sse_event(dump(usage_chunk(s.request.endpoint, s.id, s.created, s.model, usage))));
+      }
+      write(sse_done());
+    }
+    sink.done();
+    return true;
+  }
+}
+
+HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+int HttpServer::port() const { return impl_->port; }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpOptions& options) {
+  LL_TRY_STATUS(check_http_security(options.address, options.token));
+  if (options.threads < 1 || options.threads > 256) return make_error("http_threads must be 1..256");
+  if (options.max_body_bytes < 1024) return make_error("http_max_body_bytes must be at least 1024");
+  std::unique_ptr<HttpServer> server(new HttpServer());
+  Impl& impl = *server->impl_;
+  impl.options = options;
+  impl.source = ClusterSource(options.control_endpoint, std::chrono::milliseconds(1500));
+  const size_t threads = static_cast<size_t>(options.threads);
+  impl.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  impl.server.set_payload_max_length(options.max_body_bytes);
+  impl.server.set_read_timeout(options.read_timeout_s, 0);
+  impl.server.set_write_timeout(10, 0);
+  // An idle keep-alive connection holds a pool thread, and shutdown waits for it: keep that wait short.
+  impl.server.set_keep_alive_timeout(1);
+  impl.routes();
+  const std::string& host = options.address.host;
+  if (options.address.port == 0) {
+    impl.port = impl.server.bind_to_any_port(host);
+    if (impl.port <= 0) return make_error("cannot listen for HTTP on " + host + " (a free port)");
+  } else {
+    if (!impl.server.bind_to_port(host, options.address.port)) {
+      return make_error("cannot listen for HTTP on " + host + ":" + std::to_string(options.address.port) +
+                        " (in use, or not an address of this device?)");
+    }
+    impl.port = options.address.port;
+  }
+  impl.thread = std::thread([&impl] { impl.server.listen_after_bind(); });
+  LL_INFO("HTTP API on http://" << (host.find(':') != std::string::npos ? "[" + host + "]" : host) << ":" << impl.port
+                                << (options.token.empty() ? " (no token: loopback only)" : " (bearer token required)"));
+  return server;
+}
+
+void HttpServer::stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  impl_->stopping = true;
+  impl_->server.stop();
+  impl_->thread.join();
+}
+
+}  // namespace ll::http
