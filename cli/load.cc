@@ -39,6 +39,7 @@ struct LoadFlags {
   uint64_t context = 0;
   std::string wire = "fp32";
   int timeout_s = 600;
+  std::string policy = "optimal";
 };
 
 std::string bar(uint64_t done, uint64_t total) {
@@ -63,16 +64,18 @@ int run_load(const LoadFlags& flags, const GlobalOptions& global) {
                       {"objective", flags.objective},
                       {"context", flags.context},
                       {"wire", flags.wire == "fp16" ? "float16" : "float32"}};
+  if (flags.policy != "optimal") body["policy"] = flags.policy;
   auto started = ask_daemon(*leader, proto::MessageType::kLoad, proto::MessageType::kPlanInfo, body, 60000);
   if (!started) {
     std::fprintf(stderr, "llctl load: %s\n", started.error().c_str());
     return 1;
   }
   const uint64_t version = started->body.value("version", uint64_t{0});
-  std::printf("plan %llu: %s over %zu stage(s), predicted %.2f ms/token (%s)\n",
-              static_cast<unsigned long long>(version), started->body.value("model", "?").c_str(),
-              started->body["stages"].size(), started->body.value("predicted_s_per_token", 0.0) * 1000,
-              flags.objective.c_str());
+  std::printf(
+      "plan %llu: %s over %zu stage(s), predicted %.2f ms/token (%s)\n", static_cast<unsigned long long>(version),
+      started->body.value("model", "?").c_str(), started->body["stages"].size(),
+      started->body.value("predicted_s_per_token", 0.0) * 1000,
+      flags.policy == "optimal" ? flags.objective.c_str() : (flags.objective + ", " + flags.policy + " split").c_str());
   const bool tty = ::isatty(STDOUT_FILENO);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(flags.timeout_s);
   int drawn = 0;
@@ -131,6 +134,9 @@ void add_load_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("--context", flags->context, "tokens of KV cache to reserve per stage (0: the model's)");
   sub->add_option("--wire", flags->wire, "hidden states on the wire: fp32 or fp16")
       ->check(CLI::IsMember({"fp32", "fp16"}));
+  sub->add_option("--policy", flags->policy,
+                  "optimal (the solver, default), or a peer rule to compare with: equal, memory or flops split")
+      ->check(CLI::IsMember({"optimal", "equal", "memory", "flops"}));
   sub->add_option("--timeout", flags->timeout_s, "seconds to wait for every stage")->check(CLI::Range(1, 86400));
   sub->callback([flags, &global] { global.exit_code = run_load(*flags, global); });
 }

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "http/server.h"
+#include "pipeline/link_emulator.h"
 #include "proto/json_fields.h"
 #include "proto/limits.h"
 
@@ -121,6 +122,8 @@ Status apply_config_file(const std::string& path, DaemonConfig& c, const std::ve
       auto v = proto::get_number(j, "emulate_speed");
       if (!v.ok()) return fail(key, v.error());
       c.emulate_speed = *v;
+    } else if (key == "emulate_egress") {
+      LL_TRY_STATUS(str(c.emulate_egress));
     } else if (key == "rebalance_cooldown_s") {
       auto v = proto::get_number(j, "rebalance_cooldown_s");
       if (!v.ok()) return fail(key, v.error());
@@ -163,6 +166,9 @@ Status validate(DaemonConfig& c) {
   if (!(c.step_deadline_s >= 0 && c.step_deadline_s <= 86400))
     return make_error("step_deadline_s must be in [0, 86400]");
   if (!(c.emulate_speed > 0 && c.emulate_speed <= 1)) return make_error("--emulate-speed must be in (0, 1]");
+  if (auto egress = pipeline::parse_link_shape(c.emulate_egress); !egress.ok()) {
+    return make_error("--emulate-egress: " + egress.error());
+  }
   if (!c.data_listen.empty() && (c.data_listen.rfind("tcp://", 0) != 0 || !proto::valid_endpoint(c.data_listen))) {
     return make_error("--data-listen must look like tcp://ADDRESS:PORT: " + c.data_listen);
   }

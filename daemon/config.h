@@ -36,6 +36,7 @@ struct DaemonConfig {
   std::string data_listen;          // default: the listen address with a free port
   std::string model;                // a package the leader loads at start
   double emulate_speed = 1.0;       // test knob: behave as a device this many times as fast
+  std::string emulate_egress;       // benchmark knob: "20Mbit,5ms" uplink of the data plane (link_emulator.h)
   bool rebalance = true;            // runtime load balancing on the leader
   double rebalance_cooldown_s = 5;  // no re-plan sooner than this after the last one
   double step_deadline_s = 60;      // a compute step longer than this: the device is hung (0 = no watchdog)

@@ -165,6 +165,7 @@ int run(const ll::daemon::DaemonConfig& config) {
   so.data_dir = config.data_dir.empty() ? "/tmp/lingualinked-" + config.name : config.data_dir;
   so.threads = config.threads;
   so.emulate_speed = config.emulate_speed;
+  so.emulate_egress = *ll::pipeline::parse_link_shape(config.emulate_egress);  // validated
   so.rebalance = config.rebalance;
   so.rebalance_cooldown_s = config.rebalance_cooldown_s;
   so.model = config.model;
@@ -176,6 +177,8 @@ int run(const ll::daemon::DaemonConfig& config) {
   ll::SteadyClock clock;
   ll::cluster::NodeConfig nc = ll::daemon::node_config(config);
   if (nc.advertise.empty()) nc.advertise = advertised_endpoint((*transport)->endpoint());
+  nc.egress_mbps = so.emulate_egress.bandwidth_bytes_per_s / 1e6;
+  nc.egress_latency_ms = so.emulate_egress.latency_s * 1e3;
   // Peers dial the data endpoint too: on a wildcard address, publish it on the advertised host.
   profile.data_endpoint = (*serving)->data_endpoint();
   const std::string wildcard = "tcp://0.0.0.0:";
@@ -302,6 +305,8 @@ int main(int argc, char** argv) {
   app.add_option("--http", config.http,
                  "serve the OpenAI-compatible HTTP API, metrics and the topology page on HOST:PORT, e.g. "
                  "127.0.0.1:8080 (off by default; beyond loopback only with http_token in the config file)");
+  app.add_option("--emulate-egress", config.emulate_egress,
+                 "benchmark knob: send activations through an emulated uplink BANDWIDTH,LATENCY, e.g. 20Mbit,5ms");
   app.add_flag("--rebalance,!--no-rebalance", config.rebalance, "runtime load balancing on the leader (default on)");
   app.add_option("--rebalance-cooldown", config.rebalance_cooldown_s,
                  "seconds after a plan before load balancing may re-plan (default 5)");
@@ -338,6 +343,7 @@ int main(int argc, char** argv) {
           {"--data-listen", "data_listen"},
           {"--model", "model"},
           {"--emulate-speed", "emulate_speed"},
+          {"--emulate-egress", "emulate_egress"},
           {"--rebalance", "rebalance"},
           {"--rebalance-cooldown", "rebalance_cooldown_s"},
           {"--keys", "keys_dir"},

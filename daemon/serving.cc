@@ -21,6 +21,7 @@ Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
   so.bind = options.data_listen;
   so.name = options.name;
   so.emulated_speed = options.emulate_speed;
+  so.emulated_egress = options.emulate_egress;
   Serving* self = s.get();
   so.handler = [self](const std::string& route, proto::DataMessage&& message) {
     return self->manager_->on_message(route, std::move(message));
@@ -96,6 +97,17 @@ Result<proto::Json> Serving::handle_load(cluster::Node& node, const proto::Json&
   if (request.wire != "float32" && request.wire != "float16") return make_error("wire must be float32 or float16");
   if (body.contains("dry_run")) {
     LL_ASSIGN_OR_RETURN(request.dry_run, proto::get_bool(body, "dry_run"));
+  }
+  if (body.contains("policy")) {  // optional: optimal (the solver, default) or a peer rule, for benchmarks
+    LL_ASSIGN_OR_RETURN(std::string policy, proto::get_string(body, "policy", 16));
+    if (policy == "equal")
+      request.rule = placement::PeerRule::kEqual;
+    else if (policy == "memory")
+      request.rule = placement::PeerRule::kMemory;
+    else if (policy == "flops")
+      request.rule = placement::PeerRule::kFlops;
+    else if (policy != "optimal")
+      return make_error("policy must be optimal, equal, memory or flops");
   }
   LL_ASSIGN_OR_RETURN(deploy::ClusterView view, cluster_view(node));
   auto plan = manager_->load(request, std::move(view));

@@ -49,7 +49,13 @@ bool LinkMeter::has_bandwidth(const std::string& peer) const {
 
 std::map<std::string, proto::LinkStat> LinkMeter::stats() const {
   std::map<std::string, proto::LinkStat> out;
-  for (const auto& [peer, link] : links_) out[peer] = proto::LinkStat{link.rtt_ms, link.bandwidth_mbps};
+  for (const auto& [peer, link] : links_) {
+    proto::LinkStat s{link.rtt_ms, link.bandwidth_mbps};
+    if (s.rtt_ms > 0) s.rtt_ms += 2 * egress_latency_ms_;
+    if (egress_mbps_ > 0)
+      s.bandwidth_mbps = s.bandwidth_mbps > 0 ? std::min(s.bandwidth_mbps, egress_mbps_) : egress_mbps_;
+    out[peer] = s;
+  }
   return out;
 }
 

@@ -21,6 +21,13 @@ class LinkMeter {
   bool answer(const std::string& peer, uint64_t nonce, uint64_t bytes_received, TimePoint now);
   void expire(TimePoint now, Duration max_age);
   void forget(const std::string& peer) { links_.erase(peer); }
+  // This device's data plane sends through an emulated uplink (lingualinkd --emulate-egress) that the control-plane
+  // pings do not cross: stats() reports what that link allows — bandwidth capped, its one-way latency added twice to
+  // the round trip (the leader takes half of it) — so the leader plans for the link activations meet. 0 = none.
+  void set_emulated_egress(double bandwidth_mbps, double latency_ms) {
+    egress_mbps_ = bandwidth_mbps;
+    egress_latency_ms_ = latency_ms;
+  }
 
   [[nodiscard]] bool has_rtt(const std::string& peer) const;
   [[nodiscard]] bool has_bandwidth(const std::string& peer) const;
@@ -41,6 +48,7 @@ class LinkMeter {
   };
   std::map<uint64_t, Pending> pending_;
   std::map<std::string, Link> links_;
+  double egress_mbps_ = 0, egress_latency_ms_ = 0;
 };
 
 }  // namespace ll::cluster

@@ -25,6 +25,7 @@ Node::Node(NodeConfig config, net::Transport& transport, const Clock& clock)
       election_(config_.name, config_.election, pick_seed(config_.random_seed), PersistedVote{}, clock.now()),
       store_(config_.data_dir),
       rng_(pick_seed(config_.random_seed) + 1) {
+  links_.set_emulated_egress(config_.egress_mbps, config_.egress_latency_ms);
   dispatcher_.add(MessageType::kGetStatus, MessageType::kStatus,
                   [this](const Envelope&) -> Result<proto::Json> { return status().to_json(); });
   dispatcher_.add(MessageType::kGetDevices, MessageType::kDevices,

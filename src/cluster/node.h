@@ -39,6 +39,9 @@ struct NodeConfig {
   std::string data_dir;          // where the term and vote are persisted; "" = memory only
   uint64_t random_seed = 0;      // 0 = from std::random_device
   proto::DeviceProfile profile;  // initial profile; name and endpoint are filled in by the node
+
+  // The data plane's emulated uplink (lingualinkd --emulate-egress), reported in link figures; 0 = none.
+  double egress_mbps = 0, egress_latency_ms = 0;
 };
 
 class Node {

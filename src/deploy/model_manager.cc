@@ -85,7 +85,16 @@ Result<nlohmann::json> ModelManager::load(const LoadRequest& request, ClusterVie
                       placement::with_model(std::move(cluster.problem), manifest, request.context));
   placement::SolveOptions solve;
   solve.objective = request.objective;
-  LL_ASSIGN_OR_RETURN(placement::Plan plan, placement::solve_placement(problem, solve));
+  Result<placement::Plan> planned = make_error("no plan");
+  if (request.rule) {
+    placement::RuleResult by_rule = placement::apply_peer_rule(problem, *request.rule, request.objective);
+    if (!by_rule.plan)
+      return make_error(std::string(placement::peer_rule_name(*request.rule)) + ": " + by_rule.plan.error());
+    planned = std::move(by_rule.plan);
+  } else {
+    planned = placement::solve_placement(problem, solve);
+  }
+  LL_ASSIGN_OR_RETURN(placement::Plan plan, std::move(planned));
   if (request.dry_run) {
     nlohmann::json summary = placement::plan_to_json(problem, plan);
     summary["model"] = manifest.name;

@@ -22,6 +22,7 @@
 #include "lingualinked/result.h"
 #include "pipeline/shard_store.h"
 #include "pipeline/stage_server.h"
+#include "placement/heuristics.h"
 #include "placement/problem.h"
 #include "placement/solver.h"
 #include "proto/data_messages.h"
@@ -42,6 +43,8 @@ struct LoadRequest {
   uint64_t context = 0;  // 0: the model's
   std::string wire = "float32";
   bool dry_run = false;  // plan and report, deploy nothing
+  // A peer rule instead of the solver (benchmarks compare them live); re-plans use the solver. nullopt: the solver.
+  std::optional<placement::PeerRule> rule;
 };
 
 // The cluster as the leader sees it: the placement problem's devices, links and head, and each device's data

@@ -63,6 +63,8 @@ class StageServer::Loop {
         guard_(std::move(guard)) {
     next_session_ = static_cast<uint64_t>(Clock::now().time_since_epoch().count()) << 8;
     speed_ = options_.emulated_speed;
+    if (options_.emulated_egress.active())
+      link_ = std::make_unique<LinkEmulator>(context_, options_.emulated_egress, options_.name);
   }
 
   void run() {
@@ -556,6 +558,12 @@ class StageServer::Loop {
       LL_ERROR(options_.name << ": cannot encode " << proto::data_message_name(message) << ": " << frames.error());
       return;
     }
+    if (link_) {  // the emulated uplink's thread delivers it when a real link would have
+      const size_t bytes = link_->send(endpoint, std::move(frames).value());
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.bytes_sent[endpoint] += bytes;
+      return;
+    }
     try {
       zmq::socket_t& socket = peer(endpoint);
       uint64_t bytes = 0;
@@ -588,6 +596,7 @@ class StageServer::Loop {
   zmq::socket_t router_;
   std::unique_ptr<net::AccessGuard> guard_;  // before the context goes
   std::unordered_map<std::string, zmq::socket_t> peers_;
+  std::unique_ptr<LinkEmulator> link_;  // declared after context_: closes its sockets before the context ends
   std::shared_ptr<const StageConfig> config_;
   std::deque<WorkItem> work_;
   std::unordered_map<uint64_t, HeadSession> heads_;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "lingualinked/result.h"
+#include "pipeline/link_emulator.h"
 #include "pipeline/stage_config.h"
 #include "proto/data_messages.h"
 
@@ -31,6 +32,7 @@ struct StageServerOptions {
   int max_sessions = 64;
   double session_idle_timeout_s = 120;
   double emulated_speed = 1.0;
+  LinkShape emulated_egress;  // benchmark knob: send through an emulated uplink (link_emulator.h)
   // Messages the stage itself does not serve (plans, file fetches, load progress) go here, on the server's thread;
   // a returned message is the reply to the sender.
   std::function<std::optional<proto::DataMessage>(const std::string& route, proto::DataMessage&& message)> handler;

@@ -49,3 +49,19 @@ TEST_CASE("outstanding pings expire and are bounded", "[links]") {
   m.expire(t(11s), 10s);
   CHECK(m.outstanding() == 0);
 }
+
+TEST_CASE("an emulated uplink caps the reported bandwidth and adds its latency both ways", "[links]") {
+  LinkMeter m;
+  m.set_emulated_egress(2.5, 5.0);  // 20 Mbit/s, 5 ms one way
+  m.issue("b", 1, 0, t(0ms));
+  REQUIRE(m.answer("b", 1, 0, t(2ms)));
+  // Before a probe: the emulated bandwidth; the round trip gains 2 x 5 ms (the leader takes half as latency).
+  CHECK(m.stats().at("b").bandwidth_mbps == Approx(2.5));
+  CHECK(m.stats().at("b").rtt_ms == Approx(12.0));
+  m.issue("b", 2, 1'000'000, t(10ms));
+  REQUIRE(m.answer("b", 2, 1'000'000, t(22ms)));  // 100 MB/s measured on loopback
+  CHECK(m.stats().at("b").bandwidth_mbps == Approx(2.5));
+  m.set_emulated_egress(0, 0);
+  CHECK(m.stats().at("b").bandwidth_mbps == Approx(100.0));
+  CHECK(m.stats().at("b").rtt_ms == Approx(2.0));
+}
