@@ -76,7 +76,7 @@ TimePoint LinkQueue::admit(size_t bytes, TimePoint now) {
 
 LinkEmulator::LinkEmulator(zmq::context_t& context, LinkShape shape, std::string name)
     : context_(context), name_(std::move(name)), queue_(shape) {
-  LL_INFO(name_ << ": emulating an uplink of " << shape.bandwidth_bytes_per_s / 1e6 << " MB/s (0 = unlimited), "
+  LL_INFO("emulating an uplink of " << shape.bandwidth_bytes_per_s / 1e6 << " MB/s (0 = unlimited), "
                 << shape.latency_s * 1e3 << " ms one way, on the data plane");
   thread_ = std::thread([this] { run(); });
 }
