@@ -1,0 +1,173 @@
+"""The benchmark's Markdown tables, gnuplot figure and README section, from the results JSON of scripts/bench."""
+import os
+import shutil
+import subprocess
+import tempfile
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def _mb(x):
+    return f"{x / 1e6:,.0f} MB"
+
+
+def machine_line(r):
+    mc = r["machine"]
+    return (f"{mc['nproc']} cores ({mc['cpu']}), {mc['ram_bytes'] / 2**30:.0f} GiB RAM, {mc['os']}, kernel "
+            f"{mc['kernel']}; commit {mc['commit']}, {r['date']}, mode {r['mode']}"
+            f"{', --quick' if r['quick'] else ''}, {r['seconds'] / 60:.1f} min")
+
+
+def markdown(r):
+    out = [f"# Benchmark {r['date']}", "", f"Machine: {machine_line(r)}.", ""]
+    sm = r.get("speed_model")
+    if sm:
+        out += [f"Speed model: synthetic {sm['preset']} shape, {_mb(sm['weight_bytes'])} of fp32 weights, "
+                f"{_mb(sm['need_bytes'])} with the KV cache of its context. One-stream figures decode "
+                f"{r['tokens']} tokens; ratios are measured within this run, absolute times are this machine's.", ""]
+    if "correctness" in r:
+        c = r["correctness"]
+        out += [f"**Correctness**: stories260K over the {c['stages']} stages of {c['scenario']} (emulated speeds and "
+                f"links): {c['tokens']} tokens of {len(c['prompts'])} prompts "
+                f"{'identical to' if c['identical_to_local'] else '**differ from**'} the local run.", ""]
+    if "scaling" in r:
+        rows = r["scaling"]["rows"]
+        one = rows[0]
+        out += [f"**Scaling** ({r['scaling']['scenario']}; 100 Mbit/s, 2 ms links):", "",
+                "| devices | stages | ms/token (measured) | ms/token (predicted) | tokens/s, 4 sessions | ms/token vs 1 device |",
+                "|---|---|---|---|---|---|"]
+        for x in rows:
+            out.append(f"| {x['devices']} | {x['stages']} | {x['ms_per_token']:.1f} | {x['predicted_ms_per_token']:.1f} "
+                       f"| {x['tokens_per_s_4_sessions']:.1f} | {x['ms_per_token'] / one['ms_per_token']:.2f}x |")
+        out.append("")
+    if "policies" in r:
+        p = r["policies"]
+        devs = ", ".join(f"{d['name']} {d['cpu_share']:g}x speed / {_mb(d['memory_budget'])} / "
+                         f"{d['bandwidth'] * 8 / 1e6:g} Mbit/s {d['latency'] * 1e3:g} ms" for d in p["devices"])
+        opt = next((x for x in p["policies"] if x["policy"] == "optimal" and "error" not in x), None)
+        out += [f"**Placement policies, measured live** on {p['scenario']} ({devs}):", "",
+                "| policy | shards per device | ms/token (measured) | ms/token (predicted) | measured vs GLPK plan |",
+                "|---|---|---|---|---|"]
+        for x in p["policies"]:
+            name = {"optimal": "GLPK plan", "equal": "equal split", "memory": "memory-proportional",
+                    "flops": "FLOP/s-proportional"}[x["policy"]]
+            if "error" in x:
+                out.append(f"| {name} | — | does not fit: {x['error'].split(': ', 1)[-1][:80]} | | |")
+                continue
+            shards = ", ".join(f"{d} {n}" for d, n in x["shards"].items())
+            ratio = f"{x['ms_per_token'] / opt['ms_per_token']:.2f}x" if opt else "—"
+            out.append(f"| {name} | {shards} | {x['ms_per_token']:.1f} | {x['predicted_ms_per_token']:.1f} | {ratio} |")
+        out.append("")
+        if "concurrency" in p:
+            base = p["concurrency"][0]["tokens_per_s"]
+            out += ["**Pipelined throughput** (GLPK plan, concurrent sessions):", "",
+                    "| sessions | tokens/s | vs 1 session |", "|---|---|---|"]
+            out += [f"| {x['sessions']} | {x['tokens_per_s']:.1f} | {x['tokens_per_s'] / base:.2f}x |"
+                    for x in p["concurrency"]]
+            out.append("")
+        if "bytes_per_token_per_hop" in p:
+            out += ["**Bytes per token per hop** (GLPK plan, one stream, prefill included):", "",
+                    "| from | to | bytes/token |", "|---|---|---|"]
+            out += [f"| {x['from']} | {x['to']} | {x['bytes_per_token']:,.0f} |" for x in p["bytes_per_token_per_hop"]]
+            out.append("")
+        if "memory" in p:
+            out += ["**Peak RSS per device against its shard bytes** (GLPK plan):", "",
+                    "| device | budget | shard bytes held | peak RSS | RSS − shards |", "|---|---|---|---|---|"]
+            out += [f"| {x['device']} | {_mb(x['budget_bytes'])} | {_mb(x['shard_bytes'])} | {_mb(x['peak_rss_bytes'])} "
+                    f"| {_mb(x['peak_rss_bytes'] - x['shard_bytes'])} |" for x in p["memory"]]
+            out.append("")
+    if "balance" in r:
+        b = r["balance"]
+        out += ["**Load-balancing recovery** (3 equal devices, budgets 0.6x; the device with the most layers slowed "
+                "to 0.25x):", "", "| cluster | tokens/s | vs slowed |", "|---|---|---|",
+                f"| slowed, before the re-plan | {b['slowed_tokens_per_s']:.1f} | 1.00x |",
+                f"| after the live re-plan ({'done' if b['replanned'] else 'NOT done'}, "
+                f"{b['seconds_to_replan']:.0f} s after the slowdown incl. cool-down) | "
+                f"{b['after_replan_tokens_per_s']:.1f} | {b['recovery_ratio']:.2f}x |"]
+        if "fresh_plan_tokens_per_s" in b:
+            out.append(f"| a fresh plan knowing the slow device | {b['fresh_plan_tokens_per_s']:.1f} | "
+                       f"{b['fresh_plan_tokens_per_s'] / b['slowed_tokens_per_s']:.2f}x |")
+        out.append("")
+    if "big" in r:
+        g = r["big"]
+        one, three = g["1_stage"], g["3_stage"]
+        out += [f"**~1B Llama shape** ({g['model']}, {_mb(g['weight_bytes'])} fp32):", "",
+                "| stages | ms/token (measured) | ms/token (predicted) | peak RSS per daemon |", "|---|---|---|---|",
+                f"| 1 | {one['ms_per_token']:.0f} | {one['predicted_ms_per_token']:.0f} | "
+                f"{', '.join(_mb(x) for x in one['peak_rss_bytes'])} |",
+                f"| 3 | {three['ms_per_token']:.0f} | {three['predicted_ms_per_token']:.0f} | "
+                f"{', '.join(_mb(x) for x in three['peak_rss_bytes'])} |", ""]
+    return "\n".join(out) + "\n"
+
+
+def plot(r, stem):
+    """A 2x2 PNG (SVG if the PNG terminals are missing); returns its path, or None without gnuplot."""
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        return None
+    terms = subprocess.run([gnuplot, "-e", "set terminal"], capture_output=True, text=True)
+    text = terms.stdout + terms.stderr
+    term, ext = ("pngcairo size 1400,1000 font ',10'", "png") if "pngcairo" in text else ("svg size 1400,1000", "svg")
+    out = f"{stem}.{ext}"
+    tmp = tempfile.mkdtemp(prefix="ll-plot-")
+    panels = []
+    if "scaling" in r:
+        with open(f"{tmp}/scaling.dat", "w") as f:
+            for x in r["scaling"]["rows"]:
+                f.write(f"{x['devices']} {x['ms_per_token']} {x['predicted_ms_per_token']} {x['tokens_per_s_4_sessions']}\n")
+        panels.append(f"""set title 'Scaling: uniform devices'; set xlabel 'devices'; set ylabel 'ms/token (one stream)'
+set y2label 'tokens/s (4 sessions)'; set y2tics; set ytics nomirror; set xtics 1; set yrange [0:*]; set y2range [0:*]
+plot '{tmp}/scaling.dat' u 1:2 w lp lw 2 t 'ms/token measured', '' u 1:3 w lp dt 2 t 'ms/token predicted', \\
+     '' u 1:4 axes x1y2 w lp lw 2 t 'tokens/s, 4 sessions'
+unset y2tics; unset y2label; set ytics mirror; set xtics autofreq""")
+    if "policies" in r:
+        names = {"optimal": "GLPK", "equal": "equal", "memory": "memory", "flops": "FLOP/s"}
+        with open(f"{tmp}/policies.dat", "w") as f:
+            for x in r["policies"]["policies"]:
+                if "error" not in x:
+                    f.write(f"{names[x['policy']]} {x['ms_per_token']} {x['predicted_ms_per_token']}\n")
+        panels.append(f"""set title 'Placement on hetero-3: measured vs predicted'; set xlabel ''; set ylabel 'ms/token'
+set style data histograms; set style histogram clustered gap 1; set style fill solid 0.7 border -1; set yrange [0:*]
+plot '{tmp}/policies.dat' u 2:xtic(1) t 'measured', '' u 3 t 'predicted'
+set style data lines""")
+        if "concurrency" in r["policies"]:
+            with open(f"{tmp}/conc.dat", "w") as f:
+                for x in r["policies"]["concurrency"]:
+                    f.write(f"{x['sessions']} {x['tokens_per_s']}\n")
+            panels.append(f"""set title 'Pipelined throughput (GLPK plan, hetero-3)'; set xlabel 'concurrent sessions'
+set ylabel 'tokens/s'; set logscale x 2; set yrange [0:*]
+plot '{tmp}/conc.dat' u 1:2 w lp lw 2 t 'aggregate tokens/s'
+unset logscale x""")
+        if "memory" in r["policies"]:
+            with open(f"{tmp}/mem.dat", "w") as f:
+                for x in r["policies"]["memory"]:
+                    f.write(f"{x['device']} {x['shard_bytes'] / 1e6} {x['peak_rss_bytes'] / 1e6} {x['budget_bytes'] / 1e6}\n")
+            panels.append(f"""set title 'Peak RSS per device vs its shards (GLPK plan)'; set xlabel ''; set ylabel 'MB'
+set style data histograms; set style histogram clustered gap 1; set style fill solid 0.7 border -1; set yrange [0:*]
+plot '{tmp}/mem.dat' u 2:xtic(1) t 'shard bytes', '' u 3 t 'peak RSS', '' u 4 t 'budget'
+set style data lines""")
+    if not panels:
+        return None
+    script = f"set terminal {term}\nset output '{out}'\nset key top left\nset grid\n" \
+             f"set multiplot layout 2,2 title 'lingualinked benchmark {r['date']} — {r['machine']['nproc']} cores'\n" + \
+             "\n".join(panels) + "\nunset multiplot\n"
+    res = subprocess.run([gnuplot], input=script, capture_output=True, text=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    if res.returncode != 0:
+        print(f"bench: gnuplot failed: {res.stderr.strip()}")
+        return None
+    return out
+
+
+def update_readme(path, r, stem_rel):
+    text = open(path).read()
+    if BEGIN not in text or END not in text:
+        print(f"bench: {path} has no {BEGIN} ... {END} section; not updated")
+        return
+    body = markdown(r).split("\n", 2)[2]  # without the title line
+    ext = "png" if os.path.exists(os.path.join(os.path.dirname(path), stem_rel + ".png")) else "svg"
+    section = (f"{BEGIN}\n_Generated by `./scripts/bench` from [{stem_rel}.json]({stem_rel}.json); "
+               f"figure: [{stem_rel}.{ext}]({stem_rel}.{ext})._\n\n{body}{END}")
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    with open(path, "w") as f:
+        f.write(text[:start] + section + text[end:])
