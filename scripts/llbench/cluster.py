@@ -344,6 +344,7 @@ class Cluster:
             print("cluster: cleaning up what a previous run left behind", flush=True)
             cleanup(self.state.folder)
         os.makedirs(os.path.join(self.state.folder, "logs"), exist_ok=True)
+        self._make_keys()
         self.state.doc = {"mode": self.mode, "owner_pid": os.getpid(), "started_unix": time.time(),
                           "devices": self.names, "endpoints": [], "resources": []}
         self.state.save()
@@ -360,12 +361,21 @@ class Cluster:
             raise
         return self
 
+    def _make_keys(self):
+        """One CURVE keys folder for the cluster's daemons and this process's llctl (docs/security.md)."""
+        keys = os.path.join(self.state.folder, "keys")
+        if not os.path.exists(os.path.join(keys, "cluster.key")):
+            shutil.rmtree(keys, ignore_errors=True)
+            _run(LLCTL, "keygen", keys, "--cluster", "--authorize", "--name", "scripts-cluster")
+        os.environ["LL_KEYS"] = keys  # llctl (ours and our children's) talks to the daemons with these keys
+        self.keys = keys
+
     def _daemon_args(self, i, listen, egress):
         d = self.devices[i]
         data = os.path.join(self.state.folder, "data", d["name"])
         args = [LLD, "--name", d["name"], "--cluster", f"{self.tag}{os.getpid()}", "--listen", listen,
                 "--peers", ",".join(self.endpoints), "--memory-budget", f"{d['memory_budget']}B",
-                "--data-dir", data, "--no-beacon", "--profile-seconds", str(self.profile_seconds),
+                "--data-dir", data, "--keys", self.keys, "--no-beacon", "--profile-seconds", str(self.profile_seconds),
                 "--rebalance-cooldown", str(self.cooldown)]
         if egress:
             args += ["--emulate-egress", egress]

@@ -6,6 +6,8 @@
 #include <unordered_map>
 
 #include "common/log.h"
+#include "net/curve.h"
+#include "proto/limits.h"
 
 namespace ll::pipeline {
 namespace {
@@ -77,7 +79,7 @@ TimePoint LinkQueue::admit(size_t bytes, TimePoint now) {
 LinkEmulator::LinkEmulator(zmq::context_t& context, LinkShape shape, std::string name)
     : context_(context), name_(std::move(name)), queue_(shape) {
   LL_INFO("emulating an uplink of " << shape.bandwidth_bytes_per_s / 1e6 << " MB/s (0 = unlimited), "
-                << shape.latency_s * 1e3 << " ms one way, on the data plane");
+                                    << shape.latency_s * 1e3 << " ms one way, on the data plane");
   thread_ = std::thread([this] { run(); });
 }
 
@@ -122,7 +124,9 @@ void LinkEmulator::run() {
       auto it = peers.find(message.endpoint);
       if (it == peers.end()) {
         zmq::socket_t socket(context_, zmq::socket_type::dealer);
+        net::secure_client(socket);  // as the stage's own peer sockets
         socket.set(zmq::sockopt::linger, 0);
+        socket.set(zmq::sockopt::maxmsgsize, proto::kMaxDataSocketFrameBytes);
         socket.set(zmq::sockopt::sndhwm, 10000);
         socket.connect(message.endpoint);
         it = peers.emplace(message.endpoint, std::move(socket)).first;

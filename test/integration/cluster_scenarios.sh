@@ -16,9 +16,14 @@ trap 'stop_cluster; cleanup' EXIT
 
 owned_daemons() { pgrep -f -- "--data-dir $STATE/" || true; }
 
+# A malformed uplink is refused with one clear line.
+rc=0; err=$("$LLD" --name x --emulate-egress 20Mbit 2>&1) || rc=$?
+[[ $rc == 2 && $err == *"--emulate-egress"*"BANDWIDTH,LATENCY"* ]] || fail "bad --emulate-egress: rc $rc, '$err'"
+
 # --- loopback -------------------------------------------------------------------------------------------------------
 "$CLUSTER_CMD" --state "$STATE" start "$SCENARIO" --model "$PKG" --load --no-rebalance >"$TMP/start.out" 2>&1 \
   || { cat "$TMP/start.out"; fail "cluster start (loopback)"; }
+export LL_KEYS="$STATE/keys"  # the cluster's CURVE keys, made by scripts/cluster
 EP=$(awk '/^fast /{print $2}' "$TMP/start.out")
 [[ -n $EP ]] || fail "no endpoint for 'fast' in: $(cat "$TMP/start.out")"
 [[ $(owned_daemons | wc -l) == 2 ]] || fail "expected 2 daemons, found: $(owned_daemons)"
@@ -44,7 +49,8 @@ echo "ok: 120 tokens over 2 stages and emulated links identical to the local run
 
 # A peer rule, applied live: the equal split gives both devices the same number of shards (give or take one).
 "$LLCTL" --endpoint "$EP" load "$PKG" --policy equal >"$TMP/eq.out" 2>&1 || fail "load --policy equal: $(cat "$TMP/eq.out")"
-plan=$("$LLCTL" --endpoint "$EP" plan --json)
+leader=$("$LLCTL" --endpoint "$EP" status --json | jq -r .leader)
+plan=$("$LLCTL" --endpoint "$(awk -v n="$leader" '$1 == n {print $2}' "$TMP/start.out")" plan --json)
 [[ $(jq -r .solver <<<"$plan") == "rule:equal split" ]] || fail "not the equal split: $(jq -c '{solver}' <<<"$plan")"
 counts=$(jq -c '[.stages[] | .last_shard - .first_shard + 1]' <<<"$plan")
 [[ $(jq '(.[0] - .[1]) | fabs <= 1' <<<"$counts") == true ]] || fail "equal split is not equal: $counts"
