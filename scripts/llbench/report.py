@@ -45,7 +45,8 @@ def markdown(r):
         devs = ", ".join(f"{d['name']} {d['cpu_share']:g}x speed / {_mb(d['memory_budget'])} / "
                          f"{d['bandwidth'] * 8 / 1e6:g} Mbit/s {d['latency'] * 1e3:g} ms" for d in p["devices"])
         opt = next((x for x in p["policies"] if x["policy"] == "optimal" and "error" not in x), None)
-        out += [f"**Placement policies, measured live** on {p['scenario']} ({devs}):", "",
+        head = f"; head (the leader, elected): {opt['head']}" if opt and "head" in opt else ""
+        out += [f"**Placement policies, measured live** on {p['scenario']} ({devs}{head}):", "",
                 "| policy | shards per device | ms/token (measured) | ms/token (predicted) | measured vs GLPK plan |",
                 "|---|---|---|---|---|"]
         for x in p["policies"]:
