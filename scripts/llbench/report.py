@@ -15,7 +15,9 @@ def machine_line(r):
     mc = r["machine"]
     return (f"{mc['nproc']} cores ({mc['cpu']}), {mc['ram_bytes'] / 2**30:.0f} GiB RAM, {mc['os']}, kernel "
             f"{mc['kernel']}; commit {mc['commit']}, {r['date']}, mode {r['mode']}"
-            f"{', --quick' if r['quick'] else ''}, {r['seconds'] / 60:.1f} min")
+            f"{', --quick' if r['quick'] else ''}, {r['seconds'] / 60:.1f} min"
+            + (f"; load average {mc['load_average_at_start']:.1f} at the start, {mc['load_average_at_end']:.1f} at the "
+               f"end (other work on the machine)" if "load_average_at_end" in mc else ""))
 
 
 def markdown(r):
@@ -81,7 +83,7 @@ def markdown(r):
         b = r["balance"]
         out += ["**Load-balancing recovery** (3 equal devices, budgets 0.6x; the device with the most layers slowed "
                 "to 0.25x):", "", "| cluster | tokens/s | vs slowed |", "|---|---|---|",
-                f"| slowed, before the re-plan | {b['slowed_tokens_per_s']:.1f} | 1.00x |",
+                f"| slowed, before the re-plan{' (the measurement overlapped the cool-down end)' if b.get('slowed_measure_overlapped_cooldown') else ''} | {b['slowed_tokens_per_s']:.1f} | 1.00x |",
                 f"| after the live re-plan ({'done' if b['replanned'] else 'NOT done'}, "
                 f"{b['seconds_to_replan']:.0f} s after the slowdown incl. cool-down) | "
                 f"{b['after_replan_tokens_per_s']:.1f} | {b['recovery_ratio']:.2f}x |"]

@@ -97,6 +97,10 @@ size_t LinkEmulator::send(const std::string& endpoint, std::vector<std::string> 
   for (const auto& f : frames) bytes += f.size();
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (in_flight_.size() >= kMaxInFlight) {
+      LL_WARN(name_ << ": emulated uplink full (" << kMaxInFlight << " messages waiting): dropped one to " << endpoint);
+      return 0;
+    }
     const TimePoint due = queue_.admit(bytes, std::chrono::steady_clock::now());
     in_flight_.push_back(InFlight{due, endpoint, std::move(frames)});
   }

@@ -50,8 +50,10 @@ class LinkEmulator {
   LinkEmulator(const LinkEmulator&) = delete;
   LinkEmulator& operator=(const LinkEmulator&) = delete;
 
-  // Queues a multipart message to a data endpoint; returns its size in bytes.
+  // Queues a multipart message to a data endpoint; returns its size in bytes, or 0 if it was dropped because
+  // kMaxInFlight messages are already waiting (as a full socket queue drops with dontwait).
   size_t send(const std::string& endpoint, std::vector<std::string> frames);
+  static constexpr size_t kMaxInFlight = 10000;
 
  private:
   struct InFlight {

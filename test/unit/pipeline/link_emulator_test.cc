@@ -78,3 +78,11 @@ TEST_CASE("LinkEmulatorDeliversInOrderAndNotBeforeTheLinkWould", "[link]") {
   }  // the emulator stops before the context ends
   sink.close();
 }
+
+TEST_CASE("LinkEmulatorBoundsWhatWaits", "[link]") {
+  zmq::context_t context(1);
+  LinkEmulator link(context, LinkShape{1000, 1.0}, "test");  // 1 kB/s: nothing leaves during the test
+  size_t accepted = 0;
+  for (size_t i = 0; i < LinkEmulator::kMaxInFlight + 5; ++i) accepted += link.send("tcp://127.0.0.1:1", {"x"}) > 0;
+  CHECK(accepted == LinkEmulator::kMaxInFlight);
+}
