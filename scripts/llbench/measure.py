@@ -2,8 +2,10 @@
 concurrent sessions, bytes per token per hop, peak RSS against shard bytes, and the load-balancing recovery.
 Every figure comes from `llctl` against real daemons; ratios are taken within one run."""
 import concurrent.futures
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,13 +15,32 @@ from .cluster import LLCTL, llctl, llctl_json
 PROMPTS = ["Once upon a time", "Lily", "The dog", "Tom had a red ball", "One day", "Sue", "A bird", "The sun"]
 
 
+def exporter_stamp(root):
+    """A hash of the exporter's code: a package exported by other code (an older calling convention) is stale."""
+    digest = hashlib.sha256()
+    files = [os.path.join(root, "scripts", "export-model")]
+    folder = os.path.join(root, "scripts", "llexport")
+    files += sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".py"))
+    for path in files:
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
 def export_synthetic(root, preset, cache):
-    """A synthetic package of a preset's shape, exported once into `cache` (outside git)."""
+    """A synthetic package of a preset's shape, exported once into `cache` (outside git), again when the exporter
+    changed."""
     package = os.path.join(cache, f"bench-{preset}")
-    if not os.path.exists(os.path.join(package, "manifest.json")):
+    stamp_path = os.path.join(package, ".exporter-stamp")
+    stamp = exporter_stamp(root)
+    current = open(stamp_path).read().strip() if os.path.exists(stamp_path) else ""
+    if current != stamp or not os.path.exists(os.path.join(package, "manifest.json")):
         print(f"exporting synthetic {preset} to {package} ...", file=sys.stderr, flush=True)
+        shutil.rmtree(package, ignore_errors=True)
         subprocess.run(["/usr/bin/python3", os.path.join(root, "scripts", "export-model"), "--quiet", "--synthetic",
                         preset, "--seed", "1", "--out", package], check=True)
+        with open(stamp_path, "w") as f:
+            f.write(stamp + "\n")
     return package
 
 

@@ -450,14 +450,15 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
   for (const File& f : files) progress.bytes_total += f.size;
   auto last_report = Clock::now();
   send_progress("fetching");
-  auto fetch_file = [&](const File& f, const std::function<void(uint64_t)>& on_bytes) {
-    Status fetched = fetcher.fetch(f.sha, f.size, on_bytes, cancel_);
+  auto fetch_file = [&](const File& f, const std::function<void(uint64_t)>& on_bytes, ShardFetcher& first, int window) {
+    Status fetched = first.fetch(f.sha, f.size, on_bytes, cancel_);
     // The leader may not hold it (it took over from a lost one): the other stages serve what their stores hold.
     for (const auto& peer : plan.stages) {
       if (fetched.ok() || cancel_) break;
       if (peer.device == options_.name || peer.data_endpoint == plan.leader_data_endpoint) continue;
       FetchOptions quick;
       quick.stall_timeout = std::chrono::milliseconds(5000);
+      quick.window = window;
       ShardFetcher from_peer(context_, peer.data_endpoint, store_, quick);
       fetched = from_peer.fetch(f.sha, f.size, on_bytes, cancel_);
     }
@@ -469,14 +470,17 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
       progress.bytes_done += f.size;
       continue;
     }
-    Status fetched = fetch_file(f, [&](uint64_t bytes) {
-      if (f.size == 0) progress.bytes_total += bytes;  // size learned as it arrives (the tokenizer)
-      progress.bytes_done += bytes;
-      if (Clock::now() - last_report > std::chrono::milliseconds(250)) {
-        send_progress("fetching");
-        last_report = Clock::now();
-      }
-    });
+    Status fetched = fetch_file(
+        f,
+        [&](uint64_t bytes) {
+          if (f.size == 0) progress.bytes_total += bytes;  // size learned as it arrives (the tokenizer)
+          progress.bytes_done += bytes;
+          if (Clock::now() - last_report > std::chrono::milliseconds(250)) {
+            send_progress("fetching");
+            last_report = Clock::now();
+          }
+        },
+        fetcher, FetchOptions{}.window);
     if (!fetched.ok()) return fail(f.name + ": " + fetched.error());
   }
   if (cancel_) return;
@@ -529,10 +533,17 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
   stage_.configure(config);
   send_progress("ready");
   if (!local_dir.empty()) return;  // the leader's package folder holds every file
+  // Failover copies share the links with activations: one file at a time, one chunk in flight, so an activation
+  // waits behind at most one chunk per fetching device.
+  FetchOptions gentle;
+  gentle.window = 1;
+  ShardFetcher background(context_, plan.leader_data_endpoint, store_, gentle);
   for (const File& f : copies) {
-    if (cancel_) return;
     if (store_.has(f.sha)) continue;
-    if (Status fetched = fetch_file(f, [](uint64_t) {}); !fetched.ok()) {
+    if (cancel_) return;
+    if (Status fetched = fetch_file(
+            f, [](uint64_t) {}, background, 1);
+        !fetched.ok()) {
       LL_WARN("plan " << plan.plan_version << ": no failover copy of " << f.name << ": " << fetched.error());
     }
   }
