@@ -222,6 +222,15 @@ class StageServer::Loop {
       return;
     }
     if (auto* m = std::get_if<proto::SessionEndMsg>(&message)) {
+      auto head = heads_.find(m->session);
+      if (head != heads_.end()) {
+        // A stage failed this session's step and dropped it: the client hears so now, instead of waiting in silence.
+        reply(head->second.client, proto::DataErrorMsg{"internal",
+                                                       "a stage of the ring failed a step of this "
+                                                       "generation (its device's log says why)"});
+        finish(m->session, "client_gone");  // frees the session here and on every stage, sends nothing more
+        return;
+      }
       // Remember it: an activation of this session may still be on its way from another stage (no ordering across
       // senders), and must not open a fresh KV cache here.
       ended_[m->session] = Clock::now();
@@ -477,10 +486,14 @@ class StageServer::Loop {
     if (!outputs) {
       LL_ERROR(options_.name << ": step failed: " << outputs.error());
       for (auto& item : items) {
-        if (heads_.count(item.session))
+        if (heads_.count(item.session)) {
           finish(item.session, "error");
-        else
+        } else {
           close_session(item.session);
+          // Tell the head, which tells the client (a session_end from a stage means "dropped").
+          if (config_ && config_->stage_count() > 0)
+            send(config_->stage_endpoints[0], proto::SessionEndMsg{item.session});
+        }
       }
       return;
     }

@@ -279,3 +279,55 @@ TEST_CASE("ActivationArrivingAfterItsSessionEndedOpensNoCache", "[pipeline]") {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK(p.ranges[1]->open_sessions() == 0);
 }
+
+namespace {
+
+// A real shard range that fails every step after the first `good_steps`: a stage whose compute breaks mid-run.
+class FailingAfter final : public ShardRange {
+ public:
+  FailingAfter(std::shared_ptr<ShardRange> inner, int good_steps) : inner_(std::move(inner)), left_(good_steps) {}
+  int first_shard() const override { return inner_->first_shard(); }
+  int last_shard() const override { return inner_->last_shard(); }
+  Status open_session(uint64_t id) override { return inner_->open_session(id); }
+  void close_session(uint64_t id) override { inner_->close_session(id); }
+  size_t open_sessions() const override { return inner_->open_sessions(); }
+  Result<Tensor32> forward(uint64_t id, const StepInput& input) override {
+    if (left_-- <= 0) return make_error("injected failure");
+    return inner_->forward(id, input);
+  }
+  Result<std::vector<Tensor32>> forward_batch(const std::vector<uint64_t>& ids,
+                                              const std::vector<StepInput>& inputs) override {
+    if (left_-- <= 0) return make_error("injected failure");
+    return inner_->forward_batch(ids, inputs);
+  }
+
+ private:
+  std::shared_ptr<ShardRange> inner_;
+  int left_;
+};
+
+}  // namespace
+
+TEST_CASE("StepFailingOnAMiddleStageReachesTheClientAtOnce", "[pipeline]") {
+  TestPipeline p = start_pipeline({{0, 2}, {3, 4}, {5, 6}});
+  for (size_t i = 0; i < 3; ++i) {
+    auto c = std::make_shared<StageConfig>();
+    c->plan_version = 2;
+    c->stage_index = static_cast<int>(i);
+    for (const auto& s : p.servers) c->stage_endpoints.push_back(s->endpoint());
+    c->shards = i == 1 ? std::make_shared<FailingAfter>(p.ranges[1], 20) : p.ranges[i];
+    c->manifest = p.manifest;
+    c->tokenizer = p.tokenizer;
+    p.servers[i]->configure(c);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto began = std::chrono::steady_clock::now();
+  auto done = run_generation(p.head(), request("Once upon a time", 200), nullptr);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  REQUIRE_FALSE(done.ok());
+  CHECK_THAT(done.error(), Catch::Contains("a stage of the ring failed"));
+  CHECK_FALSE(head_lost(done.error()));  // not a lost head: no resume is attempted
+  CHECK(seconds < 5);                    // told at once, not after the 10 s silence
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(p.open_sessions() == 0);  // freed on every stage
+}
