@@ -61,111 +61,179 @@ class TorchShardRange final : public ShardRange {
     for (size_t begin = 0; begin < session_ids.size(); begin += kDecodeRows) {
       const size_t end = std::min(session_ids.size(), begin + kDecodeRows);
       LL_ASSIGN_OR_RETURN(std::vector<Tensor32> part,
-                          decode_rows(std::vector<uint64_t>(session_ids.begin() + begin, session_ids.begin() + end),
-                                      std::vector<StepInput>(inputs.begin() + begin, inputs.begin() + end)));
+                          decode_batch(std::vector<uint64_t>(session_ids.begin() + begin, session_ids.begin() + end),
+                                       std::vector<StepInput>(inputs.begin() + begin, inputs.begin() + end)));
       for (auto& out : part) outputs.push_back(std::move(out));
     }
     return outputs;
   }
 
   Result<Tensor32> forward(uint64_t session_id, const StepInput& input) override {
-    if (input.step_tokens() == 1) {  // a decode step: the same fixed-row path as a batch, so results agree exactly
-      LL_ASSIGN_OR_RETURN(std::vector<Tensor32> out, decode_rows({session_id}, {input}));
-      return std::move(out[0]);
-    }
     auto it = sessions_.find(session_id);
     if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_id));
     const int steps = input.step_tokens();
     LL_TRY_STATUS(check_input(input, steps));
+    if (input.decode_rows < 0 || input.decode_rows > steps) {
+      return make_error("decode_rows " + std::to_string(input.decode_rows) + " outside 0.." + std::to_string(steps));
+    }
+    // A one-token prefill is a decode row: the local engine and the first run computed it that way.
+    const int prefill = steps - input.decode_rows == 1 ? 0 : steps - input.decode_rows;
     try {
       c10::InferenceMode guard;
-      at::Tensor x;
-      size_t block = 0;
-      for (size_t i = 0; i < modules_.size(); ++i) {
-        switch (kinds_[i]) {
-          case ShardKind::kEmbed: {
-            std::vector<int64_t> ids(input.tokens.begin(), input.tokens.end());
-            x = modules_[i].forward({at::tensor(ids, at::kLong)}).toTensor();
-            break;
-          }
-          case ShardKind::kBlock: {
-            if (!x.defined()) {
-              x = at::from_blob(const_cast<float*>(input.hidden.values.data()), {steps, hparams_.dim}, at::kFloat);
-            }
-            x = modules_[i]
-                    .forward(
-                        {x, static_cast<int64_t>(input.start_pos), it->second.keys[block], it->second.values[block]})
-                    .toTensor();
-            ++block;
-            break;
-          }
-          case ShardKind::kHead: {
-            if (!x.defined()) {
-              x = at::from_blob(const_cast<float*>(input.hidden.values.data()), {steps, hparams_.dim}, at::kFloat);
-            }
-            x = modules_[i].forward({x}).toTensor();
-            break;
-          }
-        }
+      at::Tensor source = input_tensor(input, steps);  // ids [T] or hidden [T, dim], not copied
+      std::vector<at::Tensor> hidden_parts;
+      at::Tensor logits;
+      if (prefill > 0) {
+        at::Tensor out = run_prefill(it->second, input.start_pos, source.narrow(0, 0, prefill));
+        if (ends_with_head())
+          logits = out;
+        else
+          hidden_parts.push_back(out);
       }
-      return to_tensor32(x);
+      for (int row = prefill; row < steps; row += static_cast<int>(kDecodeRows)) {
+        const int n = std::min(static_cast<int>(kDecodeRows), steps - row);
+        const bool last_chunk = row + n == steps;
+        std::vector<SessionCache*> caches(n, &it->second);
+        std::vector<int64_t> positions;
+        for (int i = 0; i < n; ++i) positions.push_back(input.start_pos + row + i);
+        // Only the last position's logits are wanted: earlier chunks skip the head (it can cost as much as a block).
+        at::Tensor out = run_rows(caches, positions, source.narrow(0, row, n), last_chunk);
+        if (!ends_with_head())
+          hidden_parts.push_back(out.narrow(0, 0, n));
+        else if (last_chunk)
+          logits = out[n - 1];
+      }
+      if (ends_with_head()) return to_tensor32(logits);
+      return to_tensor32(hidden_parts.size() == 1 ? hidden_parts[0] : at::cat(hidden_parts, 0));
     } catch (const std::exception& e) {
       return make_error(std::string("shard execution failed: ") + first_line(e.what()));
     }
   }
 
+  Result<std::vector<float>> cache_snapshot(uint64_t session_id, int positions) const override {
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_id));
+    if (positions < 0 || positions > hparams_.context_length) return make_error("positions out of range");
+    std::vector<float> out;
+    c10::InferenceMode guard;
+    for (int b = 0; b < blocks_; ++b) {
+      for (const at::Tensor* cache : {&it->second.keys[b], &it->second.values[b]}) {
+        at::Tensor part = cache->narrow(1, 0, positions).contiguous();
+        out.insert(out.end(), part.data_ptr<float>(), part.data_ptr<float>() + part.numel());
+      }
+    }
+    return out;
+  }
+
  private:
-  // Decode steps of up to kDecodeRows sessions, one token each. The matrices always get exactly kDecodeRows rows
-  // (zero padding): BLAS chooses kernels by row count, so padding makes a session's numbers independent of how
-  // many sessions share the step — a batched or replayed run gives the local run's tokens exactly.
+  // Decode rows always multiply exactly kDecodeRows rows (zero padding): BLAS chooses kernels by row count, so
+  // padding makes a row's numbers independent of how many rows share the step and of which rows they are — a
+  // batched, replayed or resumed run gives the local run's numbers bit for bit.
   static constexpr size_t kDecodeRows = 8;
 
-  Result<std::vector<Tensor32>> decode_rows(const std::vector<uint64_t>& session_ids,
-                                            const std::vector<StepInput>& inputs) {
+  bool ends_with_head() const { return kinds_.back() == ShardKind::kHead; }
+
+  // The step's input as a tensor over the caller's memory: token ids [T] (int64) or the hidden state [T, dim].
+  at::Tensor input_tensor(const StepInput& input, int steps) const {
+    if (kinds_.front() == ShardKind::kEmbed) {
+      std::vector<int64_t> ids(input.tokens.begin(), input.tokens.end());
+      return at::tensor(ids, at::kLong);
+    }
+    return at::from_blob(const_cast<float*>(input.hidden.values.data()), {steps, hparams_.dim}, at::kFloat);
+  }
+
+  // One multi-row prefill of consecutive positions from start_pos: hidden [T, dim] out, or the logits of the last
+  // position [vocab] when the range ends with the head.
+  at::Tensor run_prefill(SessionCache& cache, int start_pos, const at::Tensor& source) {
+    at::Tensor x = kinds_.front() == ShardKind::kEmbed ? at::Tensor() : source;
+    size_t block = 0;
+    for (size_t i = 0; i < modules_.size(); ++i) {
+      switch (kinds_[i]) {
+        case ShardKind::kEmbed:
+          x = modules_[i].forward({source}).toTensor();
+          break;
+        case ShardKind::kBlock:
+          x = modules_[i]
+                  .forward({x, static_cast<int64_t>(start_pos), cache.keys[block], cache.values[block]})
+                  .toTensor();
+          ++block;
+          break;
+        case ShardKind::kHead:
+          x = modules_[i].forward({x}).toTensor();
+          break;
+      }
+    }
+    return x;
+  }
+
+  // Up to kDecodeRows one-token rows, row i at positions[i] of caches[i] (rows of one session at consecutive
+  // positions may share a call: each row writes its key and value before the next row attends). Returns
+  // [kDecodeRows, dim], or [kDecodeRows, vocab] when the range ends with the head and `with_head` is set.
+  at::Tensor run_rows(const std::vector<SessionCache*>& caches, const std::vector<int64_t>& positions,
+                      const at::Tensor& source, bool with_head) {
+    const int64_t n = static_cast<int64_t>(positions.size());
+    const int64_t rows = static_cast<int64_t>(kDecodeRows);
+    at::Tensor x;
+    if (kinds_.front() == ShardKind::kEmbed) {
+      at::Tensor ids = at::zeros({rows}, at::kLong);
+      ids.narrow(0, 0, n).copy_(source);
+      x = modules_[0].forward({ids}).toTensor();
+      if (n < rows) x.narrow(0, n, rows - n).zero_();
+    } else {
+      x = at::zeros({rows, hparams_.dim}, at::kFloat);
+      x.narrow(0, 0, n).copy_(source);
+    }
+    c10::List<int64_t> position_list;
+    for (int64_t p : positions) position_list.push_back(p);
+    size_t block = 0;
+    for (size_t i = 0; i < modules_.size(); ++i) {
+      if (kinds_[i] == ShardKind::kBlock) {
+        c10::List<at::Tensor> keys, values;
+        for (SessionCache* cache : caches) {
+          keys.push_back(cache->keys[block]);
+          values.push_back(cache->values[block]);
+        }
+        x = modules_[i].run_method("decode_batch", x, position_list, keys, values).toTensor();
+        ++block;
+      } else if (kinds_[i] == ShardKind::kHead && with_head) {
+        x = modules_[i].run_method("logits_rows", x).toTensor();
+      }
+    }
+    return x;
+  }
+
+  // Decode steps of up to kDecodeRows sessions, one token each.
+  Result<std::vector<Tensor32>> decode_batch(const std::vector<uint64_t>& session_ids,
+                                             const std::vector<StepInput>& inputs) {
     std::vector<SessionCache*> caches;
+    std::vector<int64_t> positions;
     for (size_t i = 0; i < session_ids.size(); ++i) {
       auto it = sessions_.find(session_ids[i]);
       if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_ids[i]));
       if (inputs[i].step_tokens() != 1) return make_error("a batch holds decode steps of one token each");
       LL_TRY_STATUS(check_input(inputs[i], 1));
       caches.push_back(&it->second);
+      positions.push_back(inputs[i].start_pos);
     }
     const int64_t batch = static_cast<int64_t>(inputs.size());
-    const int64_t rows = static_cast<int64_t>(kDecodeRows);
     try {
       c10::InferenceMode guard;
-      at::Tensor x;
+      at::Tensor source;
       if (kinds_.front() == ShardKind::kEmbed) {
-        std::vector<int64_t> ids(kDecodeRows, 0);
-        for (int64_t b = 0; b < batch; ++b) ids[b] = inputs[b].tokens[0];
-        x = modules_[0].forward({at::tensor(ids, at::kLong)}).toTensor();
-        if (batch < rows) x.narrow(0, batch, rows - batch).zero_();
+        std::vector<int64_t> ids;
+        for (const auto& in : inputs) ids.push_back(in.tokens[0]);
+        source = at::tensor(ids, at::kLong);
       } else {
-        x = at::zeros({rows, hparams_.dim}, at::kFloat);
+        source = at::empty({batch, hparams_.dim}, at::kFloat);
         for (int64_t b = 0; b < batch; ++b) {
-          std::memcpy(x[b].data_ptr<float>(), inputs[b].hidden.values.data(), sizeof(float) * hparams_.dim);
+          std::memcpy(source[b].data_ptr<float>(), inputs[b].hidden.values.data(), sizeof(float) * hparams_.dim);
         }
       }
-      c10::List<int64_t> positions;
-      for (const auto& in : inputs) positions.push_back(in.start_pos);
-      size_t block = 0;
-      for (size_t i = 0; i < modules_.size(); ++i) {
-        if (kinds_[i] == ShardKind::kBlock) {
-          c10::List<at::Tensor> keys, values;
-          for (SessionCache* cache : caches) {
-            keys.push_back(cache->keys[block]);
-            values.push_back(cache->values[block]);
-          }
-          x = modules_[i].run_method("decode_batch", x, positions, keys, values).toTensor();
-          ++block;
-        } else if (kinds_[i] == ShardKind::kHead) {
-          x = modules_[i].run_method("logits_rows", x).toTensor();
-        }
-      }
+      at::Tensor x = run_rows(caches, positions, source, /*with_head=*/true);
       std::vector<Tensor32> outputs;
       for (int64_t b = 0; b < batch; ++b) {
         Tensor32 row = to_tensor32(x[b]);
-        if (kinds_.back() != ShardKind::kHead) row.shape = {1, hparams_.dim};
+        if (!ends_with_head()) row.shape = {1, hparams_.dim};
         outputs.push_back(std::move(row));
       }
       return outputs;
