@@ -7,10 +7,13 @@
 #include <torch/csrc/jit/mobile/module.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include "runtime/torch_runtime.h"
@@ -27,8 +30,19 @@ class TorchShardRange final : public ShardRange {
  public:
   TorchShardRange(const Manifest& manifest, int first, int last, std::vector<torch::jit::mobile::Module> modules)
       : hparams_(manifest.hparams), first_(first), last_(last), modules_(std::move(modules)) {
-    for (int i = first; i <= last; ++i) kinds_.push_back(manifest.shards[i].kind);
+    for (int i = first; i <= last; ++i) {
+      kinds_.push_back(manifest.shards[i].kind);
+      hashes_.push_back(manifest.shards[i].sha256);
+    }
     for (ShardKind kind : kinds_) blocks_ += kind == ShardKind::kBlock ? 1 : 0;
+  }
+
+  // The loaded module of the shard file with this sha256, if this range holds it (shared, not copied).
+  std::optional<torch::jit::mobile::Module> module_with_hash(const std::string& sha256) const {
+    for (size_t i = 0; i < hashes_.size(); ++i) {
+      if (hashes_[i] == sha256) return modules_[i];
+    }
+    return std::nullopt;
   }
 
   int first_shard() const override { return first_; }
@@ -90,18 +104,23 @@ class TorchShardRange final : public ShardRange {
         else
           hidden_parts.push_back(out);
       }
-      for (int row = prefill; row < steps; row += static_cast<int>(kDecodeRows)) {
-        const int n = std::min(static_cast<int>(kDecodeRows), steps - row);
-        const bool last_chunk = row + n == steps;
+      // kDecodeRows at a time, as decode steps: wider calls (64 rows) were measured slower per row here — the
+      // per-row attention, not the weights, dominates a long replay.
+      const int width = static_cast<int>(kDecodeRows);
+      for (int row = prefill; row < steps; row += width) {
+        const int n = std::min(width, steps - row);
         std::vector<SessionCache*> caches(n, &it->second);
         std::vector<int64_t> positions;
         for (int i = 0; i < n; ++i) positions.push_back(input.start_pos + row + i);
-        // Only the last position's logits are wanted: earlier chunks skip the head (it can cost as much as a block).
-        at::Tensor out = run_rows(caches, positions, source.narrow(0, row, n), last_chunk);
-        if (!ends_with_head())
-          hidden_parts.push_back(out.narrow(0, 0, n));
-        else if (last_chunk)
-          logits = out[n - 1];
+        at::Tensor out = run_rows(caches, positions, source.narrow(0, row, n), /*with_head=*/false, width);
+        hidden_parts.push_back(out.narrow(0, 0, n));
+      }
+      // Only the last position's logits are wanted, computed as its decode step computed them: in a call of
+      // kDecodeRows rows (earlier rows skip the head, which can cost as much as a block).
+      if (ends_with_head() && prefill < steps) {
+        at::Tensor last = at::zeros({static_cast<int64_t>(kDecodeRows), hparams_.dim}, at::kFloat);
+        last[0].copy_(hidden_parts.back()[hidden_parts.back().size(0) - 1]);
+        logits = modules_.back().run_method("logits_rows", last).toTensor()[0];
       }
       if (ends_with_head()) return to_tensor32(logits);
       return to_tensor32(hidden_parts.size() == 1 ? hidden_parts[0] : at::cat(hidden_parts, 0));
@@ -166,13 +185,12 @@ class TorchShardRange final : public ShardRange {
     return x;
   }
 
-  // Up to kDecodeRows one-token rows, row i at positions[i] of caches[i] (rows of one session at consecutive
-  // positions may share a call: each row writes its key and value before the next row attends). Returns
-  // [kDecodeRows, dim], or [kDecodeRows, vocab] when the range ends with the head and `with_head` is set.
+  // Up to `rows` one-token rows, row i at positions[i] of caches[i] (rows of one session at consecutive positions
+  // may share a call: each row writes its key and value before the next row attends). Returns [rows, dim], or
+  // [rows, vocab] when the range ends with the head and `with_head` is set.
   at::Tensor run_rows(const std::vector<SessionCache*>& caches, const std::vector<int64_t>& positions,
-                      const at::Tensor& source, bool with_head) {
+                      const at::Tensor& source, bool with_head, int64_t rows = kDecodeRows) {
     const int64_t n = static_cast<int64_t>(positions.size());
-    const int64_t rows = static_cast<int64_t>(kDecodeRows);
     at::Tensor x;
     if (kinds_.front() == ShardKind::kEmbed) {
       at::Tensor ids = at::zeros({rows}, at::kLong);
@@ -279,6 +297,7 @@ class TorchShardRange final : public ShardRange {
   int last_;
   int blocks_ = 0;
   std::vector<ShardKind> kinds_;
+  std::vector<std::string> hashes_;  // sha256 of each module's file
   std::vector<torch::jit::mobile::Module> modules_;
   std::unordered_map<uint64_t, SessionCache> sessions_;
 };
@@ -286,28 +305,54 @@ class TorchShardRange final : public ShardRange {
 }  // namespace
 
 Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, int first, int last,
-                                                     const ShardPathFn& path_of, const RuntimeOptions& options) {
+                                                     const ShardPathFn& path_of, const RuntimeOptions& options,
+                                                     const ShardRange* reuse) {
   const int n = static_cast<int>(manifest.shards.size());
   if (first < 0 || last >= n || first > last) {
     return make_error("shard range " + std::to_string(first) + ".." + std::to_string(last) + " is outside 0.." +
                       std::to_string(n - 1));
   }
   if (options.threads > 0) at::set_num_threads(options.threads);
-  std::vector<torch::jit::mobile::Module> modules;
-  for (int i = first; i <= last; ++i) {
-    const ShardInfo& shard = manifest.shards[i];
-    const std::string path = path_of(shard);
-    // A TorchScript archive is code: only a file whose hash the manifest names is ever handed to libtorch.
-    LL_TRY_STATUS(verify_file(path, shard.file_bytes, shard.sha256));
-    try {
-      modules.push_back(torch::jit::_load_for_mobile(path));
-    } catch (const std::exception& e) {
-      std::string what = e.what();
-      return make_error(path +
-                        ": not a loadable TorchScript lite-interpreter file: " + what.substr(0, what.find('\n')));
-    }
+  const auto* previous = dynamic_cast<const TorchShardRange*>(reuse);
+  const size_t count = static_cast<size_t>(last - first + 1);
+  std::vector<std::optional<torch::jit::mobile::Module>> modules(count);
+  std::vector<std::string> errors(count);
+  std::vector<size_t> to_load;
+  for (size_t k = 0; k < count; ++k) {
+    if (previous) modules[k] = previous->module_with_hash(manifest.shards[first + static_cast<int>(k)].sha256);
+    if (!modules[k]) to_load.push_back(k);
   }
-  return std::unique_ptr<ShardRange>(new TorchShardRange(manifest, first, last, std::move(modules)));
+  // Hashing and unpacking a shard is CPU work: two at a time (the pause after losing a device is mostly this).
+  std::atomic<size_t> next{0};
+  auto load_some = [&] {
+    for (size_t j = next++; j < to_load.size(); j = next++) {
+      const size_t k = to_load[j];
+      const ShardInfo& shard = manifest.shards[first + static_cast<int>(k)];
+      const std::string path = path_of(shard);
+      // A TorchScript archive is code: only a file whose hash the manifest names is ever handed to libtorch.
+      if (Status ok = verify_file(path, shard.file_bytes, shard.sha256); !ok.ok()) {
+        errors[k] = ok.error();
+        continue;
+      }
+      try {
+        modules[k] = torch::jit::_load_for_mobile(path);
+      } catch (const std::exception& e) {
+        std::string what = e.what();
+        errors[k] = path + ": not a loadable TorchScript lite-interpreter file: " + what.substr(0, what.find('\n'));
+      }
+    }
+  };
+  std::thread helper;
+  if (to_load.size() > 1 && std::thread::hardware_concurrency() > 1) helper = std::thread(load_some);
+  load_some();
+  if (helper.joinable()) helper.join();
+  std::vector<torch::jit::mobile::Module> loaded;
+  for (size_t k = 0; k < count; ++k) {
+    if (!errors[k].empty()) return make_error(errors[k]);
+    loaded.push_back(std::move(*modules[k]));
+  }
+  auto range = std::make_unique<TorchShardRange>(manifest, first, last, std::move(loaded));
+  return std::unique_ptr<ShardRange>(std::move(range));
 }
 
 Result<std::unique_ptr<ShardRange>> load_package_range(const Manifest& manifest, const std::string& package_dir,

@@ -186,3 +186,31 @@ TEST_CASE("DecodeRowsBeyondTheStepAreRejected", "[runtime][replay][validation]")
   REQUIRE_FALSE(out.ok());
   CHECK_THAT(out.error(), Catch::Contains("decode_rows"));
 }
+
+TEST_CASE("ARangeReusingTheShardsOfThePreviousPlanComputesAsAFreshLoad", "[runtime][reuse]") {
+  // A re-plan that moves a boundary shares the modules a device already holds instead of reading them again.
+  const std::string dir = test::model_dir("odd");
+  auto manifest = load_manifest(dir);
+  REQUIRE(manifest.ok());
+  const int last = static_cast<int>(manifest->shards.size()) - 1;
+  auto before = load_package_range(*manifest, dir, 0, 2, RuntimeOptions{1});
+  REQUIRE(before.ok());
+  int asked = 0;
+  auto reused = load_shard_range(
+      *manifest, 0, last,
+      [&](const ShardInfo& s) {
+        ++asked;
+        return dir + "/" + s.file;
+      },
+      RuntimeOptions{1}, before->get());
+  auto fresh = load_package_range(*manifest, dir, 0, last, RuntimeOptions{1});
+  REQUIRE((reused.ok() && fresh.ok()));
+  CHECK(asked == last - 2);  // only the shards the previous range lacked were read
+  StepInput step;
+  step.tokens = {1, 40, 41, 290};
+  for (ShardRange* range : {reused->get(), fresh->get()}) REQUIRE(range->open_session(1).ok());
+  auto a = (*reused)->forward(1, step);
+  auto b = (*fresh)->forward(1, step);
+  REQUIRE((a.ok() && b.ok()));
+  CHECK(differing(a->values, b->values) == 0);
+}
