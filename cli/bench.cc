@@ -1,6 +1,7 @@
 // llctl bench --local: prefill and decode speed of a package in this process, with decode weight-bytes per second
 // next to the memory bandwidth measured in the same run (decoding reads every weight once per token).
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -25,6 +26,15 @@ uint64_t weight_bytes_per_token(const Manifest& m) {
   uint64_t bytes = 0;
   for (const auto& s : m.shards) bytes += s.kind == ShardKind::kEmbed ? m.hparams.dim * 4ull : s.bytes;
   return bytes;
+}
+
+// This process's peak resident set (VmHWM), bytes; 0 when /proc is unavailable.
+uint64_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
 }
 
 int run_bench(const BenchFlags& flags) {
@@ -64,6 +74,8 @@ int run_bench(const BenchFlags& flags) {
   nlohmann::json out = {{"model", model->manifest.name},
                         {"runtime", runtime_description()},
                         {"weight_bytes", model->manifest.total_weight_bytes()},
+                        {"weight_dtype", model->manifest.weight_dtype},
+                        {"peak_rss_bytes", peak_rss_bytes()},
                         {"prompt_tokens", prompt_len},
                         {"decode_tokens", decode_len},
                         {"prefill_tokens_per_s", run->prefill_tokens_per_s()},
@@ -81,6 +93,7 @@ int run_bench(const BenchFlags& flags) {
   std::printf("model            %s (%.1f MB of weights)\n", model->manifest.name.c_str(),
               model->manifest.total_weight_bytes() / 1e6);
   std::printf("runtime          %s\n", runtime_description().c_str());
+  std::printf("weights          %s, peak RSS %.1f MB\n", model->manifest.weight_dtype.c_str(), peak_rss_bytes() / 1e6);
   std::printf("prefill          %8.1f tokens/s (%d tokens)\n", run->prefill_tokens_per_s(), prompt_len);
   std::printf("decode           %8.1f tokens/s (%.2f ms/token, %d tokens)\n", decode_tps,
               decode_tps > 0 ? 1000.0 / decode_tps : 0.0, decode_len);

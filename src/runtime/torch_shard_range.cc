@@ -13,6 +13,7 @@
 #include <fstream>
 #include <unordered_map>
 
+#include "runtime/quantized.h"
 #include "runtime/torch_runtime.h"
 
 namespace ll {
@@ -225,6 +226,7 @@ Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, i
                       std::to_string(n - 1));
   }
   if (options.threads > 0) at::set_num_threads(options.threads);
+  LL_TRY_STATUS(check_package_engine(manifest));  // before any int8 weights are packed
   std::vector<torch::jit::mobile::Module> modules;
   for (int i = first; i <= last; ++i) {
     const ShardInfo& shard = manifest.shards[i];
@@ -238,6 +240,7 @@ Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, i
       return make_error(path +
                         ": not a loadable TorchScript lite-interpreter file: " + what.substr(0, what.find('\n')));
     }
+    LL_TRY_STATUS(check_shard_weights(modules.back(), manifest, path));
   }
   return std::unique_ptr<ShardRange>(new TorchShardRange(manifest, first, last, std::move(modules)));
 }
@@ -260,7 +263,9 @@ std::string runtime_description() {
     blas = ::realpath(path.c_str(), resolved) ? resolved : path;
     break;
   }
-  return "libtorch " + std::to_string(at::get_num_threads()) + " threads, BLAS " + blas;
+  Result<std::string> engine = quantized_engine();
+  return "libtorch " + std::to_string(at::get_num_threads()) + " threads, BLAS " + blas + ", int8 engine " +
+         (engine.ok() ? *engine : std::string("none"));
 }
 
 }  // namespace ll
