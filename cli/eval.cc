@@ -28,9 +28,9 @@ struct EvalFlags {
 
 struct EvalTotals {
   uint64_t positions = 0;
-  double kl = 0;            // sum over positions, nats
-  uint64_t top1_same = 0;   // positions where both models' most likely token agree
-  double nll_model = 0;     // sum of -log p_model(actual next token)
+  double kl = 0;           // sum over positions, nats
+  uint64_t top1_same = 0;  // positions where both models' most likely token agree
+  double nll_model = 0;    // sum of -log p_model(actual next token)
   double nll_reference = 0;
 
   void add(const Tensor32& model_logits, const Tensor32& reference_logits, int32_t next);

@@ -63,9 +63,9 @@ struct Manifest {
   int format_version = 0;
   std::string name;
   std::string architecture;
-  std::string dtype;       // weights and activations inside a shard: "float32"
-  std::string wire_dtype;  // what out_bytes_per_token assumes: "float32" | "float16"
-  std::string weight_dtype = "float32";         // "float32" | "int8" (linear layers and the embedding table)
+  std::string dtype;                           // weights and activations inside a shard: "float32"
+  std::string wire_dtype;                      // what out_bytes_per_token assumes: "float32" | "float16"
+  std::string weight_dtype = "float32";        // "float32" | "int8" (linear layers and the embedding table)
   std::vector<std::string> quantized_engines;  // int8: the torch quantized engines the shards run on
   Hyperparameters hparams;
   TokenizerInfo tokenizer;

@@ -15,7 +15,9 @@ json int8_manifest() {
   json shards = json::array();
   for (int i = 0; i < 4; ++i) {
     json s = {{"id", i},
-              {"kind", i == 0 ? "embed" : i == 3 ? "head" : "block"},
+              {"kind", i == 0   ? "embed"
+                       : i == 3 ? "head"
+                                : "block"},
               {"file", "s" + std::to_string(i) + ".ptl"},
               {"sha256", std::string(64, 'a')},
               {"file_bytes", 10},
