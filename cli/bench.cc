@@ -28,7 +28,7 @@ uint64_t weight_bytes_per_token(const Manifest& m) {
   return bytes;
 }
 
-// This process's peak resident set (VmHWM), bytes; 0 when /proc is unavailable.
+// This process's peak resident set (VmHWM: loading, prefill and decode), bytes; 0 when /proc is unavailable.
 uint64_t peak_rss_bytes() {
   std::ifstream status("/proc/self/status");
   for (std::string line; std::getline(status, line);) {
@@ -67,6 +67,7 @@ int run_bench(const BenchFlags& flags) {
     std::fprintf(stderr, "llctl bench: %s\n", run.error().c_str());
     return 1;
   }
+  const uint64_t peak_rss = peak_rss_bytes();  // before the bandwidth probe allocates its own buffers
   const MemoryBandwidth bandwidth = measure_memory_bandwidth();
   const double decode_tps = run->decode_tokens_per_s();
   const uint64_t per_token = weight_bytes_per_token(model->manifest);
@@ -75,7 +76,7 @@ int run_bench(const BenchFlags& flags) {
                         {"runtime", runtime_description()},
                         {"weight_bytes", model->manifest.total_weight_bytes()},
                         {"weight_dtype", model->manifest.weight_dtype},
-                        {"peak_rss_bytes", peak_rss_bytes()},
+                        {"peak_rss_bytes", peak_rss},
                         {"prompt_tokens", prompt_len},
                         {"decode_tokens", decode_len},
                         {"prefill_tokens_per_s", run->prefill_tokens_per_s()},
@@ -93,7 +94,7 @@ int run_bench(const BenchFlags& flags) {
   std::printf("model            %s (%.1f MB of weights)\n", model->manifest.name.c_str(),
               model->manifest.total_weight_bytes() / 1e6);
   std::printf("runtime          %s\n", runtime_description().c_str());
-  std::printf("weights          %s, peak RSS %.1f MB\n", model->manifest.weight_dtype.c_str(), peak_rss_bytes() / 1e6);
+  std::printf("weights          %s, peak RSS %.1f MB\n", model->manifest.weight_dtype.c_str(), peak_rss / 1e6);
   std::printf("prefill          %8.1f tokens/s (%d tokens)\n", run->prefill_tokens_per_s(), prompt_len);
   std::printf("decode           %8.1f tokens/s (%.2f ms/token, %d tokens)\n", decode_tps,
               decode_tps > 0 ? 1000.0 / decode_tps : 0.0, decode_len);
