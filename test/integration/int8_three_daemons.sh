@@ -19,6 +19,10 @@ grep -q "ready: every stage" "$TMP/load.out" || fail "load did not finish: $(cat
 stages=$("$LLCTL" --endpoint "$(endpoint "$leader")" plan --json | jq '.stages | length')
 [[ $stages == 3 ]] || fail "expected a three-stage plan, got $stages"
 echo "ok: int8 loaded over $stages stages"
+engines=$(devices_json a | jq -r '[.devices[].profile.quantized_engine] | unique | join(",")')
+[[ $engines == onednn || $engines == qnnpack ]] || fail "llctl devices does not name one quantized engine: '$engines'"
+"$LLCTL" --endpoint "$EP" devices | grep -q "INT8" || fail "llctl devices has no INT8 column"
+echo "ok: every device reports the $engines quantized engine"
 
 local_tokens() {  # PROMPT MAX [TEMP SEED]
   "$LLCTL" generate --local --model "$PKG" --json --max-tokens "$2" --temperature "${3:-0}" --seed "${4:-0}" "$1" | jq -c .tokens
