@@ -24,7 +24,8 @@ struct BenchFlags {
 // Weight bytes read to decode one token: every block and the head in full, one row of the embedding.
 uint64_t weight_bytes_per_token(const Manifest& m) {
   uint64_t bytes = 0;
-  for (const auto& s : m.shards) bytes += s.kind == ShardKind::kEmbed ? m.hparams.dim * 4ull : s.bytes;
+  const uint64_t row = m.weight_dtype == "int8" ? m.hparams.dim + 4ull : m.hparams.dim * 4ull;  // int8: + its scale
+  for (const auto& s : m.shards) bytes += s.kind == ShardKind::kEmbed ? row : s.bytes;
   return bytes;
 }
 
