@@ -1,8 +1,10 @@
 // llctl bench --local: prefill and decode speed of a package in this process, with decode weight-bytes per second
 // next to the memory bandwidth measured in the same run (decoding reads every weight once per token).
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "cli/commands.h"
 #include "common/memory_bandwidth.h"
@@ -19,7 +21,29 @@ struct BenchFlags {
   int tokens = 64;
   int threads = 0;
   bool json = false;
+  int replay = 0;  // > 0: also time rebuilding a session of this many generated tokens
 };
+
+// Seconds to rebuild a session of `prompt` + `generated` tokens from nothing: the exact replay (the prompt as one
+// prefill, every generated token as a decode row, as the first run computed them) and, for comparison, the same
+// tokens as one prefill (faster, but not bit-identical to the first run: docs/pipeline.md, "Exact replay").
+std::pair<double, double> time_replays(ShardRange& shards, const std::vector<int32_t>& prompt, int generated,
+                                       int vocab) {
+  StepInput step;
+  step.tokens = prompt;
+  for (int i = 0; i < generated; ++i) step.tokens.push_back(3 + (i * 104729) % (vocab - 3));
+  double seconds[2] = {0, 0};
+  for (int exact = 1; exact >= 0; --exact) {
+    step.decode_rows = exact ? generated : 0;
+    const uint64_t id = 900 + exact;
+    if (!shards.open_session(id).ok()) return {0, 0};
+    const auto begin = std::chrono::steady_clock::now();
+    const bool ok = shards.forward(id, step).ok();
+    seconds[exact] = ok ? std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count() : 0;
+    shards.close_session(id);
+  }
+  return {seconds[1], seconds[0]};
+}
 
 // Weight bytes read to decode one token: every block and the head in full, one row of the embedding.
 uint64_t weight_bytes_per_token(const Manifest& m) {
@@ -68,6 +92,12 @@ int run_bench(const BenchFlags& flags) {
     std::fprintf(stderr, "llctl bench: %s\n", run.error().c_str());
     return 1;
   }
+  double replay_exact_s = 0, replay_prefill_s = 0;
+  const int replay = std::min(flags.replay, context - prompt_len - 1);
+  if (replay > 0) {
+    std::tie(replay_exact_s, replay_prefill_s) =
+        time_replays(*model->shards, prompt, replay, model->manifest.hparams.vocab_size);
+  }
   const uint64_t peak_rss = peak_rss_bytes();  // before the bandwidth probe allocates its own buffers
   const MemoryBandwidth bandwidth = measure_memory_bandwidth();
   const double decode_tps = run->decode_tokens_per_s();
@@ -88,6 +118,12 @@ int run_bench(const BenchFlags& flags) {
                         {"memory_read_bytes_per_s", bandwidth.read_bytes_per_s},
                         {"memory_copy_bytes_per_s", bandwidth.copy_bytes_per_s},
                         {"fraction_of_memory_read_bandwidth", weight_rate / bandwidth.read_bytes_per_s}};
+  if (replay > 0) {
+    out["replay"] = {{"generated_tokens", replay},
+                     {"exact_s", replay_exact_s},
+                     {"one_prefill_s", replay_prefill_s},
+                     {"exactness_cost", replay_prefill_s > 0 ? replay_exact_s / replay_prefill_s : 0}};
+  }
   if (flags.json) {
     std::printf("%s\n", out.dump(1).c_str());
     return 0;
@@ -103,6 +139,13 @@ int run_bench(const BenchFlags& flags) {
   std::printf("memory read      %8.2f GB/s   copy %.2f GB/s (measured now)\n", bandwidth.read_bytes_per_s / 1e9,
               bandwidth.copy_bytes_per_s / 1e9);
   std::printf("decode / read    %8.2f  (1.0 = memory-bound limit)\n", weight_rate / bandwidth.read_bytes_per_s);
+  if (replay > 0) {
+    std::printf(
+        "replay           %8.2f s to rebuild %d + %d tokens exactly (decode rows); %.2f s as one prefill "
+        "(%.1fx)\n",
+        replay_exact_s, prompt_len, replay, replay_prefill_s,
+        replay_prefill_s > 0 ? replay_exact_s / replay_prefill_s : 0.0);
+  }
   return 0;
 }
 
@@ -117,6 +160,8 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("--tokens", flags->tokens, "decode steps")->check(CLI::Range(2, 1 << 20));
   sub->add_option("--threads", flags->threads, "compute threads (0 = libtorch default)")->check(CLI::Range(0, 256));
   sub->add_flag("--json", flags->json, "print JSON");
+  sub->add_option("--replay", flags->replay, "also time rebuilding a session of this many generated tokens")
+      ->check(CLI::Range(0, 1 << 20));
   sub->callback([flags, &global] { global.exit_code = run_bench(*flags); });
 }
 

@@ -191,9 +191,9 @@ void Serving::recover_lost_devices(cluster::Node& node) {
     LL_ERROR("cannot continue without " << lost << ": " << plan.error());
     manager_->set_plan_error("lost " + lost + " and the survivors cannot hold the model: " + plan.error());
     stage_->abort_sessions("lost " + lost + " and the survivors cannot hold the model: " + plan.error());
-    return;
   }
-  recovered_version_ = manager_->plan_version();
+  // Not recovered_version_ = the new version: a loss on the new plan must be planned around too (it was not, and a
+  // second loss hung the cluster).
 }
 
 }  // namespace ll::daemon

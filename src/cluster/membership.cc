@@ -56,6 +56,7 @@ Member* Membership::heard_from(const std::string& name, const std::string& endpo
   }
   if (m.left) LL_INFO("member " << name << " is back");
   m.left = false;
+  m.refused = false;
   m.heard = true;
   m.last_heard = now;
   seeds_.erase(endpoint);
@@ -83,11 +84,21 @@ void Membership::mark_left(const std::string& name) {
   it->second.state = PeerState::kDead;
 }
 
+std::string Membership::mark_refused(const std::string& endpoint) {
+  for (auto& [name, m] : members_) {
+    if (m.endpoint == endpoint && !m.left) {
+      m.refused = true;
+      return name;
+    }
+  }
+  return "";
+}
+
 std::vector<StateChange> Membership::update_states(TimePoint now) {
   std::vector<StateChange> changes;
   for (auto& [name, m] : members_) {
     PeerState next = PeerState::kUnknown;
-    if (m.left) {
+    if (m.left || (m.refused && m.heard)) {
       next = PeerState::kDead;
     } else if (m.heard) {
       const Duration since = now - m.last_heard;

@@ -23,7 +23,8 @@ struct Member {
   bool heard = false;  // ever heard directly (not only by gossip)
   TimePoint last_heard{};
   PeerState state = PeerState::kUnknown;
-  bool left = false;  // said 'bye'; not counted in the quorum until heard again
+  bool left = false;     // said 'bye'; not counted in the quorum until heard again
+  bool refused = false;  // its connection dropped and its address refused a reconnect: dead until heard again
   bool has_profile = false;
   proto::DeviceProfile profile;
   std::string role = "follower";  // as claimed in its last heartbeat
@@ -56,6 +57,9 @@ class Membership {
   // A member named by gossip. Left members and members already known are not changed. True if new.
   bool learn(const std::string& name, const std::string& endpoint);
   void mark_left(const std::string& name);
+  // The member at `endpoint` is gone (its address refuses connections, net/connection_watch.h): it is dead now,
+  // not after the heartbeat timeout — a crashed stage is planned around at once. Returns its name, or "" if unknown.
+  std::string mark_refused(const std::string& endpoint);
 
   // Recomputes states; returns the transitions for logging.
   std::vector<StateChange> update_states(TimePoint now);

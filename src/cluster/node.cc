@@ -177,6 +177,10 @@ void Node::poll_once(Duration max_wait) {
     in = transport_.receive(Duration(0));
   }
   if (in) handle(*in, clock_.now());
+  for (const std::string& endpoint : transport_.take_unreachable()) {
+    const std::string name = membership_.mark_refused(endpoint);
+    if (!name.empty()) LL_WARN("member " << name << ": connection dropped and " << endpoint << " refuses a new one");
+  }
   on_timers(clock_.now());
 }
 

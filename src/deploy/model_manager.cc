@@ -424,6 +424,10 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
   for (size_t i = 0; i < plan.stages.size(); ++i) {
     if (plan.stages[i].device == options_.name) index = static_cast<int>(i);
   }
+  if (index < 0) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    loaded_range_.reset();  // its memory goes once the stage drops it
+  }
   if (index < 0) return send_progress("idle");
   const proto::PlanStage& mine = plan.stages[index];
   const int n = static_cast<int>(manifest->shards.size());
@@ -447,6 +451,7 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
   files.push_back({manifest->tokenizer.sha256, 0, manifest->tokenizer.file});
 
   auto path_of_file = [&](const File& f) { return local_dir.empty() ? store_.path(f.sha) : local_dir + "/" + f.name; };
+  const auto started = Clock::now();
   for (const File& f : files) progress.bytes_total += f.size;
   auto last_report = Clock::now();
   send_progress("fetching");
@@ -484,20 +489,35 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
     if (!fetched.ok()) return fail(f.name + ": " + fetched.error());
   }
   if (cancel_) return;
+  const auto fetched_at = Clock::now();
   send_progress("loading");
   const Manifest& m = *manifest;
+  std::shared_ptr<ShardRange> previous;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    previous = loaded_range_;
+  }
   auto range = load_shard_range(
       m, static_cast<int>(mine.first_shard), static_cast<int>(mine.last_shard),
       [&](const ShardInfo& s) {
         return path_of_file(File{s.sha256, s.file_bytes, s.file});
       },
-      options_.runtime);
+      options_.runtime, previous.get());
+  previous.reset();
   if (!range) return fail(range.error());
+  LL_INFO("plan " << plan.plan_version << ": shards " << mine.first_shard << ".." << mine.last_shard << ": fetched "
+                  << (progress.bytes_done - progress.bytes_from_cache) / 1e6 << " MB in "
+                  << std::chrono::duration<double>(fetched_at - started).count() << " s, loaded in "
+                  << std::chrono::duration<double>(Clock::now() - fetched_at).count() << " s");
   auto config = std::make_shared<pipeline::StageConfig>();
   config->plan_version = plan.plan_version;
   config->stage_index = index;
   for (const auto& s : plan.stages) config->stage_endpoints.push_back(s.data_endpoint);
   config->shards = std::shared_ptr<ShardRange>(std::move(range).value());
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    loaded_range_ = config->shards;  // the next plan reuses what it can of it
+  }
   config->manifest = std::make_shared<Manifest>(m);
   config->wire = plan.wire == "float16" ? proto::DType::kF16 : proto::DType::kF32;
   if (index == 0) {

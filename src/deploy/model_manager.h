@@ -145,6 +145,7 @@ class ModelManager {
   std::optional<proto::PlanMsg> plan_;
   std::set<std::string> plan_files_;  // hashes of every file plan_'s manifest names (served from the store)
   std::string local_state_ = "idle";
+  std::shared_ptr<ShardRange> loaded_range_;  // the range this device last loaded: the next plan reuses its modules
   std::thread worker_;
   std::atomic<bool> cancel_{false};
   std::unique_ptr<zmq::socket_t> leader_socket_;  // progress reports, owned by the worker

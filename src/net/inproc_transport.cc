@@ -64,6 +64,22 @@ void InprocHub::set_down(const std::string& endpoint, bool down) {
   }
 }
 
+void InprocHub::kill_process(const std::string& endpoint) {
+  set_down(endpoint, true);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [other, box] : boxes_) {
+    if (other != endpoint) unreachable_[other].push_back(endpoint);
+  }
+}
+
+std::vector<std::string> InprocHub::take_unreachable(const std::string& endpoint) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  auto it = unreachable_.find(endpoint);
+  if (it != unreachable_.end()) out.swap(it->second);
+  return out;
+}
+
 bool InprocHub::blocked(const std::string& from, const std::string& to) const {
   std::lock_guard<std::mutex> lock(mu_);
   return blocked_locked(from, to);

@@ -39,6 +39,9 @@ class InprocHub {
   void split(const std::vector<std::vector<std::string>>& groups);
   void heal();                                            // removes every partition
   void set_down(const std::string& endpoint, bool down);  // a down endpoint neither sends nor receives
+  // A killed process on a live host: down, and every other endpoint learns at once that its address refuses
+  // connections (Transport::take_unreachable), as TCP peers of a killed process do.
+  void kill_process(const std::string& endpoint);
   [[nodiscard]] bool blocked(const std::string& from, const std::string& to) const;
   [[nodiscard]] FaultStats stats() const;
 
@@ -56,6 +59,7 @@ class InprocHub {
   void attach(const std::string& endpoint);
   void detach(const std::string& endpoint);
   std::optional<Incoming> take(const std::string& endpoint, Duration timeout);
+  std::vector<std::string> take_unreachable(const std::string& endpoint);
   bool blocked_locked(const std::string& from, const std::string& to) const;
 
   const Clock& clock_;
@@ -68,6 +72,7 @@ class InprocHub {
   std::set<std::pair<std::string, std::string>> cuts_;
   std::set<std::string> down_;
   std::map<std::string, Mailbox> boxes_;
+  std::map<std::string, std::vector<std::string>> unreachable_;  // per receiving endpoint
   uint64_t seq_ = 0;
   FaultStats stats_;
 };
@@ -82,6 +87,7 @@ class InprocTransport final : public Transport {
   Status reply(const Incoming& to, Frames frames) override;
   std::optional<Incoming> receive(Duration timeout) override;
   void disconnect(const std::string&) override {}
+  std::vector<std::string> take_unreachable() override { return hub_.take_unreachable(endpoint_); }
 
  private:
   InprocHub& hub_;

@@ -42,6 +42,10 @@ class Transport {
 
   // Forgets the connection to a peer (e.g. it left the cluster); a later send reconnects.
   virtual void disconnect(const std::string& peer_endpoint) = 0;
+
+  // Peers (by the endpoint we send to) whose connection dropped and whose address then refused a reconnect, since
+  // the last call: their process is gone (net/connection_watch.h). Filled by receive().
+  [[nodiscard]] virtual std::vector<std::string> take_unreachable() { return {}; }
 };
 
 }  // namespace ll::net

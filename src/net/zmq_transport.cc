@@ -1,5 +1,6 @@
 #include "net/zmq_transport.h"
 
+#include <cstring>
 #include <vector>
 #include <zmq.hpp>
 
@@ -82,6 +83,7 @@ Result<std::unique_ptr<ZmqTransport>> ZmqTransport::create(const std::string& li
 
 ZmqTransport::~ZmqTransport() {
   try {
+    monitors_.clear();
     dealers_.clear();
     guard_.reset();
     router_.reset();
@@ -105,6 +107,7 @@ Result<zmq::socket_t*> ZmqTransport::dealer_for(const std::string& peer_endpoint
     s->set(zmq::sockopt::linger, options_.linger_ms);
     s->set(zmq::sockopt::reconnect_ivl, options_.reconnect_ms);
     s->set(zmq::sockopt::reconnect_ivl_max, options_.reconnect_max_ms);
+    watch(peer_endpoint, *s);
     s->connect(peer_endpoint);
     auto* raw = s.get();
     dealers_.emplace(peer_endpoint, std::move(s));
@@ -149,10 +152,19 @@ void ZmqTransport::drain_readable(Duration timeout) {
     items.push_back({s->handle(), 0, ZMQ_POLLIN, 0});
     names.push_back(ep);
   }
+  const size_t sockets = items.size();
+  std::vector<std::string> watched;
+  for (auto& [ep, m] : monitors_) {
+    items.push_back({m.socket->handle(), 0, ZMQ_POLLIN, 0});
+    watched.push_back(ep);
+  }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
   try {
     if (zmq::poll(items, ms) <= 0) return;
-    for (size_t i = 0; i < items.size(); ++i) {
+    for (size_t i = sockets; i < items.size(); ++i) {
+      if (items[i].revents & ZMQ_POLLIN) read_monitor(watched[i - sockets], monitors_[watched[i - sockets]]);
+    }
+    for (size_t i = 0; i < sockets; ++i) {
       if (!(items[i].revents & ZMQ_POLLIN)) continue;
       zmq::socket_t& s = i == 0 ? *router_ : *dealers_[names[i]];
       // A bounded batch per socket per poll keeps one noisy sender from starving the others.
@@ -192,8 +204,51 @@ std::optional<Incoming> ZmqTransport::receive(Duration timeout) {
   return in;
 }
 
+std::vector<std::string> ZmqTransport::take_unreachable() {
+  std::vector<std::string> out;
+  out.swap(unreachable_);
+  return out;
+}
+
+void ZmqTransport::watch(const std::string& peer_endpoint, zmq::socket_t& dealer) {
+  const std::string address = "inproc://ll-transport-monitor-" + std::to_string(++monitor_serial_);
+  const int events =
+      ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED;
+  if (zmq_socket_monitor(dealer.handle(), address.c_str(), events) != 0) {
+    LL_WARN("cannot watch the connection to " << peer_endpoint << ": " << zmq_strerror(zmq_errno()));
+    return;  // the heartbeat timeout still tells
+  }
+  Monitor m;
+  m.socket = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::pair);
+  m.socket->set(zmq::sockopt::linger, 0);
+  m.socket->connect(address);
+  monitors_[peer_endpoint] = std::move(m);
+}
+
+void ZmqTransport::read_monitor(const std::string& peer_endpoint, Monitor& monitor) {
+  for (int n = 0; n < 64; ++n) {
+    zmq::message_t event, address;
+    if (!monitor.socket->recv(event, zmq::recv_flags::dontwait)) return;
+    if (event.more()) (void)monitor.socket->recv(address, zmq::recv_flags::none);
+    if (event.size() < sizeof(uint16_t)) continue;
+    uint16_t id = 0;
+    std::memcpy(&id, event.data(), sizeof(id));
+    ConnectionEvent what;
+    if (id == ZMQ_EVENT_CONNECTED || id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+      what = ConnectionEvent::kConnected;
+    else if (id == ZMQ_EVENT_DISCONNECTED)
+      what = ConnectionEvent::kDisconnected;
+    else if (id == ZMQ_EVENT_CONNECT_RETRIED)
+      what = ConnectionEvent::kRetryScheduled;
+    else
+      continue;
+    if (monitor.watch.on_event(what)) unreachable_.push_back(peer_endpoint);
+  }
+}
+
 void ZmqTransport::disconnect(const std::string& peer_endpoint) {
   try {
+    monitors_.erase(peer_endpoint);
     dealers_.erase(peer_endpoint);
   } catch (const zmq::error_t& e) {
     LL_WARN("disconnect " << peer_endpoint << ": " << e.what());

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "net/connection_watch.h"
 #include "net/transport.h"
 
 namespace zmq {
@@ -37,8 +38,16 @@ class ZmqTransport final : public Transport {
   Status reply(const Incoming& to, Frames frames) override;
   std::optional<Incoming> receive(Duration timeout) override;
   void disconnect(const std::string& peer_endpoint) override;
+  std::vector<std::string> take_unreachable() override;
 
  private:
+  struct Monitor {  // a PAIR socket receiving one DEALER's connection events
+    std::unique_ptr<zmq::socket_t> socket;
+    ConnectionWatch watch;
+  };
+  void watch(const std::string& peer_endpoint, zmq::socket_t& dealer);
+  void read_monitor(const std::string& peer_endpoint, Monitor& monitor);
+
   ZmqTransport() = default;
   Result<zmq::socket_t*> dealer_for(const std::string& peer_endpoint);
   void drain_readable(Duration timeout);
@@ -48,6 +57,9 @@ class ZmqTransport final : public Transport {
   std::unique_ptr<zmq::socket_t> router_;
   std::unique_ptr<AccessGuard> guard_;
   std::map<std::string, std::unique_ptr<zmq::socket_t>> dealers_;
+  std::map<std::string, Monitor> monitors_;  // by peer endpoint, beside dealers_
+  std::vector<std::string> unreachable_;
+  uint64_t monitor_serial_ = 0;
   std::deque<Incoming> pending_;
   std::string endpoint_;
 };

@@ -164,17 +164,27 @@ class StageServer::Loop {
       return;
     }
     last_seen_[id] = Clock::now();
+    WorkItem item = rebuild_step(id, session);
+    LL_INFO(options_.name << ": session " << id << " replays " << item.input.tokens.size() << " tokens ("
+                          << session.prompt.size() << " as a prefill, " << item.input.decode_rows
+                          << " as decode rows) on plan " << config_->plan_version);
+    work_.push_back(std::move(item));
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.replayed_sessions;
+  }
+
+  // The step that rebuilds a session's caches from scratch: its prompt as the one prefill it was, then every token
+  // generated so far as the one-token decode row it was — the same shapes, so bit for bit the same caches and the
+  // same next token as the undisturbed run (StepInput; docs/pipeline.md, "Exact replay").
+  static WorkItem rebuild_step(uint64_t id, const HeadSession& session) {
     WorkItem item;
     item.session = id;
     item.input.tokens = session.prompt;
     item.input.tokens.insert(item.input.tokens.end(), session.generated.begin(), session.generated.end());
+    item.input.decode_rows = static_cast<int>(session.generated.size());
     item.sampling = session.request.sampling;
     item.enqueued = Clock::now();
-    LL_INFO(options_.name << ": session " << id << " replays " << item.input.tokens.size() << " tokens on plan "
-                          << config_->plan_version);
-    work_.push_back(std::move(item));
-    std::lock_guard<std::mutex> lock(mutex_);
-    ++stats_.replayed_sessions;
+    return item;
   }
 
   void drain_incoming() {
@@ -297,13 +307,7 @@ class StageServer::Loop {
     if (!session.generated.empty()) session.first_token = session.started;
     reply(route, proto::StartedMsg{id, std::vector<int64_t>(prompt.begin(), prompt.end())});
     if (session.request.max_tokens == 0) return finish(id, "max_tokens");
-    WorkItem item;
-    item.session = id;
-    item.input.tokens = std::move(prompt);
-    item.input.tokens.insert(item.input.tokens.end(), session.generated.begin(), session.generated.end());
-    item.sampling = session.request.sampling;
-    item.enqueued = Clock::now();
-    work_.push_back(std::move(item));
+    work_.push_back(rebuild_step(id, session));
   }
 
   void on_token(const proto::TokenMsg& m) {
@@ -397,6 +401,7 @@ class StageServer::Loop {
     item.session = m.session;
     item.input.start_pos = static_cast<int>(m.start_pos);
     item.input.hidden = std::move(hidden).value();
+    item.input.decode_rows = static_cast<int>(m.decode_rows);
     item.sampling = m.sampling;
     item.stats = std::move(m.stats);
     item.enqueued = Clock::now();
@@ -525,6 +530,7 @@ class StageServer::Loop {
     next.session = item.session;
     next.plan_version = config_->plan_version;
     next.start_pos = item.input.start_pos;
+    next.decode_rows = item.input.decode_rows;
     next.sampling = item.sampling;
     next.stats = std::move(item.stats);
     next.hidden = hidden_to_frame(output, config_->wire);

@@ -90,6 +90,7 @@ struct Encoder {
                  {"start_pos", m.start_pos},
                  {"sampling", sampling_json(m.sampling)},
                  {"stats", stats_json(m.stats)}});
+    if (m.decode_rows > 0) head["decode_rows"] = m.decode_rows;
     return add_tensor(m.hidden);
   }
   Status operator()(const TokenMsg& m) {
@@ -221,6 +222,9 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
       return make_error("activation: hidden state must be f32 or f16");
     }
     if (m.hidden.shape.size() != 2 || m.hidden.shape[0] == 0) return make_error("activation: hidden must be [T, dim]");
+    if (j.contains("decode_rows")) {
+      LL_ASSIGN_OR_RETURN(m.decode_rows, bounded(j, "decode_rows", 0, m.hidden.shape[0]));
+    }
     return DataMessage{std::move(m)};
   }
   if (type == "token") {

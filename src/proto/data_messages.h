@@ -53,7 +53,8 @@ struct ActivationMsg {
   uint64_t session = 0;
   uint64_t plan_version = 0;
   int64_t start_pos = 0;
-  SamplingWire sampling;  // the tail samples with it
+  int64_t decode_rows = 0;  // trailing rows computed as one-token decode rows (a replay; see StepInput)
+  SamplingWire sampling;    // the tail samples with it
   std::vector<StageStat> stats;
   TensorFrame hidden;
 };

@@ -20,10 +20,14 @@ struct RuntimeOptions {
 // Maps a shard to the path of its file (the package folder, or the content-addressed cache).
 using ShardPathFn = std::function<std::string(const ShardInfo&)>;
 
-// Loads shards [first, last] of `manifest`. Every file is verified before libtorch sees it.
+// Loads shards [first, last] of `manifest`. Every file is verified before libtorch sees it. Shards that `reuse` (a
+// range this process loaded before, e.g. the stage of the previous plan) already holds — same sha256 — are shared
+// with it instead of read again, so a re-plan that moves a boundary loads only the shards that are new here. Files
+// are verified and loaded on up to two threads.
 [[nodiscard]] Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, int first, int last,
                                                                    const ShardPathFn& path_of,
-                                                                   const RuntimeOptions& options);
+                                                                   const RuntimeOptions& options,
+                                                                   const ShardRange* reuse = nullptr);
 
 // Convenience: files straight from a package folder.
 [[nodiscard]] Result<std::unique_ptr<ShardRange>> load_package_range(const Manifest& manifest,

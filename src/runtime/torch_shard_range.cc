@@ -7,10 +7,13 @@
 #include <torch/csrc/jit/mobile/module.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include "runtime/quantized.h"
@@ -28,8 +31,19 @@ class TorchShardRange final : public ShardRange {
  public:
   TorchShardRange(const Manifest& manifest, int first, int last, std::vector<torch::jit::mobile::Module> modules)
       : hparams_(manifest.hparams), first_(first), last_(last), modules_(std::move(modules)) {
-    for (int i = first; i <= last; ++i) kinds_.push_back(manifest.shards[i].kind);
+    for (int i = first; i <= last; ++i) {
+      kinds_.push_back(manifest.shards[i].kind);
+      hashes_.push_back(manifest.shards[i].sha256);
+    }
     for (ShardKind kind : kinds_) blocks_ += kind == ShardKind::kBlock ? 1 : 0;
+  }
+
+  // The loaded module of the shard file with this sha256, if this range holds it (shared, not copied).
+  std::optional<torch::jit::mobile::Module> module_with_hash(const std::string& sha256) const {
+    for (size_t i = 0; i < hashes_.size(); ++i) {
+      if (hashes_[i] == sha256) return modules_[i];
+    }
+    return std::nullopt;
   }
 
   int first_shard() const override { return first_; }
@@ -62,111 +76,183 @@ class TorchShardRange final : public ShardRange {
     for (size_t begin = 0; begin < session_ids.size(); begin += kDecodeRows) {
       const size_t end = std::min(session_ids.size(), begin + kDecodeRows);
       LL_ASSIGN_OR_RETURN(std::vector<Tensor32> part,
-                          decode_rows(std::vector<uint64_t>(session_ids.begin() + begin, session_ids.begin() + end),
-                                      std::vector<StepInput>(inputs.begin() + begin, inputs.begin() + end)));
+                          decode_batch(std::vector<uint64_t>(session_ids.begin() + begin, session_ids.begin() + end),
+                                       std::vector<StepInput>(inputs.begin() + begin, inputs.begin() + end)));
       for (auto& out : part) outputs.push_back(std::move(out));
     }
     return outputs;
   }
 
   Result<Tensor32> forward(uint64_t session_id, const StepInput& input) override {
-    if (input.step_tokens() == 1) {  // a decode step: the same fixed-row path as a batch, so results agree exactly
-      LL_ASSIGN_OR_RETURN(std::vector<Tensor32> out, decode_rows({session_id}, {input}));
-      return std::move(out[0]);
-    }
     auto it = sessions_.find(session_id);
     if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_id));
     const int steps = input.step_tokens();
     LL_TRY_STATUS(check_input(input, steps));
+    if (input.decode_rows < 0 || input.decode_rows > steps) {
+      return make_error("decode_rows " + std::to_string(input.decode_rows) + " outside 0.." + std::to_string(steps));
+    }
+    // A one-token prefill is a decode row: the local engine and the first run computed it that way.
+    const int prefill = steps - input.decode_rows == 1 ? 0 : steps - input.decode_rows;
     try {
       c10::InferenceMode guard;
-      at::Tensor x;
-      size_t block = 0;
-      for (size_t i = 0; i < modules_.size(); ++i) {
-        switch (kinds_[i]) {
-          case ShardKind::kEmbed: {
-            std::vector<int64_t> ids(input.tokens.begin(), input.tokens.end());
-            x = modules_[i].forward({at::tensor(ids, at::kLong)}).toTensor();
-            break;
-          }
-          case ShardKind::kBlock: {
-            if (!x.defined()) {
-              x = at::from_blob(const_cast<float*>(input.hidden.values.data()), {steps, hparams_.dim}, at::kFloat);
-            }
-            x = modules_[i]
-                    .forward(
-                        {x, static_cast<int64_t>(input.start_pos), it->second.keys[block], it->second.values[block]})
-                    .toTensor();
-            ++block;
-            break;
-          }
-          case ShardKind::kHead: {
-            if (!x.defined()) {
-              x = at::from_blob(const_cast<float*>(input.hidden.values.data()), {steps, hparams_.dim}, at::kFloat);
-            }
-            x = modules_[i].forward({x}).toTensor();
-            break;
-          }
-        }
+      at::Tensor source = input_tensor(input, steps);  // ids [T] or hidden [T, dim], not copied
+      std::vector<at::Tensor> hidden_parts;
+      at::Tensor logits;
+      if (prefill > 0) {
+        at::Tensor out = run_prefill(it->second, input.start_pos, source.narrow(0, 0, prefill));
+        if (ends_with_head())
+          logits = out;
+        else
+          hidden_parts.push_back(out);
       }
-      return to_tensor32(x);
+      // kDecodeRows at a time, as decode steps: wider calls (64 rows) were measured slower per row here — the
+      // per-row attention, not the weights, dominates a long replay.
+      const int width = static_cast<int>(kDecodeRows);
+      for (int row = prefill; row < steps; row += width) {
+        const int n = std::min(width, steps - row);
+        std::vector<SessionCache*> caches(n, &it->second);
+        std::vector<int64_t> positions;
+        for (int i = 0; i < n; ++i) positions.push_back(input.start_pos + row + i);
+        at::Tensor out = run_rows(caches, positions, source.narrow(0, row, n), /*with_head=*/false, width);
+        hidden_parts.push_back(out.narrow(0, 0, n));
+      }
+      // Only the last position's logits are wanted, computed as its decode step computed them: in a call of
+      // kDecodeRows rows (earlier rows skip the head, which can cost as much as a block).
+      if (ends_with_head() && prefill < steps) {
+        at::Tensor last = at::zeros({static_cast<int64_t>(kDecodeRows), hparams_.dim}, at::kFloat);
+        last[0].copy_(hidden_parts.back()[hidden_parts.back().size(0) - 1]);
+        logits = modules_.back().run_method("logits_rows", last).toTensor()[0];
+      }
+      if (ends_with_head()) return to_tensor32(logits);
+      return to_tensor32(hidden_parts.size() == 1 ? hidden_parts[0] : at::cat(hidden_parts, 0));
     } catch (const std::exception& e) {
       return make_error(std::string("shard execution failed: ") + first_line(e.what()));
     }
   }
 
+  Result<std::vector<float>> cache_snapshot(uint64_t session_id, int positions) const override {
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_id));
+    if (positions < 0 || positions > hparams_.context_length) return make_error("positions out of range");
+    std::vector<float> out;
+    c10::InferenceMode guard;
+    for (int b = 0; b < blocks_; ++b) {
+      for (const at::Tensor* cache : {&it->second.keys[b], &it->second.values[b]}) {
+        at::Tensor part = cache->narrow(1, 0, positions).contiguous();
+        out.insert(out.end(), part.data_ptr<float>(), part.data_ptr<float>() + part.numel());
+      }
+    }
+    return out;
+  }
+
  private:
-  // Decode steps of up to kDecodeRows sessions, one token each. The matrices always get exactly kDecodeRows rows
-  // (zero padding): BLAS chooses kernels by row count, so padding makes a session's numbers independent of how
-  // many sessions share the step — a batched or replayed run gives the local run's tokens exactly.
+  // Decode rows always multiply exactly kDecodeRows rows (zero padding): BLAS chooses kernels by row count, so
+  // padding makes a row's numbers independent of how many rows share the step and of which rows they are — a
+  // batched, replayed or resumed run gives the local run's numbers bit for bit.
   static constexpr size_t kDecodeRows = 8;
 
-  Result<std::vector<Tensor32>> decode_rows(const std::vector<uint64_t>& session_ids,
-                                            const std::vector<StepInput>& inputs) {
+  bool ends_with_head() const { return kinds_.back() == ShardKind::kHead; }
+
+  // The step's input as a tensor over the caller's memory: token ids [T] (int64) or the hidden state [T, dim].
+  at::Tensor input_tensor(const StepInput& input, int steps) const {
+    if (kinds_.front() == ShardKind::kEmbed) {
+      std::vector<int64_t> ids(input.tokens.begin(), input.tokens.end());
+      return at::tensor(ids, at::kLong);
+    }
+    return at::from_blob(const_cast<float*>(input.hidden.values.data()), {steps, hparams_.dim}, at::kFloat);
+  }
+
+  // One multi-row prefill of consecutive positions from start_pos: hidden [T, dim] out, or the logits of the last
+  // position [vocab] when the range ends with the head.
+  at::Tensor run_prefill(SessionCache& cache, int start_pos, const at::Tensor& source) {
+    at::Tensor x = kinds_.front() == ShardKind::kEmbed ? at::Tensor() : source;
+    size_t block = 0;
+    for (size_t i = 0; i < modules_.size(); ++i) {
+      switch (kinds_[i]) {
+        case ShardKind::kEmbed:
+          x = modules_[i].forward({source}).toTensor();
+          break;
+        case ShardKind::kBlock:
+          x = modules_[i]
+                  .forward({x, static_cast<int64_t>(start_pos), cache.keys[block], cache.values[block]})
+                  .toTensor();
+          ++block;
+          break;
+        case ShardKind::kHead:
+          x = modules_[i].forward({x}).toTensor();
+          break;
+      }
+    }
+    return x;
+  }
+
+  // Up to `rows` one-token rows, row i at positions[i] of caches[i] (rows of one session at consecutive positions
+  // may share a call: each row writes its key and value before the next row attends). Returns [rows, dim], or
+  // [rows, vocab] when the range ends with the head and `with_head` is set.
+  at::Tensor run_rows(const std::vector<SessionCache*>& caches, const std::vector<int64_t>& positions,
+                      const at::Tensor& source, bool with_head, int64_t rows = kDecodeRows) {
+    const int64_t n = static_cast<int64_t>(positions.size());
+    at::Tensor x;
+    if (kinds_.front() == ShardKind::kEmbed) {
+      at::Tensor ids = at::zeros({rows}, at::kLong);
+      ids.narrow(0, 0, n).copy_(source);
+      x = modules_[0].forward({ids}).toTensor();
+      if (n < rows) x.narrow(0, n, rows - n).zero_();
+    } else {
+      x = at::zeros({rows, hparams_.dim}, at::kFloat);
+      x.narrow(0, 0, n).copy_(source);
+    }
+    c10::List<int64_t> position_list;
+    for (int64_t p : positions) position_list.push_back(p);
+    size_t block = 0;
+    for (size_t i = 0; i < modules_.size(); ++i) {
+      if (kinds_[i] == ShardKind::kBlock) {
+        c10::List<at::Tensor> keys, values;
+        for (SessionCache* cache : caches) {
+          keys.push_back(cache->keys[block]);
+          values.push_back(cache->values[block]);
+        }
+        x = modules_[i].run_method("decode_batch", x, position_list, keys, values).toTensor();
+        ++block;
+      } else if (kinds_[i] == ShardKind::kHead && with_head) {
+        x = modules_[i].run_method("logits_rows", x).toTensor();
+      }
+    }
+    return x;
+  }
+
+  // Decode steps of up to kDecodeRows sessions, one token each.
+  Result<std::vector<Tensor32>> decode_batch(const std::vector<uint64_t>& session_ids,
+                                             const std::vector<StepInput>& inputs) {
     std::vector<SessionCache*> caches;
+    std::vector<int64_t> positions;
     for (size_t i = 0; i < session_ids.size(); ++i) {
       auto it = sessions_.find(session_ids[i]);
       if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_ids[i]));
       if (inputs[i].step_tokens() != 1) return make_error("a batch holds decode steps of one token each");
       LL_TRY_STATUS(check_input(inputs[i], 1));
       caches.push_back(&it->second);
+      positions.push_back(inputs[i].start_pos);
     }
     const int64_t batch = static_cast<int64_t>(inputs.size());
-    const int64_t rows = static_cast<int64_t>(kDecodeRows);
     try {
       c10::InferenceMode guard;
-      at::Tensor x;
+      at::Tensor source;
       if (kinds_.front() == ShardKind::kEmbed) {
-        std::vector<int64_t> ids(kDecodeRows, 0);
-        for (int64_t b = 0; b < batch; ++b) ids[b] = inputs[b].tokens[0];
-        x = modules_[0].forward({at::tensor(ids, at::kLong)}).toTensor();
-        if (batch < rows) x.narrow(0, batch, rows - batch).zero_();
+        std::vector<int64_t> ids;
+        for (const auto& in : inputs) ids.push_back(in.tokens[0]);
+        source = at::tensor(ids, at::kLong);
       } else {
-        x = at::zeros({rows, hparams_.dim}, at::kFloat);
+        source = at::empty({batch, hparams_.dim}, at::kFloat);
         for (int64_t b = 0; b < batch; ++b) {
-          std::memcpy(x[b].data_ptr<float>(), inputs[b].hidden.values.data(), sizeof(float) * hparams_.dim);
+          std::memcpy(source[b].data_ptr<float>(), inputs[b].hidden.values.data(), sizeof(float) * hparams_.dim);
         }
       }
-      c10::List<int64_t> positions;
-      for (const auto& in : inputs) positions.push_back(in.start_pos);
-      size_t block = 0;
-      for (size_t i = 0; i < modules_.size(); ++i) {
-        if (kinds_[i] == ShardKind::kBlock) {
-          c10::List<at::Tensor> keys, values;
-          for (SessionCache* cache : caches) {
-            keys.push_back(cache->keys[block]);
-            values.push_back(cache->values[block]);
-          }
-          x = modules_[i].run_method("decode_batch", x, positions, keys, values).toTensor();
-          ++block;
-        } else if (kinds_[i] == ShardKind::kHead) {
-          x = modules_[i].run_method("logits_rows", x).toTensor();
-        }
-      }
+      at::Tensor x = run_rows(caches, positions, source, /*with_head=*/true);
       std::vector<Tensor32> outputs;
       for (int64_t b = 0; b < batch; ++b) {
         Tensor32 row = to_tensor32(x[b]);
-        if (kinds_.back() != ShardKind::kHead) row.shape = {1, hparams_.dim};
+        if (!ends_with_head()) row.shape = {1, hparams_.dim};
         outputs.push_back(std::move(row));
       }
       return outputs;
@@ -212,6 +298,7 @@ class TorchShardRange final : public ShardRange {
   int last_;
   int blocks_ = 0;
   std::vector<ShardKind> kinds_;
+  std::vector<std::string> hashes_;  // sha256 of each module's file
   std::vector<torch::jit::mobile::Module> modules_;
   std::unordered_map<uint64_t, SessionCache> sessions_;
 };
@@ -219,7 +306,8 @@ class TorchShardRange final : public ShardRange {
 }  // namespace
 
 Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, int first, int last,
-                                                     const ShardPathFn& path_of, const RuntimeOptions& options) {
+                                                     const ShardPathFn& path_of, const RuntimeOptions& options,
+                                                     const ShardRange* reuse) {
   const int n = static_cast<int>(manifest.shards.size());
   if (first < 0 || last >= n || first > last) {
     return make_error("shard range " + std::to_string(first) + ".." + std::to_string(last) + " is outside 0.." +
@@ -227,22 +315,50 @@ Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, i
   }
   if (options.threads > 0) at::set_num_threads(options.threads);
   LL_TRY_STATUS(check_package_engine(manifest));  // before any int8 weights are packed
-  std::vector<torch::jit::mobile::Module> modules;
-  for (int i = first; i <= last; ++i) {
-    const ShardInfo& shard = manifest.shards[i];
-    const std::string path = path_of(shard);
-    // A TorchScript archive is code: only a file whose hash the manifest names is ever handed to libtorch.
-    LL_TRY_STATUS(verify_file(path, shard.file_bytes, shard.sha256));
-    try {
-      modules.push_back(torch::jit::_load_for_mobile(path));
-    } catch (const std::exception& e) {
-      std::string what = e.what();
-      return make_error(path +
-                        ": not a loadable TorchScript lite-interpreter file: " + what.substr(0, what.find('\n')));
-    }
-    LL_TRY_STATUS(check_shard_weights(modules.back(), manifest, path));
+  const auto* previous = dynamic_cast<const TorchShardRange*>(reuse);
+  const size_t count = static_cast<size_t>(last - first + 1);
+  std::vector<std::optional<torch::jit::mobile::Module>> modules(count);
+  std::vector<std::string> errors(count);
+  std::vector<size_t> to_load;
+  for (size_t k = 0; k < count; ++k) {
+    if (previous) modules[k] = previous->module_with_hash(manifest.shards[first + static_cast<int>(k)].sha256);
+    if (!modules[k]) to_load.push_back(k);
   }
-  return std::unique_ptr<ShardRange>(new TorchShardRange(manifest, first, last, std::move(modules)));
+  // Hashing and unpacking a shard is CPU work: two at a time (the pause after losing a device is mostly this).
+  std::atomic<size_t> next{0};
+  auto load_some = [&] {
+    for (size_t j = next++; j < to_load.size(); j = next++) {
+      const size_t k = to_load[j];
+      const ShardInfo& shard = manifest.shards[first + static_cast<int>(k)];
+      const std::string path = path_of(shard);
+      // A TorchScript archive is code: only a file whose hash the manifest names is ever handed to libtorch.
+      if (Status ok = verify_file(path, shard.file_bytes, shard.sha256); !ok.ok()) {
+        errors[k] = ok.error();
+        continue;
+      }
+      try {
+        modules[k] = torch::jit::_load_for_mobile(path);
+      } catch (const std::exception& e) {
+        std::string what = e.what();
+        errors[k] = path + ": not a loadable TorchScript lite-interpreter file: " + what.substr(0, what.find('\n'));
+      }
+      if (modules[k]) {
+        if (Status weights = check_shard_weights(*modules[k], manifest, path); !weights.ok())
+          errors[k] = weights.error();
+      }
+    }
+  };
+  std::thread helper;
+  if (to_load.size() > 1 && std::thread::hardware_concurrency() > 1) helper = std::thread(load_some);
+  load_some();
+  if (helper.joinable()) helper.join();
+  std::vector<torch::jit::mobile::Module> loaded;
+  for (size_t k = 0; k < count; ++k) {
+    if (!errors[k].empty()) return make_error(errors[k]);
+    loaded.push_back(std::move(*modules[k]));
+  }
+  auto range = std::make_unique<TorchShardRange>(manifest, first, last, std::move(loaded));
+  return std::unique_ptr<ShardRange>(std::move(range));
 }
 
 Result<std::unique_ptr<ShardRange>> load_package_range(const Manifest& manifest, const std::string& package_dir,

@@ -236,3 +236,37 @@ TEST_CASE("a beacon-discovered endpoint that never answers stops counting toward
   CHECK(sim.node(0)->membership().known_count() == 3);
   CHECK(sim.converged());
 }
+
+TEST_CASE("a killed member whose address refuses connections is dead at once, a silent one only after the timeout",
+          "[cluster][membership]") {
+  SimCluster sim(5);  // three survivors keep the quorum
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  sim.run_for(1s);
+  const int leader = sim.leaders()[0];
+  const int killed = (leader + 1) % 5, silent = (leader + 2) % 5;
+  auto state_of = [&](int i) {
+    const auto* m = sim.node(leader)->membership().find(sim.name(i));
+    return m ? m->state : ll::cluster::PeerState::kUnknown;
+  };
+  sim.kill_process(killed);
+  sim.kill(silent);
+  sim.step(10ms);  // one poll: the refusal is an event, not a timeout
+  CHECK(state_of(killed) == ll::cluster::PeerState::kDead);
+  CHECK(state_of(silent) == ll::cluster::PeerState::kAlive);
+  sim.run_for(5s);  // the heartbeat timeout catches the silent one
+  CHECK(state_of(silent) == ll::cluster::PeerState::kDead);
+  CHECK(sim.leaders() == std::vector<int>{leader});
+}
+
+TEST_CASE("a refused member that answers again is alive again", "[cluster][membership]") {
+  SimCluster sim(3);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  const int leader = sim.leaders()[0];
+  const int other = (leader + 1) % 3;
+  sim.kill_process(other);
+  sim.step(10ms);
+  REQUIRE(sim.node(leader)->membership().find(sim.name(other))->state == ll::cluster::PeerState::kDead);
+  sim.start(other);  // restarted by its service manager
+  sim.run_for(2s);
+  CHECK(sim.node(leader)->membership().find(sim.name(other))->state == ll::cluster::PeerState::kAlive);
+}

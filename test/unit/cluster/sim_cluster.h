@@ -53,6 +53,12 @@ class SimCluster {
     nodes_.erase(i);
     transports_.erase(i);
   }
+  // A killed process whose host lives on: its port refuses connections, so its peers learn at once.
+  void kill_process(int i) {
+    hub_.kill_process(endpoint(i));
+    nodes_.erase(i);
+    transports_.erase(i);
+  }
   // A freeze (the node keeps its state but neither runs nor talks), e.g. a long GC pause or a suspended laptop.
   void freeze(int i) {
     frozen_.insert(i);

@@ -117,3 +117,27 @@ TEST_CASE("beacons: round trip, and anything else is refused", "[beacon]") {
   CHECK_FALSE(ll::net::decode_beacon("LLB1 " + std::string(600, ' ')).ok());
   CHECK_FALSE(ll::net::decode_beacon("LLB1 [[[[[[[[[[]]]]]]]]]]").ok());
 }
+
+TEST_CASE("zmq: a peer whose process is gone is reported unreachable; a live one is not", "[zmq][watch]") {
+  auto a = ZmqTransport::create("tcp://127.0.0.1:0");
+  auto b = ZmqTransport::create("tcp://127.0.0.1:0");
+  auto c = ZmqTransport::create("tcp://127.0.0.1:0");
+  REQUIRE((a.ok() && b.ok() && c.ok()));
+  const std::string b_endpoint = (*b)->endpoint(), c_endpoint = (*c)->endpoint();
+  for (const auto& peer : {b_endpoint, c_endpoint}) {  // connections up: a message got through to each
+    std::optional<ll::net::Incoming> got;
+    for (int i = 0; i < 40 && !got; ++i) {
+      (void)(*a)->send(peer, {"hello"});
+      got = (peer == b_endpoint ? *b : *c)->receive(50ms);
+    }
+    REQUIRE(got);
+  }
+  b->reset();  // b's sockets close, as a killed process's do: its port now refuses connections
+  std::vector<std::string> reported;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (reported.empty() && std::chrono::steady_clock::now() < deadline) {
+    (void)(*a)->receive(20ms);
+    reported = (*a)->take_unreachable();
+  }
+  CHECK(reported == std::vector<std::string>{b_endpoint});  // c, alive and connected, is not named
+}
