@@ -52,6 +52,9 @@ def main(argv):
             src = readers.read_hf(args.path)
         else:
             raise ExportError("say what to export: --from llama2c|hf PATH, or --synthetic SPEC")
+        if args.quantize and args.reference_tokens:
+            raise ExportError("--reference-tokens writes fp32 eager logits for exact comparison; "
+                              "not with --quantize (compare an int8 package with llctl eval)")
         log(f"exporting {src.name}: " + ", ".join(f"{k}={v}" for k, v in src.config.items()))
         for note in src.notes:
             log(f"note: {note}")

@@ -128,6 +128,12 @@ class Int8Export(unittest.TestCase):
         want, got = all_logits(ref, tokens), all_logits(out, tokens)
         self.assertLess(((got - want).norm() / want.norm()).item(), 0.05)
 
+    def test_reference_logits_with_int8_are_a_one_line_error(self):
+        r = run(["--synthetic", "odd", "--quantize", "int8", "--reference-tokens", "1,2,3", "--out", self.tmp + "/r"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("llctl eval", r.stderr)
+
     def test_non_finite_weights_are_a_one_line_error(self):
         blob = bytearray(open(CKPT, "rb").read())
         dim = struct.unpack_from("<i", blob, 0)[0]
