@@ -96,8 +96,8 @@ class Int8Linear(nn.Module):
 
     @torch.jit.ignore
     def memory_bytes(self) -> int:
-        # int8 weights once (the runtime releases the unpacked copy after prepacking) + per-channel scale
-        # (double) and zero point (int64); the span row is a buffer
+        # int8 weights once (on qnnpack the runtime releases the unpacked copy after prepacking; onednn keeps it,
+        # docs/model-package.md) + per-channel scale (double) and zero point (int64); the span row is a buffer
         return self._shape[0] * self._shape[1] + 16 * self._shape[0]
 
 
