@@ -117,3 +117,44 @@ TEST_CASE("Int8PackageNamingAnEngineThisRuntimeLacksIsRefused", "[runtime][int8]
   CHECK_THAT(model.error(), Catch::Contains("quantized engine(s) fbgemm") && Catch::Contains("this runtime uses"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("Int8ReplayRebuildsTheUndisturbedCacheBitForBit", "[runtime][int8][replay]") {
+  LocalModel model = open_or_fail(test::model_dir("stories260K-int8"));
+  ShardRange& shards = *model.shards;
+  const std::vector<int32_t> tokens{1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338};
+  const size_t prompt = 5;
+  // The first run: a prefill, then one decode step per token in a batch of 3 whose other rows are filler sessions
+  // (our row moves from step to step).
+  REQUIRE(shards.open_session(1).ok());
+  for (uint64_t filler : {2, 3}) REQUIRE(shards.open_session(filler).ok());
+  StepInput prefill;
+  prefill.tokens.assign(tokens.begin(), tokens.begin() + prompt);
+  REQUIRE(shards.forward(1, prefill).ok());
+  std::vector<float> first_logits;
+  for (size_t pos = prompt; pos < tokens.size(); ++pos) {
+    std::vector<uint64_t> ids{2, 3};
+    ids.insert(ids.begin() + static_cast<long>(pos % 3), 1);
+    std::vector<StepInput> steps(3);
+    for (size_t i = 0; i < 3; ++i) {
+      steps[i].start_pos = static_cast<int>(pos);
+      steps[i].tokens = {ids[i] == 1 ? tokens[pos] : static_cast<int32_t>(40 + 7 * i + pos)};
+    }
+    auto out = shards.forward_batch(ids, steps);
+    REQUIRE(out.ok());
+    first_logits = (*out)[pos % 3].values;
+  }
+  auto first_cache = shards.cache_snapshot(1, static_cast<int>(tokens.size()));
+  REQUIRE(first_cache.ok());
+  // The replay: the prompt as its prefill and every generated token as a decode row, in one step.
+  REQUIRE(shards.open_session(9).ok());
+  StepInput replay;
+  replay.tokens = tokens;
+  replay.decode_rows = static_cast<int>(tokens.size() - prompt);
+  auto replayed = shards.forward(9, replay);
+  REQUIRE(replayed.ok());
+  auto replay_cache = shards.cache_snapshot(9, static_cast<int>(tokens.size()));
+  REQUIRE(replay_cache.ok());
+  CHECK(*replay_cache == *first_cache);  // bit for bit
+  // The replay's last logits predict the token after the last one; the first run's last step predicted it too.
+  CHECK(replayed->values == first_logits);
+}
