@@ -113,6 +113,24 @@ def markdown(r):
                        f"{', '.join(_mb(x) for x in b['peak_rss_bytes'])} | "
                        f"{max(b['peak_rss_bytes']) / max(a['peak_rss_bytes']):.2f}x |")
         out.append("")
+    if "failover" in r:
+        f = r["failover"]
+        out += [f"**Losing a stage mid-generation** ({f['model']}, 3 devices with budgets 0.75x: two stages and a "
+                "spare; temperature 0.8, seed 11):", "",
+                "| stage | longest pause in the stream | signal to done | text vs local run |", "|---|---|---|---|"]
+        for c in f["cases"]:
+            what = "SIGKILL" if c["how"] == "kill" else "SIGSTOP (heartbeat timeout 3 s)"
+            if "error" in c:
+                out.append(f"| {what} | failed: {c['error']} | | |")
+                continue
+            out.append(f"| {what} after {c['after_tokens']} tokens | {c['longest_pause_s']:.2f} s | "
+                       f"{c['signal_to_done_s']:.1f} s | {'identical' if c['identical_to_local'] else 'DIFFERENT'} |")
+        if "replay" in f:
+            rp = f["replay"]
+            out += ["", f"Exact replay of a session of {rp['generated_tokens']} generated tokens: {rp['exact_s']:.2f} s "
+                    f"(one prefill of the same tokens, not exact: {rp['one_prefill_s']:.2f} s; "
+                    f"{rp['exactness_cost']:.1f}x)."]
+        out.append("")
     return "\n".join(out) + "\n"
 
 

@@ -179,9 +179,21 @@ void Node::poll_once(Duration max_wait) {
   if (in) handle(*in, clock_.now());
   for (const std::string& endpoint : transport_.take_unreachable()) {
     const std::string name = membership_.mark_refused(endpoint);
-    if (!name.empty()) LL_WARN("member " << name << ": connection dropped and " << endpoint << " refuses a new one");
+    if (name.empty()) continue;
+    LL_WARN("member " << name << ": connection dropped and " << endpoint << " refuses a new one");
+    if (election_.leader() == name) leader_gone(clock_.now());  // as if it had said bye: elect now, in rank order
   }
   on_timers(clock_.now());
+}
+
+void Node::leader_gone(TimePoint now) {
+  size_t rank = 0;  // our place among the remaining members by name: everyone computes the same order
+  for (const auto& [name, other] : membership_.members()) {
+    if (!other.left && !other.refused && other.state != PeerState::kDead && name != election_.leader() &&
+        name < config_.name)
+      ++rank;
+  }
+  election_.leader_gone(now, rank);
 }
 
 void Node::on_timers(TimePoint now) {
@@ -389,13 +401,7 @@ void Node::handle_peer(const Envelope& msg, const net::Incoming& in, TimePoint n
       LL_INFO("member " << msg.from << " left");
       membership_.mark_left(msg.from);
       links_.forget(msg.from);
-      if (election_.leader() == msg.from) {
-        size_t rank = 0;  // our place among the remaining members by name: everyone computes the same order
-        for (const auto& [name, other] : membership_.members()) {
-          if (!other.left && other.state != PeerState::kDead && name < config_.name) ++rank;
-        }
-        election_.leader_gone(now, rank);
-      }
+      if (election_.leader() == msg.from) leader_gone(now);
       break;
     default:
       break;

@@ -76,6 +76,7 @@ class Node {
 
  private:
   void apply_posts();
+  void leader_gone(TimePoint now);  // the leader left or its process is gone: elect soon, in rank order
   void on_timers(TimePoint now);
   void handle(const net::Incoming& in, TimePoint now);
   void handle_peer(const proto::Envelope& msg, const net::Incoming& in, TimePoint now);

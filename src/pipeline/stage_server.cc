@@ -34,6 +34,7 @@ SamplingParams to_params(const proto::SamplingWire& s) {
 struct WorkItem {
   uint64_t session = 0;
   StepInput input;
+  bool sample = true;  // false: a replay step before the last; the tail drops its output
   proto::SamplingWire sampling;
   std::vector<proto::StageStat> stats;
   Clock::time_point enqueued;
@@ -164,27 +165,44 @@ class StageServer::Loop {
       return;
     }
     last_seen_[id] = Clock::now();
-    WorkItem item = rebuild_step(id, session);
-    LL_INFO(options_.name << ": session " << id << " replays " << item.input.tokens.size() << " tokens ("
-                          << session.prompt.size() << " as a prefill, " << item.input.decode_rows
-                          << " as decode rows) on plan " << config_->plan_version);
-    work_.push_back(std::move(item));
+    std::vector<WorkItem> steps = rebuild_steps(id, session);
+    LL_INFO(options_.name << ": session " << id << " replays " << session.prompt.size() + session.generated.size()
+                          << " tokens (" << session.prompt.size() << " as a prefill, " << session.generated.size()
+                          << " as decode rows, in " << steps.size() << " steps) on plan " << config_->plan_version);
+    for (auto& step : steps) work_.push_back(std::move(step));
     std::lock_guard<std::mutex> lock(mutex_);
     ++stats_.replayed_sessions;
   }
 
-  // The step that rebuilds a session's caches from scratch: its prompt as the one prefill it was, then every token
+  // The steps that rebuild a session's caches from scratch: its prompt as the one prefill it was, then every token
   // generated so far as the one-token decode row it was — the same shapes, so bit for bit the same caches and the
-  // same next token as the undisturbed run (StepInput; docs/pipeline.md, "Exact replay").
-  static WorkItem rebuild_step(uint64_t id, const HeadSession& session) {
-    WorkItem item;
-    item.session = id;
-    item.input.tokens = session.prompt;
-    item.input.tokens.insert(item.input.tokens.end(), session.generated.begin(), session.generated.end());
-    item.input.decode_rows = static_cast<int>(session.generated.size());
-    item.sampling = session.request.sampling;
-    item.enqueued = Clock::now();
-    return item;
+  // same next token as the undisturbed run (StepInput; docs/pipeline.md, "Exact replay"). The rows go in steps of
+  // kReplayStepRows so that the stages work on a replay at the same time (stage 2 on one step while stage 1 computes
+  // the next); only the last step is sampled. The first step carries the prompt and the first rows together, so
+  // that no step but the last of a replay is a single token (single tokens may be batched, and run after longer
+  // steps of the same drain).
+  static constexpr int kReplayStepRows = 32;
+  static std::vector<WorkItem> rebuild_steps(uint64_t id, const HeadSession& session) {
+    std::vector<int32_t> all = session.prompt;
+    all.insert(all.end(), session.generated.begin(), session.generated.end());
+    const int total = static_cast<int>(all.size());
+    std::vector<WorkItem> steps;
+    int begin = 0;
+    int rows_begin = static_cast<int>(session.prompt.size());
+    while (begin < total || steps.empty()) {
+      const int end = std::min(total, rows_begin + kReplayStepRows);
+      WorkItem item;
+      item.session = id;
+      item.input.start_pos = begin;
+      item.input.tokens.assign(all.begin() + begin, all.begin() + end);
+      item.input.decode_rows = end - rows_begin;
+      item.sampling = session.request.sampling;
+      item.enqueued = Clock::now();
+      item.sample = end == total;
+      steps.push_back(std::move(item));
+      begin = rows_begin = end;
+    }
+    return steps;
   }
 
   void drain_incoming() {
@@ -307,7 +325,7 @@ class StageServer::Loop {
     if (!session.generated.empty()) session.first_token = session.started;
     reply(route, proto::StartedMsg{id, std::vector<int64_t>(prompt.begin(), prompt.end())});
     if (session.request.max_tokens == 0) return finish(id, "max_tokens");
-    work_.push_back(rebuild_step(id, session));
+    for (auto& step : rebuild_steps(id, session)) work_.push_back(std::move(step));
   }
 
   void on_token(const proto::TokenMsg& m) {
@@ -402,6 +420,7 @@ class StageServer::Loop {
     item.input.start_pos = static_cast<int>(m.start_pos);
     item.input.hidden = std::move(hidden).value();
     item.input.decode_rows = static_cast<int>(m.decode_rows);
+    item.sample = m.sample;
     item.sampling = m.sampling;
     item.stats = std::move(m.stats);
     item.enqueued = Clock::now();
@@ -513,6 +532,7 @@ class StageServer::Loop {
   void route_output(WorkItem& item, Tensor32 output) {
     const int position = item.input.start_pos + item.input.step_tokens();
     if (config_->is_tail()) {
+      if (!item.sample) return;  // a replay step before the last: its caches were all it was for
       const int32_t token = Sampler(to_params(item.sampling)).sample(output.values, position);
       if (config_->is_head()) {
         auto it = heads_.find(item.session);
@@ -531,6 +551,7 @@ class StageServer::Loop {
     next.plan_version = config_->plan_version;
     next.start_pos = item.input.start_pos;
     next.decode_rows = item.input.decode_rows;
+    next.sample = item.sample;
     next.sampling = item.sampling;
     next.stats = std::move(item.stats);
     next.hidden = hidden_to_frame(output, config_->wire);

@@ -91,6 +91,7 @@ struct Encoder {
                  {"sampling", sampling_json(m.sampling)},
                  {"stats", stats_json(m.stats)}});
     if (m.decode_rows > 0) head["decode_rows"] = m.decode_rows;
+    if (!m.sample) head["sample"] = false;
     return add_tensor(m.hidden);
   }
   Status operator()(const TokenMsg& m) {
@@ -224,6 +225,9 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     if (m.hidden.shape.size() != 2 || m.hidden.shape[0] == 0) return make_error("activation: hidden must be [T, dim]");
     if (j.contains("decode_rows")) {
       LL_ASSIGN_OR_RETURN(m.decode_rows, bounded(j, "decode_rows", 0, m.hidden.shape[0]));
+    }
+    if (j.contains("sample")) {
+      LL_ASSIGN_OR_RETURN(m.sample, get_bool(j, "sample"));
     }
     return DataMessage{std::move(m)};
   }

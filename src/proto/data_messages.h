@@ -54,6 +54,7 @@ struct ActivationMsg {
   uint64_t plan_version = 0;
   int64_t start_pos = 0;
   int64_t decode_rows = 0;  // trailing rows computed as one-token decode rows (a replay; see StepInput)
+  bool sample = true;       // false: a replay step before the last; the tail samples nothing
   SamplingWire sampling;    // the tail samples with it
   std::vector<StageStat> stats;
   TensorFrame hidden;

@@ -64,15 +64,12 @@ start_cluster() {  # start_cluster NAME...: daemons that each hold about half th
   "$LLCTL" --endpoint "$LEP" load "$PKG" >"$TMP/load.out" 2>&1 || fail "load: $(cat "$TMP/load.out")"
 }
 
-# One loss, sampled at two temperatures (each run on a fresh cluster of three: two stages and a spare).
+# One loss on three devices (two stages and a spare), temperature 0.8.
 start_cluster a b c
 generate_and_kill "$LEP" 0.8 11 90 "t0.8-seed11"
 for n in a b c; do [[ -n ${PIDS[$n]:-} ]] && stop_daemon "$n" KILL; done
-start_cluster d e f
-generate_and_kill "$LEP" 1.0 5 120 "t1.0-seed5"
-for n in d e f; do [[ -n ${PIDS[$n]:-} ]] && stop_daemon "$n" KILL; done
 
-# Losses one after another on five devices: each on the plan the previous loss made.
+# Losses one after another on five devices, each on the plan the previous loss made: temperature 1.0, then 0.8.
 start_cluster p q r s t
-generate_and_kill "$LEP" 0.8 11 60 "second-plan-1"
-generate_and_kill "$LEP" 0.8 23 60 "second-plan-2"
+generate_and_kill "$LEP" 1.0 5 120 "first-loss-t1.0-seed5"
+generate_and_kill "$LEP" 0.8 23 60 "second-loss-t0.8-seed23"

@@ -270,3 +270,21 @@ TEST_CASE("a refused member that answers again is alive again", "[cluster][membe
   sim.run_for(2s);
   CHECK(sim.node(leader)->membership().find(sim.name(other))->state == ll::cluster::PeerState::kAlive);
 }
+
+TEST_CASE("a killed leader whose address refuses connections is replaced within a second", "[cluster][election]") {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SimCluster sim(3, seed);
+    REQUIRE(run_until_converged(sim, 10s) > 0s);
+    sim.run_for(std::chrono::milliseconds(10 * (seed * 37 % 100)));
+    REQUIRE(sim.leaders().size() == 1);
+    const int old = sim.leaders()[0];
+    const uint64_t old_term = sim.node(old)->term();
+    sim.kill_process(old);
+    ll::Duration took = run_until_converged(sim, 10s);
+    INFO("seed " << seed << " took " << ll::to_ms(took) << " ms");
+    REQUIRE(took > 0s);
+    CHECK(took <= 1s);
+    CHECK(sim.node(sim.leaders()[0])->term() > old_term);
+    CHECK(sim.safe());
+  }
+}

@@ -255,6 +255,45 @@ TEST_CASE("ReplanMidGenerationReplaysSessionsAndLosesNothing", "[pipeline][repla
   CHECK(p.servers[0]->stats().replayed_sessions == 1);
 }
 
+TEST_CASE("ReplayOfALongSessionInSeveralStepsKeepsSampledOutputExact", "[pipeline][replan]") {
+  // 120 generated tokens replay in several steps (32 rows each) that the stages work on at once; only the last is
+  // sampled. Sampled decoding: any row computed differently, or a step sampled that should not be, changes the text.
+  TestPipeline p = start_pipeline({{0, 2}, {3, 4}, {5, 6}});
+  proto::SamplingWire sampling;
+  sampling.temperature = 0.9;
+  sampling.seed = 77;
+  std::promise<void> reached;
+  int pieces = 0;
+  auto run = std::async(std::launch::async, [&] {
+    return run_generation(p.head(), request("Once upon a time", 220, sampling), [&](const proto::TokensMsg& m) {
+      if (!m.tokens.empty() && ++pieces == 120) reached.set_value();
+      return true;
+    });
+  });
+  REQUIRE(reached.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+  const std::string dir = test::model_dir("stories260K");
+  std::vector<std::pair<int, int>> splits{{0, 3}, {4, 4}, {5, 6}};
+  std::vector<std::string> endpoints;
+  for (auto& s : p.servers) endpoints.push_back(s->endpoint());
+  for (int i = 2; i >= 0; --i) {
+    auto range = load_package_range(*p.manifest, dir, splits[i].first, splits[i].second, RuntimeOptions{1});
+    REQUIRE(range.ok());
+    p.ranges[i] = std::shared_ptr<ShardRange>(std::move(range).value());
+    auto config = std::make_shared<StageConfig>();
+    config->plan_version = 2;
+    config->stage_index = i;
+    config->stage_endpoints = endpoints;
+    config->shards = p.ranges[i];
+    config->manifest = p.manifest;
+    config->tokenizer = p.tokenizer;
+    p.servers[i]->configure(config);
+  }
+  auto done = run.get();
+  REQUIRE(done.ok());
+  CHECK(as_tokens(done->tokens) == local_tokens("Once upon a time", 220, SamplingParams{0.9f, 0, 1.0f, 77}));
+  CHECK(p.servers[0]->stats().replayed_sessions == 1);
+}
+
 TEST_CASE("ActivationArrivingAfterItsSessionEndedOpensNoCache", "[pipeline]") {
   TestPipeline p = start_pipeline({{0, 3}, {4, 6}});
   zmq::context_t context(1);
