@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "deploy/shard_fetcher.h"
+#include "deploy/standby.h"
 #include "model/package.h"
 #include "net/curve.h"
 #include "placement/plan_io.h"
@@ -158,6 +159,7 @@ Result<nlohmann::json> ModelManager::announce(const placement::PlacementProblem&
       }
     }
   }
+  msg.standby = plan_standby(problem, msg.stages);
   problem_ = problem;
   spans_ = plan.spans();
   detector_ = SlowdownDetector(options_.rebalance);
@@ -425,10 +427,13 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
     if (plan.stages[i].device == options_.name) index = static_cast<int>(i);
   }
   if (index < 0) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    loaded_range_.reset();  // its memory goes once the stage drops it
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      loaded_range_.reset();  // its memory goes once the stage drops it
+    }
+    send_progress("idle");
+    return keep_standby_copies(plan, *manifest);
   }
-  if (index < 0) return send_progress("idle");
   const proto::PlanStage& mine = plan.stages[index];
   const int n = static_cast<int>(manifest->shards.size());
   if (mine.last_shard >= n) return fail("plan names shards beyond the manifest");
@@ -567,6 +572,41 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
       LL_WARN("plan " << plan.plan_version << ": no failover copy of " << f.name << ": " << fetched.error());
     }
   }
+}
+
+void ModelManager::keep_standby_copies(const proto::PlanMsg& plan, const Manifest& manifest) {
+  std::vector<int64_t> shards;
+  for (const auto& standby : plan.standby) {
+    if (standby.device == options_.name) shards = standby.backup_shards;
+  }
+  if (shards.empty()) return;
+  // Gently, like a stage's failover copies: one file at a time, one chunk in flight.
+  FetchOptions gentle;
+  gentle.window = 1;
+  uint64_t fetched = 0, kept = 0;
+  std::vector<std::pair<std::string, uint64_t>> files;  // sha256, size; the tokenizer too, as every stage keeps it
+  for (int64_t i : std::set<int64_t>(shards.begin(), shards.end())) {
+    if (i < 0 || i >= static_cast<int64_t>(manifest.shards.size())) continue;
+    files.emplace_back(manifest.shards[static_cast<size_t>(i)].sha256,
+                       manifest.shards[static_cast<size_t>(i)].file_bytes);
+    ++kept;
+  }
+  files.emplace_back(manifest.tokenizer.sha256, 0);
+  for (const auto& [sha, size] : files) {
+    if (store_.has(sha)) continue;
+    Status ok = make_error("no device holds it");
+    for (const auto& source : plan.stages) {  // the leader first, then the stages that hold the plan's files
+      if (cancel_) return;
+      const std::string& endpoint = &source == &plan.stages.front() ? plan.leader_data_endpoint : source.data_endpoint;
+      ShardFetcher fetcher(context_, endpoint, store_, gentle);
+      ok = fetcher.fetch(
+          sha, size, [&](uint64_t bytes) { fetched += bytes; }, cancel_);
+      if (ok.ok()) break;
+    }
+    if (!ok.ok()) LL_WARN("plan " << plan.plan_version << ": no standby copy of " << sha << ": " << ok.error());
+  }
+  LL_INFO("plan " << plan.plan_version << ": standby: keeps " << kept << " shard copies on disk (fetched "
+                  << fetched / 1e6 << " MB)");
 }
 
 nlohmann::json ModelManager::status_json() const {

@@ -113,6 +113,7 @@ class ModelManager {
   void run_plan(const proto::PlanMsg& plan, const std::string& local_package_dir);
   void report(const proto::LoadProgressMsg& progress);
   std::optional<proto::DataMessage> serve_chunk(const proto::FetchMsg& fetch);
+  void keep_standby_copies(const proto::PlanMsg& plan, const Manifest& manifest);
   void stop_worker();
 
   const ModelManagerOptions options_;

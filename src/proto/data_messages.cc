@@ -140,6 +140,11 @@ struct Encoder {
                  {"manifest", m.manifest_json},
                  {"wire", m.wire},
                  {"stages", stages}});
+    if (!m.standby.empty()) {
+      Json standby = Json::array();
+      for (const auto& sb : m.standby) standby.push_back({{"device", sb.device}, {"backup_shards", sb.backup_shards}});
+      head["standby"] = standby;
+    }
     return Status::Ok();
   }
   Status operator()(const FetchMsg& m) {
@@ -284,6 +289,16 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
       LL_ASSIGN_OR_RETURN(st.last_shard, bounded(item, "last_shard", st.first_shard, 1 << 16));
       LL_ASSIGN_OR_RETURN(st.backup_shards, ints_from(item, "backup_shards", 1 << 16));
       m.stages.push_back(std::move(st));
+    }
+    if (j.contains("standby")) {
+      LL_ASSIGN_OR_RETURN(const Json* standby, get_array(j, "standby", kMaxPlanStages));
+      for (const Json& item : *standby) {
+        if (!item.is_object()) return make_error("plan: standby entries must be objects");
+        PlanStandby sb;
+        LL_ASSIGN_OR_RETURN(sb.device, get_name(item, "device"));
+        LL_ASSIGN_OR_RETURN(sb.backup_shards, ints_from(item, "backup_shards", 1 << 16));
+        m.standby.push_back(std::move(sb));
+      }
     }
     return DataMessage{std::move(m)};
   }

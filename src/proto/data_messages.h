@@ -100,6 +100,12 @@ struct PlanStage {
   int64_t last_shard = 0;
   std::vector<int64_t> backup_shards;
 };
+// A device outside the ring that keeps copies of shards on disk, so that it can take over a lost stage without
+// fetching them first.
+struct PlanStandby {
+  std::string device;
+  std::vector<int64_t> backup_shards;
+};
 struct PlanMsg {
   uint64_t plan_version = 0;
   uint64_t term = 0;
@@ -107,6 +113,7 @@ struct PlanMsg {
   std::string manifest_json;
   std::string wire = "float32";
   std::vector<PlanStage> stages;
+  std::vector<PlanStandby> standby;  // optional
 };
 // device -> leader: bytes [offset, offset+length) of the file named by its hash.
 struct FetchMsg {

@@ -49,6 +49,11 @@ generate_and_kill() {
     fail "$label: output differs from the local run (first difference at generated token $(jq -n --argjson a "$got" \
       --argjson b "$want" '[range(0; [$a, $b] | map(length) | min) | select($a[.] != $b[.])][0]'))"
   fi
+  # Every device of the new plan had its shards on disk already (spares keep standby copies): nothing fetched.
+  local v2 lines
+  v2=$(plan_of "$ep" | jq -r .version)
+  lines=$(grep -h "plan $v2: shards" "$TMP"/*.log || true)
+  [[ -n $lines ]] && ! grep -qv "fetched 0 MB" <<<"$lines" || fail "$label: the failover fetched shards: $lines"
   echo "ok: $label: killed $victim after $after tokens, $(jq length <<<"$got") tokens identical to" \
     "the local run; longest pause $(jq .timings.longest_pause_s "$TMP/gen-$label.json") s;" \
     "$(grep -ho 'replays [0-9]* tokens ([^)]*)' "$TMP"/*.log | tail -n 1)"
@@ -62,6 +67,18 @@ start_cluster() {  # start_cluster NAME...: daemons that each hold about half th
   read -r LEADER term < <(wait_converged 30 "${names[@]}")
   LEP=$(endpoint "$LEADER")
   "$LLCTL" --endpoint "$LEP" load "$PKG" >"$TMP/load.out" 2>&1 || fail "load: $(cat "$TMP/load.out")"
+  # Devices outside the ring keep copies of stages on disk: wait until they have them (an event in their logs).
+  local spares=0 plan deadline=$(($(now_ms) + 60000))
+  plan=$(plan_of "$LEP")
+  for n in "${names[@]}"; do
+    jq -e --arg n "$n" '[.stages[] | select(.device == $n)] | length == 0' <<<"$plan" >/dev/null || continue
+    spares=$((spares + 1))
+    until grep -q "standby: keeps" "$TMP/$n.log"; do
+      (($(now_ms) < deadline)) || fail "spare $n did not report its standby copies"
+      sleep 0.1
+    done
+  done
+  ((spares > 0)) || fail "no spare device in $plan"
 }
 
 # One loss on three devices (two stages and a spare), temperature 0.8.
