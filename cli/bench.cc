@@ -2,6 +2,7 @@
 // next to the memory bandwidth measured in the same run (decoding reads every weight once per token).
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -47,8 +48,18 @@ std::pair<double, double> time_replays(ShardRange& shards, const std::vector<int
 // Weight bytes read to decode one token: every block and the head in full, one row of the embedding.
 uint64_t weight_bytes_per_token(const Manifest& m) {
   uint64_t bytes = 0;
-  for (const auto& s : m.shards) bytes += s.kind == ShardKind::kEmbed ? m.hparams.dim * 4ull : s.bytes;
+  const uint64_t row = m.weight_dtype == "int8" ? m.hparams.dim + 4ull : m.hparams.dim * 4ull;  // int8: + its scale
+  for (const auto& s : m.shards) bytes += s.kind == ShardKind::kEmbed ? row : s.bytes;
   return bytes;
+}
+
+// This process's peak resident set (VmHWM: loading, prefill and decode), bytes; 0 when /proc is unavailable.
+uint64_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
 }
 
 int run_bench(const BenchFlags& flags) {
@@ -87,6 +98,7 @@ int run_bench(const BenchFlags& flags) {
     std::tie(replay_exact_s, replay_prefill_s) =
         time_replays(*model->shards, prompt, replay, model->manifest.hparams.vocab_size);
   }
+  const uint64_t peak_rss = peak_rss_bytes();  // before the bandwidth probe allocates its own buffers
   const MemoryBandwidth bandwidth = measure_memory_bandwidth();
   const double decode_tps = run->decode_tokens_per_s();
   const uint64_t per_token = weight_bytes_per_token(model->manifest);
@@ -94,6 +106,8 @@ int run_bench(const BenchFlags& flags) {
   nlohmann::json out = {{"model", model->manifest.name},
                         {"runtime", runtime_description()},
                         {"weight_bytes", model->manifest.total_weight_bytes()},
+                        {"weight_dtype", model->manifest.weight_dtype},
+                        {"peak_rss_bytes", peak_rss},
                         {"prompt_tokens", prompt_len},
                         {"decode_tokens", decode_len},
                         {"prefill_tokens_per_s", run->prefill_tokens_per_s()},
@@ -117,6 +131,7 @@ int run_bench(const BenchFlags& flags) {
   std::printf("model            %s (%.1f MB of weights)\n", model->manifest.name.c_str(),
               model->manifest.total_weight_bytes() / 1e6);
   std::printf("runtime          %s\n", runtime_description().c_str());
+  std::printf("weights          %s, peak RSS %.1f MB\n", model->manifest.weight_dtype.c_str(), peak_rss / 1e6);
   std::printf("prefill          %8.1f tokens/s (%d tokens)\n", run->prefill_tokens_per_s(), prompt_len);
   std::printf("decode           %8.1f tokens/s (%.2f ms/token, %d tokens)\n", decode_tps,
               decode_tps > 0 ? 1000.0 / decode_tps : 0.0, decode_len);

@@ -16,6 +16,7 @@ struct GlobalOptions {
 
 void add_generate_command(CLI::App& app, GlobalOptions& global);  // generate.cc
 void add_bench_command(CLI::App& app, GlobalOptions& global);     // bench.cc
+void add_eval_command(CLI::App& app, GlobalOptions& global);      // eval.cc
 void add_plan_command(CLI::App& app, GlobalOptions& global);      // plan.cc
 void add_cluster_commands(CLI::App& app, GlobalOptions& global);  // devices.cc: devices, status
 void add_load_command(CLI::App& app, GlobalOptions& global);      // load.cc

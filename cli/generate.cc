@@ -127,6 +127,7 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
     auto done = pipeline::run_generation(
         head, request,
         [&](const proto::TokensMsg& t) {
+          if (t.tokens.empty() && t.text.empty()) return true;  // the head's keep-alive: not a piece of the stream
           request.resume_tokens.insert(request.resume_tokens.end(), t.tokens.begin(), t.tokens.end());
           // The longest silence between two pieces: how long a re-plan or a failover held the stream up.
           const auto now = Clock::now();

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.add_option("--endpoint", global.endpoint, "daemon endpoint(s), comma-separated (default tcp://127.0.0.1:7700)");
   ll::cli::add_generate_command(app, global);
   ll::cli::add_bench_command(app, global);
+  ll::cli::add_eval_command(app, global);
   ll::cli::add_plan_command(app, global);
   ll::cli::add_cluster_commands(app, global);
   ll::cli::add_load_command(app, global);

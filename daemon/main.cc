@@ -27,6 +27,7 @@
 #include "net/beacon.h"
 #include "net/zmq_transport.h"
 #include "runtime/compute_profile.h"
+#include "runtime/quantized.h"
 
 namespace {
 
@@ -145,6 +146,13 @@ int run(const ll::daemon::DaemonConfig& config) {
   ll::proto::DeviceProfile profile;
   profile.version = kVersion;
   profile.threads = config.threads;
+  // The quantized engine is chosen once, at start, for every int8 shard this daemon will run.
+  if (auto engine = ll::quantized_engine(); engine.ok()) {
+    profile.quantized_engine = *engine;
+    LL_INFO("int8 shards run on the " << *engine << " quantized engine");
+  } else {
+    LL_WARN(engine.error() << "; int8 packages cannot run here");
+  }
   auto mem = ll::cluster::read_system_memory();
   if (mem.ok()) {
     profile.memory_total = mem->total;

@@ -27,10 +27,10 @@ def exporter_stamp(root):
     return digest.hexdigest()
 
 
-def export_synthetic(root, preset, cache):
-    """A synthetic package of a preset's shape, exported once into `cache` (outside git), again when the exporter
-    changed."""
-    package = os.path.join(cache, f"bench-{preset}")
+def export_synthetic(root, preset, cache, quantize=None):
+    """A synthetic package of a preset's shape (int8 with quantize="int8"), exported once into `cache` (outside git),
+    again when the exporter changed."""
+    package = os.path.join(cache, f"bench-{preset}" + (f"-{quantize}" if quantize else ""))
     stamp_path = os.path.join(package, ".exporter-stamp")
     stamp = exporter_stamp(root)
     current = open(stamp_path).read().strip() if os.path.exists(stamp_path) else ""
@@ -38,7 +38,8 @@ def export_synthetic(root, preset, cache):
         print(f"exporting synthetic {preset} to {package} ...", file=sys.stderr, flush=True)
         shutil.rmtree(package, ignore_errors=True)
         subprocess.run(["/usr/bin/python3", os.path.join(root, "scripts", "export-model"), "--quiet", "--synthetic",
-                        preset, "--seed", "1", "--out", package], check=True)
+                        preset, "--seed", "1", "--out", package] + (["--quantize", quantize] if quantize else []),
+                       check=True)
         with open(stamp_path, "w") as f:
             f.write(stamp + "\n")
     return package

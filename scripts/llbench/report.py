@@ -100,6 +100,19 @@ def markdown(r):
                 f"{', '.join(_mb(x) for x in one['peak_rss_bytes'])} |",
                 f"| 3 | {three['ms_per_token']:.0f} | {three['predicted_ms_per_token']:.0f} | "
                 f"{', '.join(_mb(x) for x in three['peak_rss_bytes'])} |", ""]
+    if "int8" in r:
+        f, q = r["int8"]["fp32"], r["int8"]["int8"]
+        out += [f"**int8 against fp32** ({f['model']}; package {_mb(f['package_bytes'])} fp32, "
+                f"{_mb(q['package_bytes'])} int8: {q['package_bytes'] / f['package_bytes']:.2f}x):", "",
+                "| stages | ms/token fp32 | ms/token int8 | int8 vs fp32 | peak RSS per daemon fp32 | int8 | vs fp32 (max) |",
+                "|---|---|---|---|---|---|---|"]
+        for n in (1, 3):
+            a, b = f[f"{n}_stage"], q[f"{n}_stage"]
+            out.append(f"| {n} | {a['ms_per_token']:.0f} | {b['ms_per_token']:.0f} | "
+                       f"{b['ms_per_token'] / a['ms_per_token']:.2f}x | {', '.join(_mb(x) for x in a['peak_rss_bytes'])} | "
+                       f"{', '.join(_mb(x) for x in b['peak_rss_bytes'])} | "
+                       f"{max(b['peak_rss_bytes']) / max(a['peak_rss_bytes']):.2f}x |")
+        out.append("")
     if "failover" in r:
         f = r["failover"]
         out += [f"**Losing a stage mid-generation** ({f['model']}, 3 devices with budgets 0.75x: two stages and a "

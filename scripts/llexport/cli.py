@@ -25,6 +25,8 @@ def main(argv):
     p.add_argument("--reference-tokens", metavar="IDS",
                    help="also write reference.json: eager logits for these comma-separated token ids")
     p.add_argument("--reference-prefill", type=int, default=0, help="how many of them form the prompt")
+    p.add_argument("--quantize", choices=["int8"], help="store linear layers and the embedding table as int8 "
+                   "(per-output-channel scales; docs/model-package.md)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
@@ -50,10 +52,13 @@ def main(argv):
             src = readers.read_hf(args.path)
         else:
             raise ExportError("say what to export: --from llama2c|hf PATH, or --synthetic SPEC")
+        if args.quantize and args.reference_tokens:
+            raise ExportError("--reference-tokens writes fp32 eager logits for exact comparison; "
+                              "not with --quantize (compare an int8 package with llctl eval)")
         log(f"exporting {src.name}: " + ", ".join(f"{k}={v}" for k, v in src.config.items()))
         for note in src.notes:
             log(f"note: {note}")
-        package.write_package(src, args.out, wire_dtype=args.wire, log=log)
+        package.write_package(src, args.out, wire_dtype=args.wire, log=log, weights=args.quantize or "float32")
         if args.reference_tokens:
             from .reference import write_reference
             try:

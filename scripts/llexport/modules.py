@@ -13,6 +13,9 @@ Batched decode (one token for each of B sessions, the weights read once for all 
 
 The decode path uses few, plain ops (per-op overhead dominates small models): fused QKV and W1|W3 projections,
 RoPE from precomputed tables, grouped-query attention by reshaping queries instead of repeating keys.
+
+Linear layers are submodules (quant.DenseLinear, or quant.Int8Linear for int8 packages); every shard also exports
+weight_type() -> "float32" | "int8" and scales_ok() -> bool, which the engine checks when it loads the shard.
 """
 import math
 from typing import Dict, List
@@ -20,6 +23,8 @@ from typing import Dict, List
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .quant import DenseLinear, Int8Embedding
 
 
 def rope_tables(head_dim: int, context: int, theta: float):
@@ -32,12 +37,43 @@ def rope_tables(head_dim: int, context: int, theta: float):
 
 
 class Embed(nn.Module):
+    weights: str
+
     def __init__(self, weight: Tensor):
         super().__init__()
+        self.weights = "float32"
         self.register_buffer("weight", weight.contiguous())
 
     def forward(self, tokens: Tensor) -> Tensor:
         return F.embedding(tokens, self.weight)
+
+    @torch.jit.export
+    def weight_type(self) -> str:
+        return self.weights
+
+    @torch.jit.export
+    def scales_ok(self) -> bool:
+        return True
+
+
+class Int8Embed(nn.Module):
+    weights: str
+
+    def __init__(self, weight: Tensor):
+        super().__init__()
+        self.weights = "int8"
+        self.table = Int8Embedding(weight)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return self.table(tokens)
+
+    @torch.jit.export
+    def weight_type(self) -> str:
+        return self.weights
+
+    @torch.jit.export
+    def scales_ok(self) -> bool:
+        return self.table.scales_ok()
 
 
 class Block(nn.Module):
@@ -48,9 +84,12 @@ class Block(nn.Module):
     hidden_dim: int
     eps: float
     scale: float
+    weights: str
 
-    def __init__(self, w: Dict[str, Tensor], n_heads: int, n_kv_heads: int, context: int, theta: float, eps: float):
+    def __init__(self, w: Dict[str, Tensor], n_heads: int, n_kv_heads: int, context: int, theta: float, eps: float,
+                 linear=DenseLinear, weights: str = "float32"):
         super().__init__()
+        self.weights = weights
         dim = w["wq"].shape[1]
         self.n_heads = n_heads
         self.n_kv_heads = n_kv_heads
@@ -61,10 +100,10 @@ class Block(nn.Module):
         self.scale = 1.0 / math.sqrt(self.head_dim)
         self.register_buffer("attn_norm", w["attn_norm"].contiguous())
         self.register_buffer("ffn_norm", w["ffn_norm"].contiguous())
-        self.register_buffer("wqkv", torch.cat([w["wq"], w["wk"], w["wv"]], 0).contiguous())
-        self.register_buffer("wo", w["wo"].contiguous())
-        self.register_buffer("w13", torch.cat([w["w1"], w["w3"]], 0).contiguous())
-        self.register_buffer("w2", w["w2"].contiguous())
+        self.wqkv = linear(torch.cat([w["wq"], w["wk"], w["wv"]], 0))
+        self.wo = linear(w["wo"])
+        self.w13 = linear(torch.cat([w["w1"], w["w3"]], 0))
+        self.w2 = linear(w["w2"])
         cos, sin = rope_tables(self.head_dim, context, theta)
         self.register_buffer("cos", cos)
         self.register_buffer("sin", sin)
@@ -101,14 +140,14 @@ class Block(nn.Module):
         return torch.matmul(att, values).reshape(nkv, self.group, t, hd).permute(2, 0, 1, 3).reshape(t, nh * hd)
 
     def _finish(self, x: Tensor, attended: Tensor) -> Tensor:
-        x = x + F.linear(attended, self.wo)
+        x = x + self.wo(attended)
         h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.ffn_norm
-        h13 = F.linear(h, self.w13)
-        return x + F.linear(F.silu(h13[:, : self.hidden_dim]) * h13[:, self.hidden_dim :], self.w2)
+        h13 = self.w13(h)
+        return x + self.w2(F.silu(h13[:, : self.hidden_dim]) * h13[:, self.hidden_dim :])
 
     def forward(self, x: Tensor, start_pos: int, k_cache: Tensor, v_cache: Tensor) -> Tensor:
         h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.attn_norm
-        return self._finish(x, self._attend(F.linear(h, self.wqkv), start_pos, k_cache, v_cache))
+        return self._finish(x, self._attend(self.wqkv(h), start_pos, k_cache, v_cache))
 
     @torch.jit.export
     def decode_batch(self, x: Tensor, positions: List[int], k_caches: List[Tensor], v_caches: List[Tensor]) -> Tensor:
@@ -116,7 +155,7 @@ class Block(nn.Module):
         # a session's numbers do not depend on how many others share its step (BLAS picks kernels by row count).
         n = len(positions)
         h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.attn_norm
-        qkv = F.linear(h, self.wqkv)
+        qkv = self.wqkv(h)
         rows: List[Tensor] = []
         for i in range(n):
             rows.append(self._attend(qkv[i : i + 1], positions[i], k_caches[i], v_caches[i]))
@@ -124,26 +163,40 @@ class Block(nn.Module):
             rows.append(torch.zeros(x.size(0) - n, self.n_heads * self.head_dim))
         return self._finish(x, torch.cat(rows, 0))
 
+    @torch.jit.export
+    def weight_type(self) -> str:
+        return self.weights
+
+    @torch.jit.export
+    def scales_ok(self) -> bool:
+        return self.wqkv.scales_ok() and self.wo.scales_ok() and self.w13.scales_ok() and self.w2.scales_ok()
+
 
 class Head(nn.Module):
     eps: float
+    weights: str
 
-    def __init__(self, norm: Tensor, classifier: Tensor, eps: float):
+    def __init__(self, norm: Tensor, classifier: Tensor, eps: float, linear=DenseLinear, weights: str = "float32"):
         super().__init__()
         self.eps = eps
+        self.weights = weights
         self.register_buffer("norm", norm.contiguous())
-        self.register_buffer("classifier", classifier.contiguous())
+        self.classifier = linear(classifier)
 
     def forward(self, x: Tensor) -> Tensor:
         last = x[-1:]
         h = last * torch.rsqrt(last.pow(2).mean(-1, keepdim=True) + self.eps) * self.norm
-        return F.linear(h, self.classifier).reshape(-1)
+        return self.classifier(h).reshape(-1)
 
     @torch.jit.export
     def logits_rows(self, x: Tensor) -> Tensor:
         h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.norm
-        return F.linear(h, self.classifier)
+        return self.classifier(h)
 
+    @torch.jit.export
+    def weight_type(self) -> str:
+        return self.weights
 
-def module_bytes(module: nn.Module) -> int:
-    return sum(b.numel() * b.element_size() for b in module.buffers())
+    @torch.jit.export
+    def scales_ok(self) -> bool:
+        return self.classifier.scales_ok()

@@ -95,7 +95,7 @@ Result<Hyperparameters> parse_hparams(const json& object) {
   return h;
 }
 
-Result<ShardInfo> parse_shard(const json& object, int index) {
+Result<ShardInfo> parse_shard(const json& object, int index, const std::string& package_weight_dtype) {
   const std::string w = "shards[" + std::to_string(index) + "]";
   if (!object.is_object()) return make_error(w + ": not an object");
   ShardInfo s;
@@ -115,7 +115,42 @@ Result<ShardInfo> parse_shard(const json& object, int index) {
   if (s.kind == ShardKind::kBlock) {
     LL_ASSIGN_OR_RETURN(s.layer, get_int(object, "layer", 0, limits::kMaxShards, w));
   }
+  if (object.contains("weight_dtype")) {
+    LL_ASSIGN_OR_RETURN(s.weight_dtype, get_string(object, "weight_dtype", w));
+    if (s.weight_dtype != package_weight_dtype) {
+      return make_error(w + ".weight_dtype: '" + s.weight_dtype.substr(0, 16) + "' in a package of " +
+                        package_weight_dtype + " weights (a package that mixes weight types is refused)");
+    }
+  }
+  s.weight_dtype = package_weight_dtype;
   return s;
+}
+
+// weight_dtype: optional, "float32" when absent.
+Result<std::string> parse_weight_dtype(const json& root) {
+  if (!root.contains("weight_dtype")) return std::string("float32");
+  LL_ASSIGN_OR_RETURN(std::string dtype, get_string(root, "weight_dtype", "manifest"));
+  if (dtype != "float32" && dtype != "int8") {
+    return make_error("manifest.weight_dtype: unsupported weight type '" + dtype.substr(0, 16) + "' (float32 or int8)");
+  }
+  return dtype;
+}
+
+// An int8 package names the torch quantized engines its shards run on (the runtime refuses it when it has none).
+Result<std::vector<std::string>> parse_quantized_engines(const json& root, const std::string& weight_dtype) {
+  std::vector<std::string> names;
+  if (weight_dtype != "int8") return names;
+  const json& engines = member_or_null(root, "quantized_engines");
+  if (!engines.is_array() || engines.empty() || engines.size() > 8) {
+    return make_error("manifest.quantized_engines: an int8 package names 1..8 quantized engines");
+  }
+  for (const json& engine : engines) {
+    if (!engine.is_string() || engine.get<std::string>().empty() || engine.get<std::string>().size() > 32) {
+      return make_error("manifest.quantized_engines: each engine is a name of 1..32 characters");
+    }
+    names.push_back(engine.get<std::string>());
+  }
+  return names;
 }
 
 Result<TransmissionEdge> parse_edge(const json& object, size_t index, int n_shards) {
@@ -189,6 +224,8 @@ Result<Manifest> parse_manifest(std::string_view json_text) {
   if (m.dtype != "float32") return make_error("manifest.dtype: unsupported dtype '" + m.dtype + "'");
   LL_ASSIGN_OR_RETURN(m.wire_dtype, get_string(root, "wire_dtype", "manifest"));
   if (m.wire_dtype != "float32" && m.wire_dtype != "float16") return make_error("manifest.wire_dtype: unsupported");
+  LL_ASSIGN_OR_RETURN(m.weight_dtype, parse_weight_dtype(root));
+  LL_ASSIGN_OR_RETURN(m.quantized_engines, parse_quantized_engines(root, m.weight_dtype));
   LL_ASSIGN_OR_RETURN(m.hparams, parse_hparams(member_or_null(root, "hyperparameters")));
 
   const json& tok = member_or_null(root, "tokenizer");
@@ -208,7 +245,7 @@ Result<Manifest> parse_manifest(std::string_view json_text) {
     return make_error("manifest.shards: expected 3.." + std::to_string(limits::kMaxShards) + " shards");
   }
   for (size_t i = 0; i < shards.size(); ++i) {
-    LL_ASSIGN_OR_RETURN(ShardInfo s, parse_shard(shards[i], static_cast<int>(i)));
+    LL_ASSIGN_OR_RETURN(ShardInfo s, parse_shard(shards[i], static_cast<int>(i), m.weight_dtype));
     m.shards.push_back(std::move(s));
   }
   // Shape of the sequence: embed, blocks for layers 0..L-1 in order, head.

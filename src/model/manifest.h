@@ -47,6 +47,7 @@ struct ShardInfo {
   double flops_per_token = 0;
   uint64_t out_bytes_per_token = 0;
   uint64_t kv_bytes_per_token = 0;
+  std::string weight_dtype = "float32";  // the package's weight type (a shard naming another is refused)
 };
 
 // One edge of the transmission map: shard `consumer` reads `tensor`, produced by shard `producer`
@@ -62,8 +63,10 @@ struct Manifest {
   int format_version = 0;
   std::string name;
   std::string architecture;
-  std::string dtype;       // weights and activations inside a shard: "float32"
-  std::string wire_dtype;  // what out_bytes_per_token assumes: "float32" | "float16"
+  std::string dtype;                           // weights and activations inside a shard: "float32"
+  std::string wire_dtype;                      // what out_bytes_per_token assumes: "float32" | "float16"
+  std::string weight_dtype = "float32";        // "float32" | "int8" (linear layers and the embedding table)
+  std::vector<std::string> quantized_engines;  // int8: the torch quantized engines the shards run on
   Hyperparameters hparams;
   TokenizerInfo tokenizer;
   std::vector<ShardInfo> shards;

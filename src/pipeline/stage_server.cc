@@ -50,7 +50,12 @@ struct HeadSession {
   std::string text;
   Clock::time_point started;
   Clock::time_point first_token;
+  Clock::time_point last_reply;  // when the client last heard from us (keep-alive)
 };
+
+// A client that hears nothing for its stall timeout (llctl: 10 s) takes the head for lost. A long replay or prefill
+// is silent work: the head tells the client it is alive (an empty `tokens`) when it has said nothing for this long.
+constexpr double kClientKeepaliveMs = 2000;
 
 }  // namespace
 
@@ -81,8 +86,9 @@ class StageServer::Loop {
         LL_WARN(options_.name << ": data socket: " << e.what());
       }
       if (!work_.empty()) run_work();
-      if (ms_between(last_sweep, Clock::now()) > 1000) {
+      if (ms_between(last_sweep, Clock::now()) > 500) {
         expire_idle_sessions();
+        keep_clients_alive();
         last_sweep = Clock::now();
       }
     }
@@ -314,7 +320,7 @@ class StageServer::Loop {
     session.client = route;
     session.request = std::move(request);
     session.prompt = prompt;
-    session.started = Clock::now();
+    session.started = session.last_reply = Clock::now();
     // A resumed generation: the streamer is primed with the pieces the client already has (their text is not sent
     // again; bytes of a character the lost head still held back come out with the next piece).
     for (int64_t t : session.request.resume_tokens) {
@@ -349,6 +355,7 @@ class StageServer::Loop {
       ++stats_.tokens_generated;
     }
     if (!reply(s.client, proto::TokensMsg{id, {token}, piece})) return finish(id, "client_gone");
+    s.last_reply = Clock::now();
     if (static_cast<int64_t>(s.generated.size()) >= s.request.max_tokens) return finish(id, "max_tokens");
     if (position + 1 >= config_->manifest->hparams.context_length) return finish(id, "context");
     WorkItem item;
@@ -425,6 +432,15 @@ class StageServer::Loop {
     item.stats = std::move(m.stats);
     item.enqueued = Clock::now();
     work_.push_back(std::move(item));
+  }
+
+  void keep_clients_alive() {
+    const auto now = Clock::now();
+    for (auto& [id, session] : heads_) {
+      if (ms_between(session.last_reply, now) < kClientKeepaliveMs) continue;
+      reply(session.client, proto::TokensMsg{id, {}, ""});
+      session.last_reply = now;
+    }
   }
 
   void close_session(uint64_t id) {

@@ -187,7 +187,8 @@ Json DeviceProfile::to_json() const {
           {"gflops_prefill", gflops_prefill},
           {"profiled", profiled},
           {"version", version},
-          {"data_endpoint", data_endpoint}};
+          {"data_endpoint", data_endpoint},
+          {"quantized_engine", quantized_engine}};
 }
 
 Result<DeviceProfile> DeviceProfile::from_json(const Json& j) {
@@ -203,6 +204,9 @@ Result<DeviceProfile> DeviceProfile::from_json(const Json& j) {
   LL_ASSIGN_OR_RETURN(p.gflops_prefill, get_number(j, "gflops_prefill"));
   LL_ASSIGN_OR_RETURN(p.profiled, get_bool(j, "profiled"));
   LL_ASSIGN_OR_RETURN(p.version, get_string(j, "version", 64));
+  if (j.contains("quantized_engine")) {
+    LL_ASSIGN_OR_RETURN(p.quantized_engine, get_string(j, "quantized_engine", 32));
+  }
   auto data = j.find("data_endpoint");
   if (data != j.end() && !(data->is_string() && data->get<std::string>().empty())) {
     LL_ASSIGN_OR_RETURN(p.data_endpoint, get_endpoint(j, "data_endpoint"));

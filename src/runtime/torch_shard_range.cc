@@ -16,6 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "runtime/quantized.h"
 #include "runtime/torch_runtime.h"
 
 namespace ll {
@@ -313,6 +314,7 @@ Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, i
                       std::to_string(n - 1));
   }
   if (options.threads > 0) at::set_num_threads(options.threads);
+  LL_TRY_STATUS(check_package_engine(manifest));  // before any int8 weights are packed
   const auto* previous = dynamic_cast<const TorchShardRange*>(reuse);
   const size_t count = static_cast<size_t>(last - first + 1);
   std::vector<std::optional<torch::jit::mobile::Module>> modules(count);
@@ -339,6 +341,10 @@ Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, i
       } catch (const std::exception& e) {
         std::string what = e.what();
         errors[k] = path + ": not a loadable TorchScript lite-interpreter file: " + what.substr(0, what.find('\n'));
+      }
+      if (modules[k]) {
+        if (Status weights = check_shard_weights(*modules[k], manifest, path); !weights.ok())
+          errors[k] = weights.error();
       }
     }
   };
@@ -373,7 +379,9 @@ std::string runtime_description() {
     blas = ::realpath(path.c_str(), resolved) ? resolved : path;
     break;
   }
-  return "libtorch " + std::to_string(at::get_num_threads()) + " threads, BLAS " + blas;
+  Result<std::string> engine = quantized_engine();
+  return "libtorch " + std::to_string(at::get_num_threads()) + " threads, BLAS " + blas + ", int8 engine " +
+         (engine.ok() ? *engine : std::string("none"));
 }
 
 }  // namespace ll

@@ -140,6 +140,12 @@ class ExporterFormats(unittest.TestCase):
         r = run(["--from", "hf", folder, "--out", out])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertLess((final_logits(out, self.tokens) - self.expected).abs().max().item(), 1e-4)
+        # --quantize int8 reads the same folder (test_int8.py covers int8 itself)
+        r = run(["--from", "hf", folder, "--quantize", "int8", "--out", out + "-int8"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.load(open(out + "-int8/manifest.json"))["weight_dtype"], "int8")
+        got = final_logits(out + "-int8", self.tokens)
+        self.assertLess(((got - self.expected).norm() / self.expected.norm()).item(), 0.05)
         # A tensor whose shape disagrees with the config is a one-line error.
         tensors["model.norm.weight"] = torch.ones(c["dim"] + 1)
         write_safetensors(os.path.join(folder, "model.safetensors"), tensors)

@@ -370,3 +370,23 @@ TEST_CASE("StepFailingOnAMiddleStageReachesTheClientAtOnce", "[pipeline]") {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK(p.open_sessions() == 0);  // freed on every stage
 }
+
+TEST_CASE("HeadKeepsItsClientAliveThroughASilentStep", "[pipeline]") {
+  // The tail takes ~6 s for one step (emulated slowness); the client gives up after 4 s without a word. The head's
+  // keep-alives (an empty `tokens` after 2 s of silence) hold it.
+  TestPipeline p = start_pipeline({{0, 3}, {4, 6}});
+  p.servers[1]->set_emulated_speed(0.0002);
+  ClientOptions options;
+  options.answer_timeout = std::chrono::milliseconds(4000);
+  int keepalives = 0;
+  auto done = run_generation(
+      p.head(), request("Lily", 1),
+      [&](const proto::TokensMsg& t) {
+        if (t.tokens.empty() && t.text.empty()) ++keepalives;
+        return true;
+      },
+      options);
+  REQUIRE(done.ok());
+  CHECK(done->tokens.size() == 1);
+  CHECK(keepalives >= 1);
+}
