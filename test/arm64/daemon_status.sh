@@ -11,7 +11,7 @@ echo "ok: $v"
 assign_ports a
 start_daemon a ""
 # Under emulation libtorch's start-up and the compute profile take seconds, not milliseconds.
-read -r leader term < <(wait_converged 60 a)
+read -r leader term < <(wait_converged 300 a)
 [[ $leader == a ]] || fail "expected a to lead itself, got '$leader'"
 out=$("$LLCTL" --endpoint "$(endpoint a)" status) || fail "llctl status failed: $out"
 echo "$out" | sed 's/^/  status: /'

@@ -17,7 +17,10 @@ PEERS=$(all_endpoints "${NAMES[@]}")
 start_daemon a "$PEERS" --memory-budget 860000B
 LLD=$ARM_LLD start_daemon b "$PEERS" --memory-budget 860000B
 LLD=$ARM_LLD start_daemon c "$PEERS" --memory-budget 860000B
-read -r leader term < <(wait_converged 90 "${NAMES[@]}")
+# An aarch64 daemon needs tens of seconds to start under qemu (libtorch's relocations and static initializers), more
+# on a busy machine.
+read -r leader term < <(wait_converged 300 "${NAMES[@]}")
+[[ -n ${leader:-} ]] || fail "no leader"
 echo "ok: converged, leader $leader (term $term)"
 EP=$(endpoint a)
 "$LLCTL" --endpoint "$EP" load "$PKG" >"$TMP/load.out" 2>&1 || { cat "$TMP/load.out"; fail "llctl load"; }
