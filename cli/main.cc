@@ -7,6 +7,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"llctl — run one language model across the devices you own"};
+  app.set_version_flag("--version", std::string("llctl ") + LL_VERSION, "print the version and exit");
   app.require_subcommand(1);
   ll::cli::GlobalOptions global;
   app.add_option("--endpoint", global.endpoint, "daemon endpoint(s), comma-separated (default tcp://127.0.0.1:7700)");
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "llctl: %s (see llctl --help)\n", e.what());

@@ -34,7 +34,7 @@ namespace {
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
-constexpr const char* kVersion = "0.1.0";
+constexpr const char* kVersion = LL_VERSION;  // the CMake project version
 
 // Measures once at start, then refreshes the free memory every 30 s; posts each result to the node.
 class Profiler {
@@ -286,6 +286,7 @@ int run(const ll::daemon::DaemonConfig& config) {
 int main(int argc, char** argv) {
   ll::daemon::DaemonConfig config;
   CLI::App app{"lingualinkd — the lingualinked daemon: one per device"};
+  app.set_version_flag("--version", std::string("lingualinkd ") + kVersion, "print the version and exit");
   std::string peers;
   std::string config_file;
   app.add_option("--name", config.name, "device name (default: host name)");

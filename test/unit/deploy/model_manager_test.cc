@@ -214,7 +214,7 @@ TEST_CASE("SlowedDeviceLosesLayersMidGenerationAndOutputIsUnchanged", "[deploy][
   c.devices[slow].stage->set_emulated_speed(0.25);
   const int slowed_at = pieces;
   auto done = run.get();
-  REQUIRE(done.ok());
+  if (!done.ok()) FAIL(done.error());
   auto status = c.devices[0].manager->status_json();
   INFO(status["replans"].dump());
   REQUIRE(status["replans"].size() >= 1);
