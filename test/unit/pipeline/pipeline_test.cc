@@ -87,6 +87,27 @@ proto::GenerateMsg request(const std::string& prompt, int max_tokens, proto::Sam
   return m;
 }
 
+// A new plan with other boundaries over the same servers, applied the head last (as the leader does, once every
+// other stage is ready).
+void replan(TestPipeline& p, const std::vector<std::pair<int, int>>& splits, uint64_t version) {
+  const std::string dir = test::model_dir("stories260K");
+  std::vector<std::string> endpoints;
+  for (auto& s : p.servers) endpoints.push_back(s->endpoint());
+  for (int i = static_cast<int>(splits.size()) - 1; i >= 0; --i) {
+    auto range = load_package_range(*p.manifest, dir, splits[i].first, splits[i].second, RuntimeOptions{1});
+    REQUIRE(range.ok());
+    p.ranges[i] = std::shared_ptr<ShardRange>(std::move(range).value());
+    auto config = std::make_shared<StageConfig>();
+    config->plan_version = version;
+    config->stage_index = i;
+    config->stage_endpoints = endpoints;
+    config->shards = p.ranges[i];
+    config->manifest = p.manifest;
+    config->tokenizer = p.tokenizer;
+    p.servers[i]->configure(config);
+  }
+}
+
 std::vector<int32_t> as_tokens(const std::vector<int64_t>& v) { return std::vector<int32_t>(v.begin(), v.end()); }
 
 }  // namespace
@@ -231,23 +252,7 @@ TEST_CASE("ReplanMidGenerationReplaysSessionsAndLosesNothing", "[pipeline][repla
   });
   while (pieces < 30) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   // A new plan with other boundaries: the middle stage takes more layers, the tail fewer.
-  const std::string dir = test::model_dir("stories260K");
-  std::vector<std::pair<int, int>> splits{{0, 1}, {2, 5}, {6, 6}};
-  std::vector<std::string> endpoints;
-  for (auto& s : p.servers) endpoints.push_back(s->endpoint());
-  for (int i = 2; i >= 0; --i) {  // the head last, as the leader applies it once every other stage is ready
-    auto range = load_package_range(*p.manifest, dir, splits[i].first, splits[i].second, RuntimeOptions{1});
-    REQUIRE(range.ok());
-    p.ranges[i] = std::shared_ptr<ShardRange>(std::move(range).value());
-    auto config = std::make_shared<StageConfig>();
-    config->plan_version = 2;
-    config->stage_index = i;
-    config->stage_endpoints = endpoints;
-    config->shards = p.ranges[i];
-    config->manifest = p.manifest;
-    config->tokenizer = p.tokenizer;
-    p.servers[i]->configure(config);
-  }
+  replan(p, {{0, 1}, {2, 5}, {6, 6}}, 2);
   auto done = run.get();
   REQUIRE(done.ok());
   CHECK(done->stop_reason == "max_tokens");
@@ -271,23 +276,7 @@ TEST_CASE("ReplayOfALongSessionInSeveralStepsKeepsSampledOutputExact", "[pipelin
     });
   });
   REQUIRE(reached.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready);
-  const std::string dir = test::model_dir("stories260K");
-  std::vector<std::pair<int, int>> splits{{0, 3}, {4, 4}, {5, 6}};
-  std::vector<std::string> endpoints;
-  for (auto& s : p.servers) endpoints.push_back(s->endpoint());
-  for (int i = 2; i >= 0; --i) {
-    auto range = load_package_range(*p.manifest, dir, splits[i].first, splits[i].second, RuntimeOptions{1});
-    REQUIRE(range.ok());
-    p.ranges[i] = std::shared_ptr<ShardRange>(std::move(range).value());
-    auto config = std::make_shared<StageConfig>();
-    config->plan_version = 2;
-    config->stage_index = i;
-    config->stage_endpoints = endpoints;
-    config->shards = p.ranges[i];
-    config->manifest = p.manifest;
-    config->tokenizer = p.tokenizer;
-    p.servers[i]->configure(config);
-  }
+  replan(p, {{0, 3}, {4, 4}, {5, 6}}, 2);
   auto done = run.get();
   REQUIRE(done.ok());
   CHECK(as_tokens(done->tokens) == local_tokens("Once upon a time", 220, SamplingParams{0.9f, 0, 1.0f, 77}));
