@@ -11,25 +11,15 @@
 #include "engine/generator.h"
 #include "runtime/local_model.h"
 #include "runtime/quantized.h"
+#include "support/packages.h"
 #include "support/paths.h"
 
 namespace fs = std::filesystem;
 using namespace ll;
+using test::copy_package;
+using test::open_or_fail;
 
 namespace {
-
-LocalModel open_or_fail(const std::string& dir) {
-  auto model = open_local_model(dir, RuntimeOptions{1});
-  if (!model) FAIL("cannot open " << dir << ": " << model.error() << " (run scripts/make-test-models)");
-  return std::move(model).value();
-}
-
-std::string copy_package(const std::string& name, const std::string& tag) {
-  fs::path dst = fs::temp_directory_path() / ("ll-test-int8-" + tag + "-" + std::to_string(::getpid()));
-  fs::remove_all(dst);
-  fs::copy(test::model_dir(name), dst, fs::copy_options::recursive);
-  return dst.string();
-}
 
 nlohmann::json read_manifest(const std::string& dir) {
   std::ifstream in(dir + "/manifest.json");
@@ -93,7 +83,7 @@ TEST_CASE("Int8DecodeRowIsBitIdenticalWhateverItsBatchAndRow", "[runtime][int8][
 }
 
 TEST_CASE("Int8PackageMixingFloat32ShardIsRefused", "[runtime][int8][validation]") {
-  const std::string dir = copy_package("stories260K-int8", "mixed");
+  const std::string dir = copy_package("stories260K-int8", "int8-mixed");
   nlohmann::json m = read_manifest(dir);
   const std::string file = m["shards"][3]["file"];
   fs::copy_file(test::model_dir("stories260K") + "/" + file, dir + "/" + file, fs::copy_options::overwrite_existing);
@@ -108,7 +98,7 @@ TEST_CASE("Int8PackageMixingFloat32ShardIsRefused", "[runtime][int8][validation]
 }
 
 TEST_CASE("Int8PackageNamingAnEngineThisRuntimeLacksIsRefused", "[runtime][int8][validation]") {
-  const std::string dir = copy_package("stories260K-int8", "engine");
+  const std::string dir = copy_package("stories260K-int8", "int8-engine");
   nlohmann::json m = read_manifest(dir);
   m["quantized_engines"] = {"fbgemm"};
   std::ofstream(dir + "/manifest.json") << m.dump();

@@ -10,26 +10,15 @@
 #include "common/sha256.h"
 #include "engine/generator.h"
 #include "runtime/local_model.h"
+#include "support/packages.h"
 #include "support/paths.h"
 
 namespace fs = std::filesystem;
 using namespace ll;
+using test::copy_package;
+using test::open_or_fail;
 
 namespace {
-
-LocalModel open_or_fail(const std::string& dir) {
-  auto model = open_local_model(dir, RuntimeOptions{1});
-  if (!model) FAIL("cannot open " << dir << ": " << model.error() << " (run scripts/make-test-models)");
-  return std::move(model).value();
-}
-
-// A private copy of a package that a test may damage.
-std::string copy_package(const std::string& name, const std::string& tag) {
-  fs::path dst = fs::temp_directory_path() / ("ll-test-" + tag + "-" + std::to_string(::getpid()));
-  fs::remove_all(dst);
-  fs::copy(test::model_dir(name), dst, fs::copy_options::recursive);
-  return dst.string();
-}
 
 void rewrite_manifest_sha(const std::string& dir, int shard) {
   std::ifstream in(dir + "/manifest.json");
