@@ -8,6 +8,9 @@ Calling convention (docs/model-package.md):
 
 Batched decode (one token for each of B sessions, the weights read once for all of them):
   block: decode_batch(x: [B, dim], positions: List[int], k_caches: List[Tensor], v_caches: List[Tensor]) -> [B, dim]
+  block: replay_rows(x: [R, dim], start_pos: int, n: int, k_cache, v_cache, gemm_rows: int) -> [R, dim]: n
+         consecutive positions of one session, each bit-identical to its own decode step;
+         wide_rows_exact(rows, decode_rows) -> bool says whether gemm_rows may exceed the decode rows
   head:  logits_rows(x: [B, dim]) -> [B, vocab]
   embed: forward(tokens [B]) already is one.
 
@@ -24,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import attention  # noqa: F401  (declares torch.ops.lingualinked.attend)
 from .quant import DenseLinear, Int8Embedding
 
 
@@ -126,18 +130,10 @@ class Block(nn.Module):
         k = torch.stack([k0 * cos - k1 * sin, k0 * sin + k1 * cos], -1).reshape(t, nkv, hd)
         k_cache[:, start_pos:end] = k.transpose(0, 1)
         v_cache[:, start_pos:end] = v.transpose(0, 1)
-        keys = k_cache[:, :end]
-        values = v_cache[:, :end]
-        # [nkv, group*t, hd]: the queries sharing one kv head attend together
-        qg = q.permute(1, 2, 0, 3).reshape(nkv, self.group * t, hd)
-        scores = torch.matmul(qg, keys.transpose(1, 2)) * self.scale
-        if t > 1:
-            qpos = torch.arange(start_pos, end).unsqueeze(1)
-            kpos = torch.arange(0, end).unsqueeze(0)
-            mask = torch.zeros(t, end).masked_fill(kpos > qpos, float("-inf"))
-            scores = (scores.reshape(nkv, self.group, t, end) + mask).reshape(nkv, self.group * t, end)
-        att = torch.softmax(scores, -1)
-        return torch.matmul(att, values).reshape(nkv, self.group, t, hd).permute(2, 0, 1, 3).reshape(t, nh * hd)
+        # Causal attention by the engine's own operator (attention.py): a row's numbers depend only on its position,
+        # so decode, prefill and replay agree bit for bit.
+        return torch.ops.lingualinked.attend(q.reshape(t, nh, hd).contiguous(), k_cache, v_cache, start_pos,
+                                             self.scale)
 
     def _finish(self, x: Tensor, attended: Tensor) -> Tensor:
         x = x + self.wo(attended)
@@ -162,6 +158,40 @@ class Block(nn.Module):
         if x.size(0) > n:
             rows.append(torch.zeros(x.size(0) - n, self.n_heads * self.head_dim))
         return self._finish(x, torch.cat(rows, 0))
+
+    @torch.jit.export
+    def replay_rows(self, x: Tensor, start_pos: int, n: int, k_cache: Tensor, v_cache: Tensor, gemm_rows: int) -> Tensor:
+        # Rows [0, n) of x are one session's consecutive positions from start_pos, the rest zero padding. Each row
+        # comes out as its own decode step computed it: attention is row-independent by construction, and the weights
+        # multiply gemm_rows rows at a time — the decode row count, or more where wide_rows_exact() found that this
+        # BLAS gives a row the same numbers in a wider call.
+        h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.attn_norm
+        parts: List[Tensor] = []
+        for g in range(0, x.size(0), gemm_rows):
+            parts.append(self.wqkv(h[g : g + gemm_rows]))
+        attended = self._attend(torch.cat(parts, 0)[:n], start_pos, k_cache, v_cache)
+        if x.size(0) > n:
+            attended = torch.cat([attended, torch.zeros(x.size(0) - n, self.n_heads * self.head_dim)], 0)
+        out: List[Tensor] = []
+        for g in range(0, x.size(0), gemm_rows):
+            out.append(self._finish(x[g : g + gemm_rows], attended[g : g + gemm_rows]))
+        return torch.cat(out, 0)
+
+    @torch.jit.export
+    def wide_rows_exact(self, rows: int, decode_rows: int) -> bool:
+        """Whether every linear of this block gives each row the same bits in a call of `rows` rows as in calls of
+        `decode_rows`: true of OpenBLAS's large kernels, false of its small-matrix path (small models)."""
+        torch.manual_seed(0)
+        inputs = [torch.randn(rows, self.wqkv.in_features()), torch.randn(rows, self.wo.in_features()),
+                  torch.randn(rows, self.w13.in_features()), torch.randn(rows, self.w2.in_features())]
+        outputs = [self.wqkv(inputs[0]), self.wo(inputs[1]), self.w13(inputs[2]), self.w2(inputs[3])]
+        for g in range(0, rows, decode_rows):
+            narrow = [self.wqkv(inputs[0][g : g + decode_rows]), self.wo(inputs[1][g : g + decode_rows]),
+                      self.w13(inputs[2][g : g + decode_rows]), self.w2(inputs[3][g : g + decode_rows])]
+            for i in range(4):
+                if not torch.equal(narrow[i], outputs[i][g : g + decode_rows]):
+                    return False
+        return True
 
     @torch.jit.export
     def weight_type(self) -> str:

@@ -53,6 +53,10 @@ class DenseLinear(nn.Module):
         return torch.nn.functional.linear(x, self.weight)
 
     @torch.jit.export
+    def in_features(self) -> int:
+        return self.weight.size(1)
+
+    @torch.jit.export
     def scales_ok(self) -> bool:
         return True
 
@@ -84,6 +88,10 @@ class Int8Linear(nn.Module):
         s = x.abs().amax(-1, keepdim=True).clamp(min=1e-30)
         y = torch.ops.quantized.linear_dynamic(torch.cat([x / s, self.span], 0), self.packed, False)
         return y[:rows] * s
+
+    @torch.jit.export
+    def in_features(self) -> int:
+        return self.span.size(1)
 
     @torch.jit.export
     def scales_ok(self) -> bool:

@@ -16,11 +16,47 @@
 #include <thread>
 #include <unordered_map>
 
+#include "runtime/attention_kernel.h"
 #include "runtime/quantized.h"
 #include "runtime/torch_runtime.h"
 
 namespace ll {
 namespace {
+
+// torch.ops.lingualinked.attend, which exported blocks call (scripts/llexport/attention.py): shapes are checked here,
+// the arithmetic is attention_kernel.cc's, split over kv heads.
+at::Tensor attend_op(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache, int64_t start_pos,
+                     double scale) {
+  TORCH_CHECK(q.dim() == 3 && k_cache.dim() == 3 && v_cache.dim() == 3, "attend: q [T, heads, hd], caches [kv, C, hd]");
+  TORCH_CHECK(q.scalar_type() == at::kFloat && k_cache.scalar_type() == at::kFloat &&
+                  v_cache.scalar_type() == at::kFloat,
+              "attend: float32 tensors only");
+  TORCH_CHECK(k_cache.is_contiguous() && v_cache.is_contiguous() && k_cache.sizes() == v_cache.sizes(),
+              "attend: the caches must be contiguous and of one shape");
+  AttentionShape shape;
+  shape.rows = q.size(0);
+  shape.n_heads = q.size(1);
+  shape.head_dim = q.size(2);
+  shape.n_kv_heads = k_cache.size(0);
+  shape.context = k_cache.size(1);
+  shape.start_pos = start_pos;
+  shape.scale = static_cast<float>(scale);
+  TORCH_CHECK(k_cache.size(2) == shape.head_dim && shape.n_kv_heads > 0 && shape.n_heads % shape.n_kv_heads == 0,
+              "attend: head shapes do not match");
+  TORCH_CHECK(start_pos >= 0 && shape.rows >= 0 && start_pos + shape.rows <= shape.context,
+              "attend: positions outside the cache");
+  const at::Tensor queries = q.contiguous();
+  at::Tensor out = at::empty({shape.rows, shape.n_heads * shape.head_dim}, q.options());
+  at::parallel_for(0, shape.n_kv_heads, 1, [&](int64_t begin, int64_t end) {
+    attend_causal(shape, queries.data_ptr<float>(), k_cache.data_ptr<float>(), v_cache.data_ptr<float>(),
+                  out.data_ptr<float>(), begin, end);
+  });
+  return out;
+}
+
+TORCH_LIBRARY(lingualinked, m) {
+  m.def("attend(Tensor q, Tensor k_cache, Tensor v_cache, int start_pos, float scale) -> Tensor", attend_op);
+}
 
 struct SessionCache {
   std::vector<at::Tensor> keys;    // per block: [n_kv_heads, context, head_dim]
@@ -36,6 +72,32 @@ class TorchShardRange final : public ShardRange {
       hashes_.push_back(manifest.shards[i].sha256);
     }
     for (ShardKind kind : kinds_) blocks_ += kind == ShardKind::kBlock ? 1 : 0;
+    replay_rows_ = blocks_ > 0;
+    for (size_t i = 0; i < modules_.size(); ++i) {
+      if (kinds_[i] == ShardKind::kBlock && !modules_[i].find_method("replay_rows")) replay_rows_ = false;
+    }
+  }
+
+  // Replayed rows multiply the weights kReplayRows at a time only where this BLAS gives a row the same numbers as in a
+  // kDecodeRows call (its small-matrix kernels do not, so small models replay kDecodeRows at a time); every block has
+  // the first block's shapes, so one probe decides.
+  Status choose_replay_width() {
+    gemm_rows_ = kDecodeRows;
+    for (size_t i = 0; replay_rows_ && i < modules_.size(); ++i) {
+      if (kinds_[i] != ShardKind::kBlock) continue;
+      try {
+        c10::InferenceMode guard;
+        const bool wide = modules_[i]
+                              .run_method("wide_rows_exact", static_cast<int64_t>(kReplayRows),
+                                          static_cast<int64_t>(kDecodeRows))
+                              .toBool();
+        if (wide) gemm_rows_ = kReplayRows;
+      } catch (const std::exception& e) {
+        return make_error(std::string("shard execution failed: ") + first_line(e.what()));
+      }
+      break;
+    }
+    return Status::Ok();
   }
 
   // The loaded module of the shard file with this sha256, if this range holds it (shared, not copied).
@@ -105,15 +167,21 @@ class TorchShardRange final : public ShardRange {
         else
           hidden_parts.push_back(out);
       }
-      // kDecodeRows at a time, as decode steps: wider calls (64 rows) were measured slower per row here — the
-      // per-row attention, not the weights, dominates a long replay.
-      const int width = static_cast<int>(kDecodeRows);
+      // Blocks exported with replay_rows attend many rows per call and still give each row its decode step's numbers;
+      // older packages' blocks run kDecodeRows rows per call, each attending alone.
+      const int width = static_cast<int>(replay_rows_ ? kReplayRows : kDecodeRows);
       for (int row = prefill; row < steps; row += width) {
         const int n = std::min(width, steps - row);
-        std::vector<SessionCache*> caches(n, &it->second);
-        std::vector<int64_t> positions;
-        for (int i = 0; i < n; ++i) positions.push_back(input.start_pos + row + i);
-        at::Tensor out = run_rows(caches, positions, source.narrow(0, row, n), /*with_head=*/false, width);
+        at::Tensor out;
+        if (replay_rows_) {
+          const int64_t padded = (n + kDecodeRows - 1) / kDecodeRows * kDecodeRows;  // a lone row costs 8, not 64
+          out = run_replay_rows(it->second, input.start_pos + row, source.narrow(0, row, n), padded);
+        } else {
+          std::vector<SessionCache*> caches(n, &it->second);
+          std::vector<int64_t> positions;
+          for (int i = 0; i < n; ++i) positions.push_back(input.start_pos + row + i);
+          out = run_rows(caches, positions, source.narrow(0, row, n), /*with_head=*/false, width);
+        }
         hidden_parts.push_back(out.narrow(0, 0, n));
       }
       // Only the last position's logits are wanted, computed as its decode step computed them: in a call of
@@ -150,6 +218,8 @@ class TorchShardRange final : public ShardRange {
   // padding makes a row's numbers independent of how many rows share the step and of which rows they are — a
   // batched, replayed or resumed run gives the local run's numbers bit for bit.
   static constexpr size_t kDecodeRows = 8;
+  // Rows per replay_rows call: a multiple of kDecodeRows (so BLAS gives each row its decode numbers).
+  static constexpr size_t kReplayRows = 64;
 
   bool ends_with_head() const { return kinds_.back() == ShardKind::kHead; }
 
@@ -217,6 +287,32 @@ class TorchShardRange final : public ShardRange {
       } else if (kinds_[i] == ShardKind::kHead && with_head) {
         x = modules_[i].run_method("logits_rows", x).toTensor();
       }
+    }
+    return x;
+  }
+
+  // `source` rows are consecutive positions of one session from start_pos, run `rows` wide (zero padding) through
+  // every block's replay_rows; returns [rows, dim]. The range's head, if any, is left to the caller.
+  at::Tensor run_replay_rows(SessionCache& cache, int64_t start_pos, const at::Tensor& source, int64_t rows) {
+    const int64_t n = source.size(0);
+    at::Tensor x;
+    if (kinds_.front() == ShardKind::kEmbed) {
+      at::Tensor ids = at::zeros({rows}, at::kLong);
+      ids.narrow(0, 0, n).copy_(source);
+      x = modules_[0].forward({ids}).toTensor();
+      if (n < rows) x.narrow(0, n, rows - n).zero_();
+    } else {
+      x = at::zeros({rows, hparams_.dim}, at::kFloat);
+      x.narrow(0, 0, n).copy_(source);
+    }
+    size_t block = 0;
+    for (size_t i = 0; i < modules_.size(); ++i) {
+      if (kinds_[i] != ShardKind::kBlock) continue;
+      x = modules_[i]
+              .run_method("replay_rows", x, start_pos, n, cache.keys[block], cache.values[block],
+                          static_cast<int64_t>(gemm_rows_))
+              .toTensor();
+      ++block;
     }
     return x;
   }
@@ -297,6 +393,8 @@ class TorchShardRange final : public ShardRange {
   int first_;
   int last_;
   int blocks_ = 0;
+  bool replay_rows_ = false;  // every block exports replay_rows
+  size_t gemm_rows_ = kDecodeRows;  // rows per weight multiply in replay_rows (wide_rows_exact)
   std::vector<ShardKind> kinds_;
   std::vector<std::string> hashes_;  // sha256 of each module's file
   std::vector<torch::jit::mobile::Module> modules_;
@@ -358,6 +456,7 @@ Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, i
     loaded.push_back(std::move(*modules[k]));
   }
   auto range = std::make_unique<TorchShardRange>(manifest, first, last, std::move(loaded));
+  LL_TRY_STATUS(range->choose_replay_width());
   return std::unique_ptr<ShardRange>(std::move(range));
 }
 

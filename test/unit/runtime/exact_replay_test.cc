@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <numeric>
+#include <tuple>
 
 #include "runtime/local_model.h"
 #include "runtime/torch_runtime.h"
@@ -120,6 +121,26 @@ TEST_CASE("ReplayRebuildsTheUndisturbedCacheBitForBit", "[runtime][replay]") {
       INFO("prompt " << prompt << ", first run in batches of " << batch << ", replay chunks "
                      << (chunks.empty() ? 0 : chunks[0]));
       REQUIRE(cache.size() == u.cache.size());
+      CHECK(differing(cache, u.cache) == 0);
+      CHECK(differing(logits, u.logits) == 0);
+    }
+  }
+}
+
+TEST_CASE("LongReplayOverSeveralWideCallsOnTwoThreadsIsExact", "[runtime][replay]") {
+  // 150 generated tokens: replay_rows calls of 64 rows and a padded tail, with two intra-op threads (attention split
+  // over kv heads, BLAS over rows), and on the odd model (grouped-query attention, a head size that is no multiple
+  // of the kernel's eight lanes) in calls of up to 64 rows as well.
+  for (const auto& [name, prompt, generated] :
+       std::vector<std::tuple<std::string, size_t, size_t>>{{"random512", 5, 150}, {"odd", 3, 60}}) {
+    auto model = open_local_model(test::model_dir(name), RuntimeOptions{2});
+    REQUIRE(model.ok());
+    const auto tokens = some_tokens(prompt + generated, model->manifest.hparams.vocab_size, 17);
+    const Undisturbed u = first_run(*model->shards, tokens, prompt, 3);
+    for (const auto& chunks : std::vector<std::vector<size_t>>{{}, {71}, {9}}) {
+      std::vector<float> logits;
+      const std::vector<float> cache = replay(*model->shards, tokens, prompt, chunks, logits);
+      INFO(name << ", replay chunks " << (chunks.empty() ? 0 : chunks[0]));
       CHECK(differing(cache, u.cache) == 0);
       CHECK(differing(logits, u.logits) == 0);
     }
