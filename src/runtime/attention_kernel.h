@@ -16,8 +16,8 @@ struct AttentionShape {
   int64_t n_kv_heads = 0;  // key/value heads (n_heads is a multiple: grouped-query attention)
   int64_t context = 0;     // positions each cache holds
   int64_t head_dim = 0;
-  int64_t start_pos = 0;   // position of row 0; row r attends to positions [0, start_pos + r]
-  float scale = 1.0f;      // applied to q·k before the softmax
+  int64_t start_pos = 0;  // position of row 0; row r attends to positions [0, start_pos + r]
+  float scale = 1.0f;     // applied to q·k before the softmax
 };
 
 // q: [rows, n_heads, head_dim]; keys, values: [n_kv_heads, context, head_dim], already holding every position the

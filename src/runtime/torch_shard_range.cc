@@ -28,9 +28,9 @@ namespace {
 at::Tensor attend_op(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache, int64_t start_pos,
                      double scale) {
   TORCH_CHECK(q.dim() == 3 && k_cache.dim() == 3 && v_cache.dim() == 3, "attend: q [T, heads, hd], caches [kv, C, hd]");
-  TORCH_CHECK(q.scalar_type() == at::kFloat && k_cache.scalar_type() == at::kFloat &&
-                  v_cache.scalar_type() == at::kFloat,
-              "attend: float32 tensors only");
+  TORCH_CHECK(
+      q.scalar_type() == at::kFloat && k_cache.scalar_type() == at::kFloat && v_cache.scalar_type() == at::kFloat,
+      "attend: float32 tensors only");
   TORCH_CHECK(k_cache.is_contiguous() && v_cache.is_contiguous() && k_cache.sizes() == v_cache.sizes(),
               "attend: the caches must be contiguous and of one shape");
   AttentionShape shape;
@@ -87,10 +87,10 @@ class TorchShardRange final : public ShardRange {
       if (kinds_[i] != ShardKind::kBlock) continue;
       try {
         c10::InferenceMode guard;
-        const bool wide = modules_[i]
-                              .run_method("wide_rows_exact", static_cast<int64_t>(kReplayRows),
-                                          static_cast<int64_t>(kDecodeRows))
-                              .toBool();
+        const bool wide =
+            modules_[i]
+                .run_method("wide_rows_exact", static_cast<int64_t>(kReplayRows), static_cast<int64_t>(kDecodeRows))
+                .toBool();
         if (wide) gemm_rows_ = kReplayRows;
       } catch (const std::exception& e) {
         return make_error(std::string("shard execution failed: ") + first_line(e.what()));
@@ -393,7 +393,7 @@ class TorchShardRange final : public ShardRange {
   int first_;
   int last_;
   int blocks_ = 0;
-  bool replay_rows_ = false;  // every block exports replay_rows
+  bool replay_rows_ = false;        // every block exports replay_rows
   size_t gemm_rows_ = kDecodeRows;  // rows per weight multiply in replay_rows (wide_rows_exact)
   std::vector<ShardKind> kinds_;
   std::vector<std::string> hashes_;  // sha256 of each module's file
