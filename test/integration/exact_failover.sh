@@ -53,18 +53,24 @@ generate_and_kill() {
   # Every device of the new plan had its shards on disk already (spares keep standby copies): nothing fetched.
   local v2 lines
   v2=$(plan_of "$ep" | jq -r .version)
-  lines=$(grep -h "plan $v2: shards" "$TMP"/*.log || true)
+  lines=$(grep -h "plan $v2: shards" "${CLUSTER_LOGS[@]}" || true)
   [[ -n $lines ]] && ! grep -qv "fetched 0 MB" <<<"$lines" || fail "$label: the failover fetched shards: $lines"
   echo "ok: $label: killed $victim after $after tokens, $(jq length <<<"$got") tokens identical to" \
     "the local run; longest pause $(jq .timings.longest_pause_s "$TMP/gen-$label.json") s;" \
-    "$(grep -ho 'replays [0-9]* tokens ([^)]*)' "$TMP"/*.log | tail -n 1)"
+    "$(grep -ho 'replays [0-9]* tokens ([^)]*)' "${CLUSTER_LOGS[@]}" | tail -n 1)"
 }
 
 start_cluster() {  # start_cluster NAME...: daemons that each hold about half the model
   local names=("$@") peers n
   assign_ports "${names[@]}"
   peers=$(all_endpoints "${names[@]}")
-  for n in "${names[@]}"; do start_daemon "$n" "$peers" --threads 1 --memory-budget 110MiB --no-rebalance; done
+  # PROFILE_SECONDS=0: identical default profiles, so the plan is the same on every run (two stages, the rest
+  # spares) instead of following start-up measurements that vary 10x on a loaded machine.
+  for n in "${names[@]}"; do
+    PROFILE_SECONDS=0 start_daemon "$n" "$peers" --threads 1 --memory-budget 110MiB --no-rebalance
+  done
+  CLUSTER_LOGS=()
+  for n in "${names[@]}"; do CLUSTER_LOGS+=("$TMP/$n.log"); done
   read -r LEADER term < <(wait_converged 30 "${names[@]}")
   LEP=$(endpoint "$LEADER")
   "$LLCTL" --endpoint "$LEP" load "$PKG" >"$TMP/load.out" 2>&1 || fail "load: $(cat "$TMP/load.out")"
