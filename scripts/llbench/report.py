@@ -119,11 +119,12 @@ def markdown(r):
                 "spare; temperature 0.8, seed 11):", "",
                 "| stage | longest pause in the stream | signal to done | text vs local run |", "|---|---|---|---|"]
         for c in f["cases"]:
-            what = "SIGKILL" if c["how"] == "kill" else "SIGSTOP (heartbeat timeout 3 s)"
+            what = {"kill": "SIGKILL", "stop": "SIGSTOP (heartbeat timeout 3 s)"}.get(c["how"], c["how"])
             if "error" in c:
                 out.append(f"| {what} | failed: {c['error']} | | |")
                 continue
-            out.append(f"| {what} after {c['after_tokens']} tokens | {c['longest_pause_s']:.2f} s | "
+            when = "" if "after" in what else f" after {c['after_tokens']} tokens"
+            out.append(f"| {what}{when} | {c['longest_pause_s']:.2f} s | "
                        f"{c['signal_to_done_s']:.1f} s | {'identical' if c['identical_to_local'] else 'DIFFERENT'} |")
         if "replay" in f:
             rp = f["replay"]

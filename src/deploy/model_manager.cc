@@ -266,19 +266,34 @@ void ModelManager::monitor() {
   while (!stopping_) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!leader_) continue;  // a deposed leader must not re-plan (fenced: its plans would carry an old term)
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!all_ready_locked()) continue;
-    auto slowdown = detector_.slowdown(Clock::now());
-    if (!slowdown) continue;
+    placement::PlacementProblem problem;
+    std::vector<placement::StageSpan> spans;
+    std::vector<double> slowdown;
     placement::SolveOptions solve;
-    solve.objective = request_.objective;
-    auto decision = decide_replan(problem_, spans_, *slowdown, solve, options_.rebalance);
-    nlohmann::json entry = {
-        {"from_version", plan_ ? plan_->plan_version : 0},
-        {"at_unix_s", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()},
-        {"observed_ms", detector_.observed_ms()},
-        {"baseline_ms", detector_.baseline_ms()},
-        {"head_tokens_generated", stage_.stats().tokens_generated}};
+    uint64_t version = 0;
+    nlohmann::json entry;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!all_ready_locked()) continue;
+      auto observed = detector_.slowdown(Clock::now());
+      if (!observed) continue;
+      problem = problem_;
+      spans = spans_;
+      slowdown = std::move(*observed);
+      solve.objective = request_.objective;
+      version = plan_ ? plan_->plan_version : 0;
+      entry = {
+          {"from_version", version},
+          {"at_unix_s", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()},
+          {"observed_ms", detector_.observed_ms()},
+          {"baseline_ms", detector_.baseline_ms()},
+          {"head_tokens_generated", stage_.stats().tokens_generated}};
+    }
+    // The solver (GLPK's time limit, then the DP) runs with no lock held: tokens, heartbeats and plan messages go
+    // on meanwhile. Its answer is used only if the plan it started from is still the one in force.
+    auto decision = decide_replan(std::move(problem), spans, slowdown, solve, options_.rebalance);
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!leader_ || (plan_ ? plan_->plan_version : 0) != version) continue;  // re-planned or deposed meanwhile
     if (!decision) {
       entry["reason"] = "re-plan failed: " + decision.error();
       replans_.push_back(entry);
@@ -372,13 +387,32 @@ void ModelManager::report(const proto::LoadProgressMsg& progress) {
 }
 
 void ModelManager::stop_worker() {
-  cancel_ = true;
-  if (worker_.joinable()) worker_.join();
-  cancel_ = false;
+  {
+    std::lock_guard<std::mutex> lock(loader_mutex_);
+    loader_stopping_ = true;
+    cancel_ = true;
+  }
+  loader_wake_.notify_all();
+  if (loader_.joinable()) loader_.join();
+}
+
+// The loader thread alone runs plans, the latest first: a plan that arrives while another loads cancels it (the
+// fetches stop at once; a shard load in progress finishes) and is picked up next. Callers never wait for a load.
+void ModelManager::loader() {
+  std::unique_lock<std::mutex> lock(loader_mutex_);
+  while (true) {
+    loader_wake_.wait(lock, [this] { return loader_stopping_ || pending_.has_value(); });
+    if (loader_stopping_) return;
+    PendingPlan next = std::move(*pending_);
+    pending_.reset();
+    cancel_ = false;  // under loader_mutex_: a plan queued from now on cancels this one
+    lock.unlock();
+    run_plan(next.plan, next.local_dir);
+    lock.lock();
+  }
 }
 
 void ModelManager::apply_plan(proto::PlanMsg plan, std::string local_package_dir) {
-  stop_worker();
   std::set<std::string> files;
   if (auto manifest = parse_manifest(plan.manifest_json)) {
     for (const auto& s : manifest->shards) files.insert(s.sha256);
@@ -386,11 +420,21 @@ void ModelManager::apply_plan(proto::PlanMsg plan, std::string local_package_dir
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    // Two threads may apply plans at once (the node, the monitor, the data plane): the newer one wins.
+    if (plan_ && plan.plan_version < plan_->plan_version) return;
     plan_ = plan;
     plan_files_ = std::move(files);
     local_state_ = "fetching";
   }
-  worker_ = std::thread([this, plan = std::move(plan), dir = std::move(local_package_dir)] { run_plan(plan, dir); });
+  {
+    std::lock_guard<std::mutex> lock(loader_mutex_);
+    if (loader_stopping_) return;
+    if (pending_ && pending_->plan.plan_version > plan.plan_version) return;
+    pending_ = PendingPlan{std::move(plan), std::move(local_package_dir)};
+    cancel_ = true;  // whatever runs now is superseded
+    if (!loader_.joinable()) loader_ = std::thread([this] { loader(); });
+  }
+  loader_wake_.notify_all();
 }
 
 void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local_dir) {

@@ -1,13 +1,17 @@
 // ModelManager: deploys a model over the cluster. On the leader, load() plans a package with the placement solver
 // and announces the plan (manifest, stages, data endpoints) to every device; it then serves the package's files to
 // the devices that fetch them — only files the announced manifest names — and gathers their load progress. On every
-// device, a plan received starts a worker that fetches the files its stage needs (and its backup shards) into the
-// content-addressed store, checks each against the manifest, loads its shard range and configures the StageServer.
-// Thread-safety: all public methods are thread-safe (one mutex); file fetching and loading run on a worker thread.
+// device, a plan received is queued for the loader thread, which fetches the files its stage needs (and its backup
+// shards) into the content-addressed store, checks each against the manifest, loads its shard range and configures
+// the StageServer.
+// Thread-safety: all public methods are thread-safe (mutex_ guards the state; loader_mutex_ only the plan queue, never
+// held with mutex_); fetching and loading run on the loader thread, which alone owns them; the load balancer's
+// solver runs on the monitor thread with no lock held.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -114,7 +118,8 @@ class ModelManager {
   void report(const proto::LoadProgressMsg& progress);
   std::optional<proto::DataMessage> serve_chunk(const proto::FetchMsg& fetch);
   void keep_standby_copies(const proto::PlanMsg& plan, const Manifest& manifest);
-  void stop_worker();
+  void stop_worker();  // stops the loader thread (destruction)
+  void loader();       // the loader thread: runs the newest queued plan
 
   const ModelManagerOptions options_;
   pipeline::StageServer& stage_;
@@ -147,8 +152,16 @@ class ModelManager {
   std::set<std::string> plan_files_;  // hashes of every file plan_'s manifest names (served from the store)
   std::string local_state_ = "idle";
   std::shared_ptr<ShardRange> loaded_range_;  // the range this device last loaded: the next plan reuses its modules
-  std::thread worker_;
-  std::atomic<bool> cancel_{false};
+  struct PendingPlan {
+    proto::PlanMsg plan;
+    std::string local_dir;
+  };
+  std::mutex loader_mutex_;  // guards pending_ and loader_stopping_; taken after mutex_ is released, never inside it
+  std::condition_variable loader_wake_;
+  std::optional<PendingPlan> pending_;  // the newest plan not yet started
+  bool loader_stopping_ = false;
+  std::thread loader_;                            // started with the first plan
+  std::atomic<bool> cancel_{false};               // the running plan is superseded (or the manager stops)
   std::unique_ptr<zmq::socket_t> leader_socket_;  // progress reports, owned by the worker
 };
 

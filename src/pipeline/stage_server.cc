@@ -187,7 +187,7 @@ class StageServer::Loop {
   // the next); only the last step is sampled. The first step carries the prompt and the first rows together, so
   // that no step but the last of a replay is a single token (single tokens may be batched, and run after longer
   // steps of the same drain).
-  static constexpr int kReplayStepRows = 32;
+  static constexpr int kReplayStepRows = 64;
   static std::vector<WorkItem> rebuild_steps(uint64_t id, const HeadSession& session) {
     std::vector<int32_t> all = session.prompt;
     all.insert(all.end(), session.generated.begin(), session.generated.end());

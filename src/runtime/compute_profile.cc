@@ -1,4 +1,5 @@
 #include "runtime/compute_profile.h"
+#include "runtime/torch_runtime.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -39,7 +40,7 @@ Result<ComputeProfile> measure_compute(const ComputeProfileOptions& options) {
   try {
     const auto start = std::chrono::steady_clock::now();
     c10::InferenceMode guard;
-    if (options.threads > 0) at::set_num_threads(options.threads);
+    if (options.threads > 0) set_compute_threads(options.threads);
     at::manual_seed(0);
     at::Tensor w = at::randn({options.dim, options.dim}, at::kFloat);
     at::Tensor v = at::randn({1, options.dim}, at::kFloat);

@@ -34,6 +34,9 @@ using ShardPathFn = std::function<std::string(const ShardInfo&)>;
                                                                      const std::string& package_dir, int first,
                                                                      int last, const RuntimeOptions& options);
 
+// Intra-op threads for libtorch and for the BLAS it calls (OpenBLAS keeps its own count otherwise).
+void set_compute_threads(int threads);
+
 // What libtorch was built with and runs on (BLAS library, threads), for logs and benchmarks.
 [[nodiscard]] std::string runtime_description();
 

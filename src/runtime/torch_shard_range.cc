@@ -6,6 +6,8 @@
 #include <torch/csrc/jit/mobile/import.h>
 #include <torch/csrc/jit/mobile/module.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <atomic>
 #include <climits>
@@ -219,7 +221,7 @@ class TorchShardRange final : public ShardRange {
   // batched, replayed or resumed run gives the local run's numbers bit for bit.
   static constexpr size_t kDecodeRows = 8;
   // Rows per replay_rows call: a multiple of kDecodeRows (so BLAS gives each row its decode numbers).
-  static constexpr size_t kReplayRows = 64;
+  static constexpr size_t kReplayRows = 128;
 
   bool ends_with_head() const { return kinds_.back() == ShardKind::kHead; }
 
@@ -411,7 +413,7 @@ Result<std::unique_ptr<ShardRange>> load_shard_range(const Manifest& manifest, i
     return make_error("shard range " + std::to_string(first) + ".." + std::to_string(last) + " is outside 0.." +
                       std::to_string(n - 1));
   }
-  if (options.threads > 0) at::set_num_threads(options.threads);
+  if (options.threads > 0) set_compute_threads(options.threads);
   LL_TRY_STATUS(check_package_engine(manifest));  // before any int8 weights are packed
   const auto* previous = dynamic_cast<const TorchShardRange*>(reuse);
   const size_t count = static_cast<size_t>(last - first + 1);
@@ -464,6 +466,19 @@ Result<std::unique_ptr<ShardRange>> load_package_range(const Manifest& manifest,
                                                        int first, int last, const RuntimeOptions& options) {
   return load_shard_range(
       manifest, first, last, [&package_dir](const ShardInfo& s) { return package_dir + "/" + s.file; }, options);
+}
+
+void set_compute_threads(int threads) {
+  at::set_num_threads(threads);
+  // Debian's libtorch is built against a generic BLAS and so does not tell OpenBLAS how many threads to use:
+  // without this, `--threads 1` still multiplied on every core, and idle BLAS threads spun beside other daemons.
+  using SetThreads = void (*)(int);
+  for (const char* name : {"openblas_set_num_threads", "goto_set_num_threads"}) {
+    if (auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, name))) {
+      set(threads);
+      break;
+    }
+  }
 }
 
 std::string runtime_description() {

@@ -261,7 +261,7 @@ TEST_CASE("ReplanMidGenerationReplaysSessionsAndLosesNothing", "[pipeline][repla
 }
 
 TEST_CASE("ReplayOfALongSessionInSeveralStepsKeepsSampledOutputExact", "[pipeline][replan]") {
-  // 120 generated tokens replay in several steps (32 rows each) that the stages work on at once; only the last is
+  // 120 generated tokens replay in several steps (64 rows each) that the stages work on at once; only the last is
   // sampled. Sampled decoding: any row computed differently, or a step sampled that should not be, changes the text.
   TestPipeline p = start_pipeline({{0, 2}, {3, 4}, {5, 6}});
   proto::SamplingWire sampling;

@@ -128,9 +128,9 @@ TEST_CASE("ReplayRebuildsTheUndisturbedCacheBitForBit", "[runtime][replay]") {
 }
 
 TEST_CASE("LongReplayOverSeveralWideCallsOnTwoThreadsIsExact", "[runtime][replay]") {
-  // 150 generated tokens: replay_rows calls of 64 rows and a padded tail, with two intra-op threads (attention split
-  // over kv heads, BLAS over rows), and on the odd model (grouped-query attention, a head size that is no multiple
-  // of the kernel's eight lanes) in calls of up to 64 rows as well.
+  // 150 generated tokens: a replay_rows call of 128 rows and a padded tail, with two intra-op threads (attention split
+  // over kv heads, BLAS over rows), and on the odd model (grouped-query attention; small enough for OpenBLAS's
+  // small-matrix kernels, so its replay multiplies 8 rows at a time) as well.
   for (const auto& [name, prompt, generated] :
        std::vector<std::tuple<std::string, size_t, size_t>>{{"random512", 5, 150}, {"odd", 3, 60}}) {
     auto model = open_local_model(test::model_dir(name), RuntimeOptions{2});
