@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
+#include <vector>
 
 namespace ll {
 namespace {
@@ -34,21 +35,27 @@ std::string supported_engines() {
   return names.empty() ? "none" : names;
 }
 
+// The platform's usual engine first (qnnpack is built for ARM; onednn for x86), then any other this libtorch has:
+// Debian's arm64 libtorch, for one, has onednn and no qnnpack. LL_QUANTIZED_ENGINE names one engine, strictly.
 Result<std::string> select_engine() {
 #if defined(__aarch64__) || defined(__arm__)
-  std::string wanted = "qnnpack";
+  std::vector<std::string> preferred = {"qnnpack", "onednn"};
 #else
-  std::string wanted = "onednn";
+  std::vector<std::string> preferred = {"onednn", "qnnpack"};
 #endif
-  if (const char* env = std::getenv("LL_QUANTIZED_ENGINE"); env && *env) wanted = env;
-  for (at::QEngine e : at::globalContext().supportedQEngines()) {
-    if (e != at::QEngine::NoQEngine && engine_name(e) == wanted) {
-      at::globalContext().setQEngine(e);
-      at::globalContext().setReleaseWeightsWhenPrepacking(true);
-      return wanted;
+  const char* env = std::getenv("LL_QUANTIZED_ENGINE");
+  if (env && *env) preferred = {env};
+  for (const std::string& wanted : preferred) {
+    for (at::QEngine e : at::globalContext().supportedQEngines()) {
+      if (e != at::QEngine::NoQEngine && engine_name(e) == wanted) {
+        at::globalContext().setQEngine(e);
+        at::globalContext().setReleaseWeightsWhenPrepacking(true);
+        return wanted;
+      }
     }
   }
-  return make_error("quantized engine '" + wanted + "' is not in this libtorch (it has " + supported_engines() + ")");
+  return make_error("quantized engine '" + preferred.front() + "' is not in this libtorch (it has " +
+                    supported_engines() + ")");
 }
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
