@@ -55,6 +55,52 @@ size_t utf8_sequence_length(unsigned char c) {
   return 1;
 }
 
+// `bytes` with every ill-formed sequence replaced by U+FFFD, one per maximal subpart (as the Unicode standard and
+// WHATWG's decoder do): what Python's errors="replace" and JSON encoders produce, so text prints the same everywhere.
+std::string to_valid_utf8(std::string_view bytes) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(bytes.size());
+  size_t i = 0;
+  while (i < bytes.size()) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) low = 0xA0;   // no overlong forms
+      if (c == 0xED) high = 0x9F;  // no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) low = 0x90;
+      if (c == 0xF4) high = 0x8F;  // nothing above U+10FFFF
+    } else {
+      out += kReplacement;
+      ++i;
+      continue;
+    }
+    size_t k = 1;
+    for (; k < length && i + k < bytes.size(); ++k) {
+      const auto d = static_cast<unsigned char>(bytes[i + k]);
+      if (k == 1 ? (d < low || d > high) : (d & 0xC0) != 0x80) break;
+    }
+    if (k == length) {
+      out.append(bytes.substr(i, length));
+    } else {
+      out += kReplacement;
+    }
+    i += k;
+  }
+  return out;
+}
+
 }  // namespace
 
 namespace detail {
@@ -303,14 +349,14 @@ std::string TextStreamer::push(std::string piece) {
     if (utf8_sequence_length(c) > k) hold_from = n - k;
     break;
   }
-  std::string ready = pending_.substr(0, hold_from);
+  std::string ready = to_valid_utf8(std::string_view(pending_).substr(0, hold_from));
   pending_.erase(0, hold_from);
   return ready;
 }
 
 std::string TextStreamer::flush() {
-  std::string rest;
-  rest.swap(pending_);
+  std::string rest = to_valid_utf8(pending_);
+  pending_.clear();
   return rest;
 }
 

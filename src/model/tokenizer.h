@@ -88,7 +88,8 @@ class Tokenizer {
 [[nodiscard]] inline Result<Tokenizer> load_hf_tokenizer(const std::string& path) { return Tokenizer::load_hf(path); }
 
 // Joins decoded pieces into text that is safe to emit incrementally: an incomplete UTF-8 sequence at the end of the
-// text so far is held back until it completes. Bytes that can never form valid UTF-8 are passed through unchanged.
+// text so far is held back until it completes. Bytes that cannot form valid UTF-8 come out as U+FFFD, one per maximal
+// ill-formed subpart, so the same tokens print the same bytes everywhere (local engine, cluster, --json, HTTP).
 class TextStreamer {
  public:
   [[nodiscard]] std::string push(std::string piece);

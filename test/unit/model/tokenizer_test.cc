@@ -163,10 +163,23 @@ TEST_CASE("TextStreamerHoldsBackIncompleteUtf8", "[tokenizer]") {
   CHECK(s.push("x\xC3") == "x");
   CHECK(s.push("\xA9") == "\xC3\xA9");
   CHECK(s.push("\xE2\x96") == "");
-  CHECK(s.flush() == "\xE2\x96");  // an unfinished sequence is released by flush
+  CHECK(s.flush() == "\xEF\xBF\xBD");  // an unfinished sequence is released by flush, as one U+FFFD
   CHECK(s.flush() == "");
-  CHECK(s.push("\x80\x80") == "\x80\x80");  // stray continuation bytes cannot complete: passed through
-  CHECK(s.push("\xFF") == "\xFF");
+}
+
+TEST_CASE("InvalidUtf8PrintsAsReplacementCharacters", "[tokenizer]") {
+  // Byte tokens that cannot form UTF-8 used to pass through raw locally while the cluster's JSON turned them into
+  // U+FFFD: the same tokens printed differently. Now every path gets these bytes.
+  const std::string fffd = "\xEF\xBF\xBD";
+  ll::TextStreamer s;
+  CHECK(s.push("\x80\x80") == fffd + fffd);  // stray continuation bytes
+  CHECK(s.push("\xFF") == fffd);
+  CHECK(s.push("\xC0\xAF") == fffd + fffd);                 // overlong '/'
+  CHECK(s.push("\xED\xA0\x80") == fffd + fffd + fffd);      // a surrogate: E0-style maximal subparts of one byte
+  CHECK(s.push("\xE2\x96x") == fffd + "x");                 // a sequence cut short by ASCII: one U+FFFD for the prefix
+  CHECK(s.push("\xF0\x9F\x99\x82") == "\xF0\x9F\x99\x82");  // valid text is untouched
+  CHECK(s.push("\xF4\x90\x80\x80") == fffd + fffd + fffd + fffd);  // above U+10FFFF
+  CHECK(s.flush() == "");
 }
 
 TEST_CASE("RealTokenizerLoadsWithLlamaSpecialIds", "[tokenizer][tok512]") {
