@@ -23,11 +23,16 @@ Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
   so.emulated_speed = options.emulate_speed;
   so.emulated_egress = options.emulate_egress;
   Serving* self = s.get();
-  so.handler = [self](const std::string& route, proto::DataMessage&& message) {
-    return self->manager_->on_message(route, std::move(message));
+  // The data-plane thread starts before the manager exists (the manager needs the stage server): until the manager is
+  // published, its messages get an error (a peer retries) instead of a null dereference.
+  so.handler = [self](const std::string& route, proto::DataMessage&& message) -> std::optional<proto::DataMessage> {
+    deploy::ModelManager* manager = self->manager_ready_.load(std::memory_order_acquire);
+    if (!manager) return proto::DataMessage{proto::DataErrorMsg{"not_ready", "the device is starting"}};
+    return manager->on_message(route, std::move(message));
   };
   so.on_stage_stats = [self](uint64_t version, const std::vector<proto::StageStat>& stats) {
-    self->manager_->observe(version, stats);
+    if (deploy::ModelManager* manager = self->manager_ready_.load(std::memory_order_acquire))
+      manager->observe(version, stats);
   };
   LL_ASSIGN_OR_RETURN(s->stage_, pipeline::StageServer::start(so));
   deploy::ModelManagerOptions mo;
@@ -38,12 +43,14 @@ Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
   mo.rebalance.cooldown_s = options.rebalance_cooldown_s;
   s->manager_ = std::make_unique<deploy::ModelManager>(mo, *s->stage_);
   LL_TRY_STATUS(s->manager_->init());
+  s->manager_ready_.store(s->manager_.get(), std::memory_order_release);
   LL_INFO("data plane on " << s->stage_->endpoint() << ", shard store in " << options.data_dir << "/shards");
   return s;
 }
 
 Serving::~Serving() {
   if (stage_) stage_->stop();  // first: its thread calls into the manager
+  manager_ready_.store(nullptr, std::memory_order_release);
   manager_.reset();
   stage_.reset();
 }

@@ -3,6 +3,7 @@
 // command handlers run on the node's thread; StageServer and ModelManager are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -48,6 +49,7 @@ class Serving {
   ServingOptions options_;
   std::unique_ptr<pipeline::StageServer> stage_;
   std::unique_ptr<deploy::ModelManager> manager_;
+  std::atomic<deploy::ModelManager*> manager_ready_{nullptr};  // manager_ once initialised: what the data thread sees
   bool model_loaded_ = false;
   uint64_t recovered_version_ = 0;  // the plan already re-made after losing one of its devices
   std::chrono::steady_clock::time_point leader_since_{};
