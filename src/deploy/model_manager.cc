@@ -189,6 +189,7 @@ Result<nlohmann::json> ModelManager::announce(const placement::PlacementProblem&
   }
   local_plan_ = std::move(msg);
   local_dir_ = request_.package_dir;
+  changed_locked();
   return summary;
 }
 
@@ -223,6 +224,7 @@ void ModelManager::set_leader(bool leader) { leader_ = leader; }
 void ModelManager::set_plan_error(std::string error) {
   std::lock_guard<std::mutex> lock(mutex_);
   plan_error_ = std::move(error);
+  changed_locked();
 }
 
 bool ModelManager::has_model() const {
@@ -297,6 +299,7 @@ void ModelManager::monitor() {
     if (!decision) {
       entry["reason"] = "re-plan failed: " + decision.error();
       replans_.push_back(entry);
+      changed_locked();
       detector_.reset(static_cast<int>(spans_.size()), Clock::now());
       continue;
     }
@@ -309,12 +312,14 @@ void ModelManager::monitor() {
       problem_ = decision->problem;
       detector_.reset(static_cast<int>(spans_.size()), Clock::now());
       replans_.push_back(entry);
+      changed_locked();
       continue;
     }
     const uint64_t term = plan_ ? plan_->term : 0;
     auto summary = announce(decision->problem, decision->plan, term);
     if (summary) entry["to_version"] = (*summary)["version"];
     replans_.push_back(entry);
+    changed_locked();
     proto::PlanMsg plan = *local_plan_;
     const std::string dir = local_dir_;
     lock.unlock();
@@ -381,6 +386,7 @@ void ModelManager::report(const proto::LoadProgressMsg& progress) {
   auto it = progress_.find(progress.device);
   if (it == progress_.end() || progress.plan_version != it->second.last.plan_version) return;
   it->second.last = progress;
+  changed_locked();
   it->second.updated = Clock::now();
   if (progress.state == "failed") LL_WARN("device " << progress.device << " failed to load: " << progress.error);
   if (progress.state == "ready") LL_INFO("device " << progress.device << " ready");
@@ -425,6 +431,7 @@ void ModelManager::apply_plan(proto::PlanMsg plan, std::string local_package_dir
     plan_ = plan;
     plan_files_ = std::move(files);
     local_state_ = "fetching";
+    changed_locked();
   }
   {
     std::lock_guard<std::mutex> lock(loader_mutex_);
@@ -452,6 +459,7 @@ void ModelManager::run_plan(const proto::PlanMsg& plan, const std::string& local
     {
       std::lock_guard<std::mutex> lock(mutex_);
       local_state_ = state;
+      changed_locked();
     }
     if (leader_here)
       report(progress);
@@ -651,6 +659,26 @@ void ModelManager::keep_standby_copies(const proto::PlanMsg& plan, const Manifes
   }
   LL_INFO("plan " << plan.plan_version << ": standby: keeps " << kept << " shard copies on disk (fetched "
                   << fetched / 1e6 << " MB)");
+}
+
+void ModelManager::changed_locked() {
+  ++changes_;
+  status_changed_.notify_all();
+}
+
+bool ModelManager::wait_for_status(const std::function<bool(const nlohmann::json&)>& ready,
+                                   std::chrono::milliseconds timeout) const {
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    uint64_t seen = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      seen = changes_;
+    }
+    if (ready(status_json())) return true;
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!status_changed_.wait_until(lock, deadline, [&] { return changes_ != seen; })) return false;
+  }
 }
 
 nlohmann::json ModelManager::status_json() const {

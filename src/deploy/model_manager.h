@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -98,6 +99,10 @@ class ModelManager {
 
   // Snapshots: the current plan with every device's progress; the head's data endpoint ("" before any plan).
   [[nodiscard]] nlohmann::json status_json() const;
+  // Waits until `ready(status_json())` holds (true) or `timeout` passes (false), waking on every change of the
+  // status (a device's progress, this device's state, a re-plan, an error) instead of polling.
+  [[nodiscard]] bool wait_for_status(const std::function<bool(const nlohmann::json&)>& ready,
+                                     std::chrono::milliseconds timeout) const;
   [[nodiscard]] std::string head_data_endpoint() const;
   [[nodiscard]] uint64_t plan_version() const;
   [[nodiscard]] std::string local_state() const;  // this device: idle | fetching | loading | ready | failed
@@ -118,8 +123,9 @@ class ModelManager {
   void report(const proto::LoadProgressMsg& progress);
   std::optional<proto::DataMessage> serve_chunk(const proto::FetchMsg& fetch);
   void keep_standby_copies(const proto::PlanMsg& plan, const Manifest& manifest);
-  void stop_worker();  // stops the loader thread (destruction)
-  void loader();       // the loader thread: runs the newest queued plan
+  void stop_worker();     // stops the loader thread (destruction)
+  void changed_locked();  // the status changed (mutex_ held): wakes wait_for_status
+  void loader();          // the loader thread: runs the newest queued plan
 
   const ModelManagerOptions options_;
   pipeline::StageServer& stage_;
@@ -127,6 +133,8 @@ class ModelManager {
   zmq::context_t context_{1};
 
   mutable std::mutex mutex_;
+  mutable std::condition_variable status_changed_;
+  uint64_t changes_ = 0;    // counts status changes, under mutex_
   std::string advertised_;  // empty: the StageServer's endpoint
   // Leader side.
   uint64_t next_plan_version_ = 0;

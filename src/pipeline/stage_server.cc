@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <thread>
 #include <unordered_map>
@@ -86,6 +87,7 @@ class StageServer::Loop {
         LL_WARN(options_.name << ": data socket: " << e.what());
       }
       if (!work_.empty()) run_work();
+      publish_sessions();
       if (ms_between(last_sweep, Clock::now()) > 500) {
         expire_idle_sessions();
         keep_clients_alive();
@@ -116,6 +118,10 @@ class StageServer::Loop {
   StageStats stats() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return stats_;
+  }
+  bool wait_until(const std::function<bool(const StageStats&)>& ready, std::chrono::milliseconds timeout) const {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return stats_changed_.wait_for(lock, timeout, [&] { return ready(stats_); });
   }
 
  private:
@@ -244,6 +250,7 @@ class StageServer::Loop {
         continue;
       }
       handle(route, std::move(message).value());
+      publish_sessions();  // before the next message's reply: a reply to a later message implies these figures
     }
   }
 
@@ -463,8 +470,16 @@ class StageServer::Loop {
       else
         close_session(id);
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    stats_.open_sessions = config_ && config_->shards ? config_->shards->open_sessions() : 0;
+    publish_sessions();
+  }
+
+  // The stats others read (and wait on) follow the sessions this stage holds, and wake whoever waits.
+  void publish_sessions() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.open_sessions = config_ && config_->shards ? config_->shards->open_sessions() : 0;
+    }
+    stats_changed_.notify_all();
   }
 
   // --- compute -------------------------------------------------------------------------------------------------
@@ -663,7 +678,8 @@ class StageServer::Loop {
   std::atomic<double> speed_{1.0};
   std::atomic<int64_t> step_started_ns_{0};
 
-  mutable std::mutex mutex_;  // guards pending_config_, pending_abort_ and stats_
+  mutable std::mutex mutex_;                       // guards pending_config_, pending_abort_ and stats_
+  mutable std::condition_variable stats_changed_;  // notified after each message and each loop turn
   std::shared_ptr<const StageConfig> pending_config_;
   std::optional<std::string> pending_abort_;
   StageStats stats_;
@@ -706,6 +722,10 @@ void StageServer::set_emulated_speed(double speed) { loop_->set_speed(speed); }
 void StageServer::abort_sessions(const std::string& reason) { loop_->abort_sessions(reason); }
 double StageServer::emulated_speed() const { return loop_->speed(); }
 double StageServer::current_step_ms() const { return loop_->current_step_ms(); }
+bool StageServer::wait_until(const std::function<bool(const StageStats&)>& ready,
+                             std::chrono::milliseconds timeout) const {
+  return loop_->wait_until(ready, timeout);
+}
 
 void StageServer::stop() {
   if (!loop_) return;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -74,6 +75,11 @@ class StageServer {
   // How long the step now computing has been running, 0 when idle (thread-safe; the daemon's step watchdog).
   [[nodiscard]] double current_step_ms() const;
   [[nodiscard]] StageStats stats() const;
+  // Waits until `ready(stats)` holds (true) or `timeout` passes (false). The figures are republished after every
+  // message the stage handles and every turn of its loop, so a test waits on the event itself, never on a sleep:
+  // a reply to a message sent after X means the stats already show X's effect on the stage's sessions.
+  [[nodiscard]] bool wait_until(const std::function<bool(const StageStats&)>& ready,
+                                std::chrono::milliseconds timeout) const;
   // Ends every session this head serves with an error to its client (the ring cannot be rebuilt).
   void abort_sessions(const std::string& reason);
   void stop();

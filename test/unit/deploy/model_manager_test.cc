@@ -95,14 +95,13 @@ uint64_t memory_needed(const std::string& package) {
 }
 
 bool wait_all(const TestCluster& c, const std::string& state, int seconds) {
-  for (int i = 0; i < seconds * 10; ++i) {
-    auto status = c.devices[0].manager->status_json();
-    bool all = !status["devices"].empty();
-    for (const auto& d : status["devices"]) all = all && d["state"] == state;
-    if (all) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
+  return c.devices[0].manager->wait_for_status(
+      [&](const nlohmann::json& status) {
+        bool all = !status["devices"].empty();
+        for (const auto& d : status["devices"]) all = all && d["state"] == state;
+        return all;
+      },
+      std::chrono::seconds(seconds));
 }
 
 }  // namespace
@@ -200,17 +199,18 @@ TEST_CASE("SlowedDeviceLosesLayersMidGenerationAndOutputIsUnchanged", "[deploy][
   }
   const int slow = slow_name.back() - '0';
   std::atomic<int> pieces{0};
+  std::promise<void> forty;
   proto::GenerateMsg g;
   g.prompt = "Once upon a time";
   g.max_tokens = 400;
   g.ignore_eos = true;
   auto run = std::async(std::launch::async, [&] {
     return pipeline::run_generation(c.devices[0].manager->head_data_endpoint(), g, [&](const proto::TokensMsg&) {
-      ++pieces;
+      if (++pieces == 40) forty.set_value();
       return true;
     });
   });
-  while (pieces < 40) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  REQUIRE(forty.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready);
   c.devices[slow].stage->set_emulated_speed(0.25);
   const int slowed_at = pieces;
   auto done = run.get();

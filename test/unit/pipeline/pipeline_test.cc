@@ -23,11 +23,33 @@ struct TestPipeline {
   std::vector<std::shared_ptr<ShardRange>> ranges;
   std::vector<std::unique_ptr<StageServer>> servers;
   const std::string& head() const { return servers[0]->endpoint(); }
-  size_t open_sessions() const {
-    size_t n = 0;
-    for (const auto& r : ranges) n += r->open_sessions();
-    return n;
+  // Whether every stage frees every session: waits on the stages' published figures (the event itself), up to 10 s,
+  // so a slow session_end is waited for rather than missed.
+  bool sessions_freed() const {
+    for (const auto& s : servers) {
+      if (!s->wait_until([](const StageStats& st) { return st.open_sessions == 0; }, std::chrono::seconds(10)))
+        return false;
+    }
+    return true;
   }
+};
+
+// Resolves a future once a streamed count reaches `n` (a test's trigger, instead of polling the count).
+class CountReached {
+ public:
+  explicit CountReached(int n) : n_(n), future_(promise_.get_future()) {}
+  void add() {
+    if (++count_ == n_) promise_.set_value();
+  }
+  // False if the count never got there within a minute (the generation ended early or hung).
+  [[nodiscard]] bool wait() { return future_.wait_for(std::chrono::seconds(60)) == std::future_status::ready; }
+  int count() const { return count_; }
+
+ private:
+  const int n_;
+  std::atomic<int> count_{0};
+  std::promise<void> promise_;
+  std::future<void> future_;
 };
 
 TestPipeline start_pipeline(const std::vector<std::pair<int, int>>& splits, proto::DType wire = proto::DType::kF32,
@@ -125,8 +147,7 @@ TEST_CASE("ThreeStagePipelineReproducesTheKnownAnswer", "[pipeline]") {
   CHECK(streamed == done->text);
   CHECK_THAT(done->text, Catch::StartsWith("Once upon a time, there was a little girl named Lily. She loved to play "
                                            "outside in the park."));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // session_end reaches the other stages
-  CHECK(p.open_sessions() == 0);
+  CHECK(p.sessions_freed());  // session_end reaches the other stages
 }
 
 TEST_CASE("Fp16WireMatchesTheLocalRun", "[pipeline]") {
@@ -155,8 +176,7 @@ TEST_CASE("EightConcurrentGenerationsEachMatchTheirLocalRun", "[pipeline]") {
     CHECK(as_tokens(done->tokens) == local_tokens(prompts[i], 80, sampling));
   }
   CHECK(p.servers[1]->stats().batched_steps > 0);  // sessions met at a stage and shared a forward pass
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  CHECK(p.open_sessions() == 0);
+  CHECK(p.sessions_freed());
 }
 
 TEST_CASE("ClientThatDisconnectsLeavesNoKvCacheBehind", "[pipeline]") {
@@ -181,8 +201,7 @@ TEST_CASE("ClientThatDisconnectsLeavesNoKvCacheBehind", "[pipeline]") {
     zmq::message_t reply;
     REQUIRE(socket.recv(reply));  // started
   }
-  for (int i = 0; i < 50 && p.open_sessions() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  CHECK(p.open_sessions() == 0);
+  CHECK(p.sessions_freed());
 }
 
 TEST_CASE("PromptLongerThanTheContextIsRefusedByTheHead", "[pipeline]") {
@@ -231,26 +250,24 @@ TEST_CASE("IdleSessionsOnAStageAreFreed", "[pipeline]") {
   REQUIRE(frames.ok());
   socket.send(zmq::buffer((*frames)[0]), zmq::send_flags::sndmore);
   socket.send(zmq::buffer((*frames)[1]));
-  for (int i = 0; i < 20 && p.ranges[1]->open_sessions() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  CHECK(p.ranges[1]->open_sessions() == 1);
-  for (int i = 0; i < 40 && p.ranges[1]->open_sessions() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  CHECK(p.ranges[1]->open_sessions() == 0);
+  auto open = [&](size_t n) {
+    return p.servers[1]->wait_until([n](const StageStats& st) { return st.open_sessions == n; },
+                                    std::chrono::seconds(10));
+  };
+  CHECK(open(1));
+  CHECK(open(0));  // freed by the idle timeout
 }
 
 TEST_CASE("ReplanMidGenerationReplaysSessionsAndLosesNothing", "[pipeline][replan]") {
   TestPipeline p = start_pipeline({{0, 2}, {3, 4}, {5, 6}});
-  std::atomic<int> pieces{0};
+  CountReached pieces(30);
   auto run = std::async(std::launch::async, [&] {
     return run_generation(p.head(), request("Once upon a time", 150), [&](const proto::TokensMsg&) {
-      ++pieces;
+      pieces.add();
       return true;
     });
   });
-  while (pieces < 30) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  REQUIRE(pieces.wait());
   // A new plan with other boundaries: the middle stage takes more layers, the tail fewer.
   replan(p, {{0, 1}, {2, 5}, {6, 6}}, 2);
   auto done = run.get();
@@ -304,8 +321,12 @@ TEST_CASE("ActivationArrivingAfterItsSessionEndedOpensNoCache", "[pipeline]") {
   late.hidden.shape = {1, 64};
   late.hidden.data.assign(64 * 4, '\0');
   send(late);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  CHECK(p.ranges[1]->open_sessions() == 0);
+  // A barrier: the stage answers a message that is not a request, after handling the late activation (one
+  // connection, one thread, in order); by then its figures show whether that activation opened a cache.
+  send(proto::DoneMsg{});
+  zmq::message_t answer;
+  REQUIRE(socket.recv(answer));
+  CHECK(p.servers[1]->stats().open_sessions == 0);
 }
 
 namespace {
@@ -346,9 +367,8 @@ TEST_CASE("StepFailingOnAMiddleStageReachesTheClientAtOnce", "[pipeline]") {
     c->shards = i == 1 ? std::make_shared<FailingAfter>(p.ranges[1], 20) : p.ranges[i];
     c->manifest = p.manifest;
     c->tokenizer = p.tokenizer;
-    p.servers[i]->configure(c);
+    p.servers[i]->configure(c);  // applies before the stage handles its next message
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto began = std::chrono::steady_clock::now();
   auto done = run_generation(p.head(), request("Once upon a time", 200), nullptr);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
@@ -356,8 +376,7 @@ TEST_CASE("StepFailingOnAMiddleStageReachesTheClientAtOnce", "[pipeline]") {
   CHECK_THAT(done.error(), Catch::Contains("a stage of the ring failed"));
   CHECK_FALSE(head_lost(done.error()));  // not a lost head: no resume is attempted
   CHECK(seconds < 5);                    // told at once, not after the 10 s silence
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  CHECK(p.open_sessions() == 0);  // freed on every stage
+  CHECK(p.sessions_freed());             // freed on every stage
 }
 
 TEST_CASE("HeadKeepsItsClientAliveThroughASilentStep", "[pipeline]") {
