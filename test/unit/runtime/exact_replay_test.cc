@@ -107,7 +107,7 @@ std::vector<float> replay(ShardRange& model, const std::vector<int32_t>& tokens,
 
 }  // namespace
 
-TEST_CASE("ReplayRebuildsTheUndisturbedCacheBitForBit", "[runtime][replay]") {
+TEST_CASE("ReplayRebuildsTheUndisturbedCacheBitForBit", "[runtime][replay][random512]") {
   auto model = open_local_model(test::model_dir("random512"), RuntimeOptions{1});
   REQUIRE(model.ok());
   const int vocab = model->manifest.hparams.vocab_size;
@@ -127,7 +127,7 @@ TEST_CASE("ReplayRebuildsTheUndisturbedCacheBitForBit", "[runtime][replay]") {
   }
 }
 
-TEST_CASE("LongReplayOverSeveralWideCallsOnTwoThreadsIsExact", "[runtime][replay]") {
+TEST_CASE("LongReplayOverSeveralWideCallsOnTwoThreadsIsExact", "[runtime][replay][random512]") {
   // 150 generated tokens: a replay_rows call of 128 rows and a padded tail, with two intra-op threads (attention split
   // over kv heads, BLAS over rows), and on the odd model (grouped-query attention; small enough for OpenBLAS's
   // small-matrix kernels, so its replay multiplies 8 rows at a time) as well.
@@ -147,7 +147,7 @@ TEST_CASE("LongReplayOverSeveralWideCallsOnTwoThreadsIsExact", "[runtime][replay
   }
 }
 
-TEST_CASE("ReplayAcrossASplitModelMatchesEachStagesCache", "[runtime][replay]") {
+TEST_CASE("ReplayAcrossASplitModelMatchesEachStagesCache", "[runtime][replay][random512]") {
   // Two stages, as in a cluster: the second sees hidden states, not tokens.
   const std::string dir = test::model_dir("random512");
   auto manifest = load_manifest(dir);
