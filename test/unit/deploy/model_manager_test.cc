@@ -124,9 +124,11 @@ TEST_CASE("LeaderPlansAndDevicesFetchVerifyLoadAndServe", "[deploy]") {
     CHECK(d["bytes_done"] == d["bytes_total"]);
     if (d["device"] != "dev0") CHECK(d["bytes_from_cache"] == 0);  // fetched over the network
   }
-  // Followers hold only verified files, named by their hash.
+  // Followers hold only verified files, named by their hash. A failover copy may still be arriving (they are fetched
+  // after the stage is ready) as <hash>.partial, which the store never serves or loads until verified and renamed.
   for (int i = 1; i < 3; ++i) {
     for (const auto& entry : fs::directory_iterator(c.root + "/dev" + std::to_string(i) + "/shards")) {
+      if (entry.path().extension() == ".partial") continue;
       CHECK(entry.path().filename().string().size() == 64);
     }
   }
@@ -211,7 +213,10 @@ TEST_CASE("SlowedDeviceLosesLayersMidGenerationAndOutputIsUnchanged", "[deploy][
     });
   });
   REQUIRE(forty.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready);
-  c.devices[slow].stage->set_emulated_speed(0.25);
+  // Emulation stretches only the compute a step really does, which for stories260K is small beside its fixed
+  // per-step cost (more so under the sanitizers): 0.25x made steps only ~1.6x longer there, below the re-plan
+  // threshold. 0.02x makes the slow stage unmistakable.
+  c.devices[slow].stage->set_emulated_speed(0.02);
   const int slowed_at = pieces;
   auto done = run.get();
   if (!done.ok()) FAIL(done.error());
