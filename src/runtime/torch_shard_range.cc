@@ -258,22 +258,28 @@ class TorchShardRange final : public ShardRange {
     return x;
   }
 
+  // The block input for `source`'s n rows (token ids, embedded here if the range starts with the embedding, or hidden
+  // states), zero-padded to `rows` rows: calls always multiply a fixed number of rows.
+  at::Tensor padded_rows(const at::Tensor& source, int64_t rows) {
+    const int64_t n = source.size(0);
+    if (kinds_.front() == ShardKind::kEmbed) {
+      at::Tensor ids = at::zeros({rows}, at::kLong);
+      ids.narrow(0, 0, n).copy_(source);
+      at::Tensor x = modules_[0].forward({ids}).toTensor();
+      if (n < rows) x.narrow(0, n, rows - n).zero_();
+      return x;
+    }
+    at::Tensor x = at::zeros({rows, hparams_.dim}, at::kFloat);
+    x.narrow(0, 0, n).copy_(source);
+    return x;
+  }
+
   // Up to `rows` one-token rows, row i at positions[i] of caches[i] (rows of one session at consecutive positions
   // may share a call: each row writes its key and value before the next row attends). Returns [rows, dim], or
   // [rows, vocab] when the range ends with the head and `with_head` is set.
   at::Tensor run_rows(const std::vector<SessionCache*>& caches, const std::vector<int64_t>& positions,
                       const at::Tensor& source, bool with_head, int64_t rows = kDecodeRows) {
-    const int64_t n = static_cast<int64_t>(positions.size());
-    at::Tensor x;
-    if (kinds_.front() == ShardKind::kEmbed) {
-      at::Tensor ids = at::zeros({rows}, at::kLong);
-      ids.narrow(0, 0, n).copy_(source);
-      x = modules_[0].forward({ids}).toTensor();
-      if (n < rows) x.narrow(0, n, rows - n).zero_();
-    } else {
-      x = at::zeros({rows, hparams_.dim}, at::kFloat);
-      x.narrow(0, 0, n).copy_(source);
-    }
+    at::Tensor x = padded_rows(source, rows);
     c10::List<int64_t> position_list;
     for (int64_t p : positions) position_list.push_back(p);
     size_t block = 0;
@@ -297,16 +303,7 @@ class TorchShardRange final : public ShardRange {
   // every block's replay_rows; returns [rows, dim]. The range's head, if any, is left to the caller.
   at::Tensor run_replay_rows(SessionCache& cache, int64_t start_pos, const at::Tensor& source, int64_t rows) {
     const int64_t n = source.size(0);
-    at::Tensor x;
-    if (kinds_.front() == ShardKind::kEmbed) {
-      at::Tensor ids = at::zeros({rows}, at::kLong);
-      ids.narrow(0, 0, n).copy_(source);
-      x = modules_[0].forward({ids}).toTensor();
-      if (n < rows) x.narrow(0, n, rows - n).zero_();
-    } else {
-      x = at::zeros({rows, hparams_.dim}, at::kFloat);
-      x.narrow(0, 0, n).copy_(source);
-    }
+    at::Tensor x = padded_rows(source, rows);
     size_t block = 0;
     for (size_t i = 0; i < modules_.size(); ++i) {
       if (kinds_[i] != ShardKind::kBlock) continue;

@@ -75,15 +75,12 @@ start_cluster() {  # start_cluster NAME...: daemons that each hold about half th
   LEP=$(endpoint "$LEADER")
   "$LLCTL" --endpoint "$LEP" load "$PKG" >"$TMP/load.out" 2>&1 || fail "load: $(cat "$TMP/load.out")"
   # Devices outside the ring keep copies of stages on disk: wait until they have them (an event in their logs).
-  local spares=0 plan deadline=$(($(now_ms) + 60000))
+  local spares=0 plan
   plan=$(plan_of "$LEP")
   for n in "${names[@]}"; do
     jq -e --arg n "$n" '[.stages[] | select(.device == $n)] | length == 0' <<<"$plan" >/dev/null || continue
     spares=$((spares + 1))
-    until grep -q "standby: keeps" "$TMP/$n.log"; do
-      (($(now_ms) < deadline)) || fail "spare $n did not report its standby copies"
-      sleep 0.1
-    done
+    wait_for_log "$TMP/$n.log" "standby: keeps" 60 || fail "spare $n did not report its standby copies"
   done
   ((spares > 0)) || fail "no spare device in $plan"
 }

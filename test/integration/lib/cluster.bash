@@ -100,6 +100,14 @@ converged() {
   echo "$leader $term"
 }
 
+# wait_for_log FILE PATTERN TIMEOUT_S: returns 0 once a line of FILE (there already, or written later) matches the
+# grep PATTERN — woken by the write itself (tail -F), not by polling — or non-zero after TIMEOUT_S. timeout(1) runs
+# it in its own process group, so the tail goes with it either way.
+wait_for_log() {
+  timeout "$3" bash -c 'tail -n +1 -F "$1" 2>/dev/null | { grep -q -m1 -- "$2"; rc=$?; pkill -P $$ -x tail; exit $rc; }' \
+    _ "$1" "$2"
+}
+
 # wait_converged TIMEOUT_S NAME...: prints "leader term" or fails the test.
 wait_converged() {
   local timeout=$1 out
