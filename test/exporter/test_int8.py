@@ -13,12 +13,8 @@ import unittest
 import torch
 from torch.jit.mobile import _load_for_lite_interpreter
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-EXPORT = [sys.executable, os.path.join(ROOT, "scripts", "export-model"), "--quiet"]
-MODELS = os.environ.get("LL_MODELS_DIR", os.path.join(ROOT, "..", "shared", "models"))
-CKPT = os.path.join(MODELS, "stories260K.bin")
-TOK = os.path.join(MODELS, "tok512.bin")
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from paths import CKPT, EXPORT, MODELS, ROOT, TOK  # noqa: E402,F401
 from llexport.quant import ENGINES, Int8Linear  # noqa: E402
 
 DECODE_ROWS = 8  # kDecodeRows in src/runtime/torch_shard_range.cc
