@@ -5,60 +5,20 @@
 
 #include "model/manifest.h"
 #include "support/paths.h"
+#include "unit/manifest/manifest_fixture.h"
 
 using namespace ll;
 using nlohmann::json;
 
 namespace {
 
+// The valid test manifest, every shard and the package marked int8, runnable on both engines.
 json int8_manifest() {
-  json shards = json::array();
-  for (int i = 0; i < 4; ++i) {
-    json s = {{"id", i},
-              {"kind", i == 0   ? "embed"
-                       : i == 3 ? "head"
-                                : "block"},
-              {"file", "s" + std::to_string(i) + ".ptl"},
-              {"sha256", std::string(64, 'a')},
-              {"file_bytes", 10},
-              {"bytes", 8},
-              {"flops_per_token", 100.0},
-              {"out_bytes_per_token", 16},
-              {"kv_bytes_per_token", 0},
-              {"weight_dtype", "int8"}};
-    if (i == 1 || i == 2) s["layer"] = i - 1;
-    shards.push_back(s);
-  }
-  return {{"format", "lingualinked-model"},
-          {"format_version", 1},
-          {"name", "t"},
-          {"architecture", "llama"},
-          {"dtype", "float32"},
-          {"wire_dtype", "float32"},
-          {"weight_dtype", "int8"},
-          {"quantized_engines", {"qnnpack", "onednn"}},
-          {"hyperparameters",
-           {{"dim", 8},
-            {"hidden_dim", 16},
-            {"n_layers", 2},
-            {"n_heads", 2},
-            {"n_kv_heads", 1},
-            {"vocab_size", 300},
-            {"context_length", 32},
-            {"norm_eps", 1e-5},
-            {"rope_theta", 10000.0}}},
-          {"tokenizer",
-           {{"file", "tokenizer.bin"},
-            {"format", "llama2c"},
-            {"sha256", std::string(64, 'b')},
-            {"bos_id", 1},
-            {"eos_id", 2}}},
-          {"shards", shards},
-          {"transmission_map",
-           {{{"consumer", 0}, {"tensor", "tokens"}, {"producer", "head_stage"}},
-            {{"consumer", 1}, {"tensor", "hidden"}, {"producer", 0}},
-            {{"consumer", 2}, {"tensor", "hidden"}, {"producer", 1}},
-            {{"consumer", 3}, {"tensor", "hidden"}, {"producer", 2}}}}};
+  json m = test::valid_manifest();
+  m["weight_dtype"] = "int8";
+  m["quantized_engines"] = {"qnnpack", "onednn"};
+  for (auto& s : m["shards"]) s["weight_dtype"] = "int8";
+  return m;
 }
 
 std::string parse_error(const json& m) {
