@@ -62,17 +62,18 @@ Result<std::unique_ptr<ZmqTransport>> ZmqTransport::create(const std::string& li
   std::unique_ptr<ZmqTransport> t(new ZmqTransport());
   t->options_ = options;
   if (t->options_.max_frame_bytes <= 0) t->options_.max_frame_bytes = proto::kMaxSocketFrameBytes;
+  if (t->options_.high_water_mark <= 0) t->options_.high_water_mark = proto::kReceiveHighWaterMark;
   try {
     t->context_ = std::make_unique<zmq::context_t>(1);
     t->router_ = std::make_unique<zmq::socket_t>(*t->context_, zmq::socket_type::router);
     auto& r = *t->router_;
     r.set(zmq::sockopt::router_mandatory, 1);
     r.set(zmq::sockopt::maxmsgsize, t->options_.max_frame_bytes);
-    r.set(zmq::sockopt::rcvhwm, proto::kReceiveHighWaterMark);
-    r.set(zmq::sockopt::sndhwm, proto::kReceiveHighWaterMark);
+    r.set(zmq::sockopt::rcvhwm, t->options_.high_water_mark);
+    r.set(zmq::sockopt::sndhwm, t->options_.high_water_mark);
     r.set(zmq::sockopt::linger, 0);
     secure_server(r);
-    LL_ASSIGN_OR_RETURN(t->guard_, AccessGuard::start(*t->context_, {&r}, "control"));
+    LL_ASSIGN_OR_RETURN(t->guard_, AccessGuard::start(*t->context_, {&r}, t->options_.plane));
     r.bind(bind_spec(listen));
     t->endpoint_ = r.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
@@ -100,14 +101,14 @@ Result<zmq::socket_t*> ZmqTransport::dealer_for(const std::string& peer_endpoint
   try {
     auto s = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::dealer);
     secure_client(*s);
-    s->set(zmq::sockopt::immediate, 1);
+    s->set(zmq::sockopt::immediate, options_.immediate ? 1 : 0);
     s->set(zmq::sockopt::maxmsgsize, options_.max_frame_bytes);
-    s->set(zmq::sockopt::rcvhwm, proto::kReceiveHighWaterMark);
-    s->set(zmq::sockopt::sndhwm, proto::kReceiveHighWaterMark);
+    s->set(zmq::sockopt::rcvhwm, options_.high_water_mark);
+    s->set(zmq::sockopt::sndhwm, options_.high_water_mark);
     s->set(zmq::sockopt::linger, options_.linger_ms);
     s->set(zmq::sockopt::reconnect_ivl, options_.reconnect_ms);
     s->set(zmq::sockopt::reconnect_ivl_max, options_.reconnect_max_ms);
-    watch(peer_endpoint, *s);
+    if (options_.watch_connections) watch(peer_endpoint, *s);
     s->connect(peer_endpoint);
     auto* raw = s.get();
     dealers_.emplace(peer_endpoint, std::move(s));

@@ -25,6 +25,10 @@ struct ZmqOptions {
   int linger_ms = 200;          // time a closing socket gets to flush (the 'bye')
   int reconnect_ms = 100;
   int reconnect_max_ms = 1000;
+  int high_water_mark = 0;        // messages queued per socket; 0 = proto::kReceiveHighWaterMark
+  bool immediate = true;          // ZMQ_IMMEDIATE: drop, rather than queue, what is sent before a peer connects
+  bool watch_connections = true;  // report peers whose process is gone (take_unreachable)
+  std::string plane = "control";  // names the access guard in logs
 };
 
 class ZmqTransport final : public Transport {

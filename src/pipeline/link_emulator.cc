@@ -131,7 +131,7 @@ void LinkEmulator::run() {
         net::secure_client(socket);  // as the stage's own peer sockets
         socket.set(zmq::sockopt::linger, 0);
         socket.set(zmq::sockopt::maxmsgsize, proto::kMaxDataSocketFrameBytes);
-        socket.set(zmq::sockopt::sndhwm, 10000);
+        socket.set(zmq::sockopt::sndhwm, proto::kDataHighWaterMark);
         socket.connect(message.endpoint);
         it = peers.emplace(message.endpoint, std::move(socket)).first;
       }
@@ -144,6 +144,15 @@ void LinkEmulator::run() {
     }
     lock.lock();
   }
+}
+
+EgressEmulatingTransport::EgressEmulatingTransport(std::unique_ptr<net::Transport> inner, LinkShape shape,
+                                                   std::string name)
+    : inner_(std::move(inner)), link_(context_, shape, std::move(name)) {}
+
+Status EgressEmulatingTransport::send(const std::string& peer_endpoint, net::Frames frames) {
+  if (link_.send(peer_endpoint, std::move(frames)) == 0) return make_error("the emulated uplink is full");
+  return Status::Ok();
 }
 
 }  // namespace ll::pipeline

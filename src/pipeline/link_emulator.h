@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "lingualinked/result.h"
+#include "net/transport.h"
 
 namespace ll::pipeline {
 
@@ -71,6 +72,23 @@ class LinkEmulator {
   std::deque<InFlight> in_flight_;  // due times never decrease: one FIFO link, constant latency
   bool stopping_ = false;
   std::thread thread_;
+};
+
+// A data-plane Transport whose sends leave through an emulated uplink (a LinkEmulator with ZeroMQ sockets of its
+// own); receiving and replies go through `inner` unchanged. Same thread-safety as `inner`.
+class EgressEmulatingTransport final : public net::Transport {
+ public:
+  EgressEmulatingTransport(std::unique_ptr<net::Transport> inner, LinkShape shape, std::string name);
+  const std::string& endpoint() const override { return inner_->endpoint(); }
+  Status send(const std::string& peer_endpoint, net::Frames frames) override;
+  Status reply(const net::Incoming& to, net::Frames frames) override { return inner_->reply(to, std::move(frames)); }
+  std::optional<net::Incoming> receive(Duration timeout) override { return inner_->receive(timeout); }
+  void disconnect(const std::string& peer_endpoint) override { inner_->disconnect(peer_endpoint); }
+
+ private:
+  std::unique_ptr<net::Transport> inner_;
+  zmq::context_t context_{1};
+  LinkEmulator link_;  // after context_: its sockets close before the context ends
 };
 
 }  // namespace ll::pipeline

@@ -27,6 +27,8 @@ inline constexpr size_t kMaxNameBytes = 64;
 inline constexpr size_t kMaxEndpointBytes = 256;
 inline constexpr size_t kMaxMembers = 64;
 inline constexpr int kReceiveHighWaterMark = 64;
+// Messages queued per data-plane socket: decode steps of many sessions in flight between two stages.
+inline constexpr int kDataHighWaterMark = 10000;
 inline constexpr uint64_t kMaxTerm = uint64_t{1} << 53;  // exact in every JSON implementation; never wraps
 
 }  // namespace ll::proto
