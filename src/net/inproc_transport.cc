@@ -80,6 +80,35 @@ std::vector<std::string> InprocHub::take_unreachable(const std::string& endpoint
   return out;
 }
 
+void InprocHub::hold(const std::string& from, const std::string& to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  holds_.insert({from, to});
+}
+
+void InprocHub::release(const std::string& from, const std::string& to) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    holds_.erase({from, to});
+    auto it = boxes_.find(to);
+    if (it != boxes_.end()) {
+      for (auto& m : it->second.queue) {
+        if (m.from == from) m.held = false;
+      }
+    }
+  }
+  cv_.notify_all();
+}
+
+size_t InprocHub::deliverable(const std::string& endpoint) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = boxes_.find(endpoint);
+  if (it == boxes_.end()) return 0;
+  const TimePoint now = clock_.now();
+  size_t n = 0;
+  for (const auto& m : it->second.queue) n += m.deliver_at <= now && !m.held ? 1 : 0;
+  return n;
+}
+
 bool InprocHub::blocked(const std::string& from, const std::string& to) const {
   std::lock_guard<std::mutex> lock(mu_);
   return blocked_locked(from, to);
@@ -123,7 +152,8 @@ Status InprocHub::post(const std::string& from, const std::string& to, Incoming 
   if (delay_max_ > delay_min_) {
     delay = Duration(std::uniform_int_distribution<int64_t>(delay_min_.count(), delay_max_.count())(rng_));
   }
-  it->second.queue.push_back(Queued{clock_.now() + delay, seq_++, std::move(message)});
+  const bool held = holds_.count({from, to}) > 0;
+  it->second.queue.push_back(Queued{clock_.now() + delay, seq_++, std::move(message), from, held});
   ++stats_.delivered;
   cv_.notify_all();
   return Status::Ok();
@@ -139,7 +169,7 @@ std::optional<Incoming> InprocHub::take(const std::string& endpoint, Duration ti
     const TimePoint now = clock_.now();
     auto best = q.end();
     for (auto m = q.begin(); m != q.end(); ++m) {
-      if (m->deliver_at > now) continue;
+      if (m->deliver_at > now || m->held) continue;
       if (best == q.end() || m->deliver_at < best->deliver_at ||
           (m->deliver_at == best->deliver_at && m->seq < best->seq)) {
         best = m;

@@ -42,6 +42,12 @@ class InprocHub {
   // A killed process on a live host: down, and every other endpoint learns at once that its address refuses
   // connections (Transport::take_unreachable), as TCP peers of a killed process do.
   void kill_process(const std::string& endpoint);
+  // Holds back every message from `from` to `to` (queued, not delivered) until release(): a test overtakes one
+  // message by others, deterministically.
+  void hold(const std::string& from, const std::string& to);
+  void release(const std::string& from, const std::string& to);
+  // Messages that `endpoint`'s receive() could take now (due and not held).
+  [[nodiscard]] size_t deliverable(const std::string& endpoint) const;
   [[nodiscard]] bool blocked(const std::string& from, const std::string& to) const;
   [[nodiscard]] FaultStats stats() const;
 
@@ -51,6 +57,8 @@ class InprocHub {
     TimePoint deliver_at;
     uint64_t seq;
     Incoming message;
+    std::string from;
+    bool held = false;
   };
   struct Mailbox {
     std::vector<Queued> queue;
@@ -71,6 +79,7 @@ class InprocHub {
   Duration delay_max_{0};
   std::set<std::pair<std::string, std::string>> cuts_;
   std::set<std::string> down_;
+  std::set<std::pair<std::string, std::string>> holds_;
   std::map<std::string, Mailbox> boxes_;
   std::map<std::string, std::vector<std::string>> unreachable_;  // per receiving endpoint
   uint64_t seq_ = 0;

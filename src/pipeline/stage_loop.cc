@@ -48,7 +48,10 @@ StageLoop::StageLoop(StageServerOptions options, std::unique_ptr<net::Transport>
 }
 
 void StageLoop::configure(std::shared_ptr<const StageConfig> config) {
+  if (!config) return;
   std::lock_guard<std::mutex> lock(mutex_);
+  // Plans are applied by threads that can race (a loader finishing late): an older plan never replaces a newer one.
+  if (pending_config_ && pending_config_->plan_version > config->plan_version) return;
   pending_config_ = std::move(config);
 }
 
@@ -115,6 +118,11 @@ void StageLoop::apply_pending_config() {
     scheduler_.clear();
   }
   if (!next) return;
+  if (config_ && next->plan_version < config_->plan_version) {
+    LL_WARN(options_.name << ": ignored plan " << next->plan_version << ", older than plan " << config_->plan_version
+                          << " in force");
+    return;
+  }
   // In-flight work of the old plan is void: other stages have dropped their caches too.
   if (config_ && config_->shards) {
     for (const auto& [id, _] : last_seen_) config_->shards->close_session(id);

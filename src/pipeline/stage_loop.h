@@ -72,8 +72,11 @@ class StageLoop {
   // handles what has arrived, runs the waiting steps, and every half second of the clock frees idle sessions and
   // keeps silent clients alive.
   void turn(Duration wait);
+  // No step is waiting for this stage (loop thread only: a test driving turns knows when a ring has settled).
+  [[nodiscard]] bool steps_waiting() const { return !scheduler_.empty(); }
 
-  // Applies a plan: takes effect at the next turn, before the next message is handled.
+  // Applies a plan: takes effect at the next turn, before the next message is handled. A plan older than the one
+  // in force or pending is ignored (versions are term << 24 | counter: they grow across leaders too; docs/pipeline.md).
   void configure(std::shared_ptr<const StageConfig> config);
   // Ends every session this head serves with an error to its client (the ring cannot be rebuilt), next turn.
   void abort_sessions(std::string reason);
