@@ -49,6 +49,7 @@ Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
 }
 
 Serving::~Serving() {
+  stopping_ = true;
   if (stage_) stage_->stop();  // first: its thread calls into the manager
   manager_ready_.store(nullptr, std::memory_order_release);
   manager_.reset();
@@ -90,7 +91,7 @@ Result<deploy::ClusterView> Serving::cluster_view(const cluster::Node& node) con
   return view;
 }
 
-Result<proto::Json> Serving::handle_load(cluster::Node& node, const proto::Json& body) {
+Result<Serving::PreparedLoad> Serving::prepare_load(cluster::Node& node, const proto::Json& body) {
   if (node.role() != cluster::Role::kLeader) {
     return make_error("not the leader" +
                       (node.leader().empty() ? std::string(" (no leader yet)") : "; the leader is " + node.leader()));
@@ -117,15 +118,24 @@ Result<proto::Json> Serving::handle_load(cluster::Node& node, const proto::Json&
       return make_error("policy must be optimal, equal, memory or flops");
   }
   LL_ASSIGN_OR_RETURN(deploy::ClusterView view, cluster_view(node));
-  auto plan = manager_->load(request, std::move(view));
-  if (!plan) LL_WARN("refused to load " << request.package_dir << ": " << plan.error());
-  return plan;
+  return PreparedLoad{std::move(request), std::move(view)};
 }
 
 void Serving::register_commands(cluster::Node& node) {
   cluster::Node* n = &node;
-  node.dispatcher().add(proto::MessageType::kLoad, proto::MessageType::kPlanInfo,
-                        [this, n](const proto::Envelope& request) { return handle_load(*n, request.body); });
+  // The solver runs on the planner thread; the node answers when it is done and meanwhile keeps its heartbeats.
+  node.dispatcher().add_deferred(proto::MessageType::kLoad, proto::MessageType::kPlanInfo,
+                                 [this, n](const proto::Envelope& request, cluster::Dispatcher::Answer answer) {
+                                   auto prepared = prepare_load(*n, request.body);
+                                   if (!prepared) return answer(prepared.take_error());
+                                   const std::string package = prepared->request.package_dir;
+                                   manager_->load_async(
+                                       prepared->request, std::move(prepared->cluster),
+                                       [answer, package](Result<proto::Json> plan) {
+                                         if (!plan) LL_WARN("refused to load " << package << ": " << plan.error());
+                                         answer(std::move(plan));
+                                       });
+                                 });
   node.dispatcher().add(proto::MessageType::kGetPlan, proto::MessageType::kPlanInfo,
                         [this, n](const proto::Envelope&) -> Result<proto::Json> {
                           proto::Json status = manager_->status_json();
@@ -171,8 +181,15 @@ void Serving::tick(cluster::Node& node) {
   if (now - leader_since_ < std::chrono::seconds(2)) return;  // let peers' profiles arrive
   model_loaded_ = true;
   proto::Json body = {{"package", options_.model}, {"objective", "latency"}, {"context", 0}, {"wire", "float32"}};
-  auto plan = handle_load(node, body);
-  if (!plan) LL_ERROR("--model " << options_.model << ": " << plan.error());
+  auto prepared = prepare_load(node, body);
+  if (!prepared) {
+    LL_ERROR("--model " << options_.model << ": " << prepared.error());
+    return;
+  }
+  manager_->load_async(prepared->request, std::move(prepared->cluster),
+                       [model = options_.model](Result<proto::Json> plan) {
+                         if (!plan) LL_ERROR("--model " << model << ": " << plan.error());
+                       });
 }
 
 void Serving::recover_lost_devices(cluster::Node& node) {
@@ -192,13 +209,18 @@ void Serving::recover_lost_devices(cluster::Node& node) {
   if (lost.empty()) return;
   recovered_version_ = version;
   LL_WARN("lost " << lost << " from plan " << version << ": re-planning over the survivors");
+  auto cannot_continue = [this, lost](const std::string& error) {
+    if (stopping_) return;
+    LL_ERROR("cannot continue without " << lost << ": " << error);
+    manager_->set_plan_error("lost " + lost + " and the survivors cannot hold the model: " + error);
+    stage_->abort_sessions("lost " + lost + " and the survivors cannot hold the model: " + error);
+  };
   auto view = cluster_view(node);
-  auto plan = view ? manager_->replan(std::move(view).value()) : Result<proto::Json>(view.take_error());
-  if (!plan) {
-    LL_ERROR("cannot continue without " << lost << ": " << plan.error());
-    manager_->set_plan_error("lost " + lost + " and the survivors cannot hold the model: " + plan.error());
-    stage_->abort_sessions("lost " + lost + " and the survivors cannot hold the model: " + plan.error());
-  }
+  if (!view) return cannot_continue(view.error());
+  // Solved on the planner thread: the node keeps its heartbeats (and its office) while the survivors are planned.
+  manager_->replan_async(std::move(view).value(), [cannot_continue](Result<proto::Json> plan) {
+    if (!plan) cannot_continue(plan.error());
+  });
   // Not recovered_version_ = the new version: a loss on the new plan must be planned around too (it was not, and a
   // second loss hung the cluster).
 }

@@ -1,6 +1,7 @@
 // Serving: the daemon's data plane — its StageServer and ModelManager — and the client commands that reach them
 // through the control plane (load, get_plan, set_speed). Thread-safety: construct and register on the main thread;
-// command handlers run on the node's thread; StageServer and ModelManager are thread-safe.
+// command handlers run on the node's thread; plans are solved on the planner's thread and answered from there
+// (a deferred command); StageServer and ModelManager are thread-safe.
 #pragma once
 
 #include <atomic>
@@ -41,7 +42,12 @@ class Serving {
 
  private:
   Serving() = default;
-  [[nodiscard]] Result<proto::Json> handle_load(cluster::Node& node, const proto::Json& body);
+  // A load command checked and turned into a request over the cluster as the node sees it (node's thread).
+  struct PreparedLoad {
+    deploy::LoadRequest request;
+    deploy::ClusterView cluster;
+  };
+  [[nodiscard]] Result<PreparedLoad> prepare_load(cluster::Node& node, const proto::Json& body);
   [[nodiscard]] Result<deploy::ClusterView> cluster_view(const cluster::Node& node) const;
   // Leader: a device of the plan died — re-plan over the survivors; sessions replay on the new ring.
   void recover_lost_devices(cluster::Node& node);
@@ -50,6 +56,7 @@ class Serving {
   std::unique_ptr<pipeline::StageServer> stage_;
   std::unique_ptr<deploy::ModelManager> manager_;
   std::atomic<deploy::ModelManager*> manager_ready_{nullptr};  // manager_ once initialised: what the data thread sees
+  std::atomic<bool> stopping_{false};  // planner answers arriving while the daemon stops are dropped
   bool model_loaded_ = false;
   uint64_t recovered_version_ = 0;  // the plan already re-made after losing one of its devices
   std::chrono::steady_clock::time_point leader_since_{};

@@ -1,10 +1,12 @@
-// Dispatcher: routes a validated client request (get_devices, get_status, ...) to its one handler and checks that
-// the handler answers with the one reply type registered for it. Future commands (load, plan, generate) register
-// here without touching the node's networking. Not thread-safe: used from the node's thread.
+// Dispatcher: routes a validated client request (get_devices, get_status, load, ...) to its one handler and checks
+// that the handler answers with the one reply type registered for it. A deferred command answers later, from another
+// thread (a load: the solver runs on the planner thread while the node goes on with heartbeats and elections).
+// Not thread-safe: used from the node's thread (a deferred answer may be given on any thread).
 #pragma once
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <variant>
 
 #include "proto/messages.h"
@@ -16,16 +18,26 @@ class Dispatcher {
   // Builds the body of the reply; the node fills in the envelope (type, term, from).
   using Handler = std::function<Result<proto::Json>(const proto::Envelope& request)>;
 
+  // The answer of a deferred command: call it once, from any thread.
+  using Answer = std::function<void(Result<proto::Json>)>;
+  using DeferredHandler = std::function<void(const proto::Envelope& request, Answer answer)>;
+  using Outcome = std::variant<proto::Envelope, proto::ProtocolError>;
+
   void add(proto::MessageType request, proto::MessageType reply, Handler handler);
+  void add_deferred(proto::MessageType request, proto::MessageType reply, DeferredHandler handler);
   [[nodiscard]] bool handles(proto::MessageType request) const { return routes_.count(request) > 0; }
+  [[nodiscard]] bool deferred(proto::MessageType request) const;
 
   // The reply envelope (type and body set), or the error to send back.
-  [[nodiscard]] std::variant<proto::Envelope, proto::ProtocolError> dispatch(const proto::Envelope& request) const;
+  [[nodiscard]] Outcome dispatch(const proto::Envelope& request) const;
+  // Runs a deferred command; `deliver` gets its reply or error once, on whichever thread answers.
+  void dispatch_deferred(const proto::Envelope& request, std::function<void(Outcome)> deliver) const;
 
  private:
   struct Route {
     proto::MessageType reply;
     Handler handler;
+    DeferredHandler deferred;
   };
   std::map<proto::MessageType, Route> routes_;
 };

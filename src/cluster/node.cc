@@ -87,6 +87,21 @@ void Node::apply_posts() {
     }
   }
   posted_endpoints_.clear();
+  std::vector<std::pair<net::Incoming, Dispatcher::Outcome>> late;
+  {
+    std::lock_guard<std::mutex> late_lock(late_replies_->mutex);
+    late.swap(late_replies_->replies);
+  }
+  for (auto& [to, outcome] : late) {
+    if (auto* err = std::get_if<proto::ProtocolError>(&outcome)) {
+      reply_error(to, *err);
+      continue;
+    }
+    Envelope reply = std::get<Envelope>(std::move(outcome));
+    reply.term = election_.term();
+    reply.from = config_.name;
+    reply_to(to, std::move(reply));
+  }
 }
 
 bool Node::allow_log() {
@@ -310,6 +325,15 @@ void Node::handle(const net::Incoming& in, TimePoint now) {
   const auto& info = proto::type_info(msg.type);
   if (info.direction == proto::Direction::kClientRequest) {
     if (!in.via_peer.empty()) return;
+    if (dispatcher_.deferred(msg.type)) {
+      net::Incoming to = in;
+      to.frames.clear();
+      dispatcher_.dispatch_deferred(msg, [box = late_replies_, to](Dispatcher::Outcome outcome) {
+        std::lock_guard<std::mutex> lock(box->mutex);
+        box->replies.emplace_back(to, std::move(outcome));
+      });
+      return;
+    }
     auto result = dispatcher_.dispatch(msg);
     if (auto* err = std::get_if<proto::ProtocolError>(&result)) {
       reply_error(in, *err);

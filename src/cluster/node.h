@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -122,6 +123,13 @@ class Node {
   std::mutex post_mu_;
   std::optional<proto::DeviceProfile> posted_profile_;
   std::vector<std::string> posted_endpoints_;
+  // Answers of deferred commands, given on other threads, sent on the node's thread. Shared with the answer
+  // callbacks so that an answer arriving after the node is gone is dropped, not written into freed memory.
+  struct LateReplies {
+    std::mutex mutex;
+    std::vector<std::pair<net::Incoming, Dispatcher::Outcome>> replies;
+  };
+  std::shared_ptr<LateReplies> late_replies_ = std::make_shared<LateReplies>();
 };
 
 }  // namespace ll::cluster
