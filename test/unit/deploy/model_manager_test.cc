@@ -27,6 +27,8 @@ struct TestCluster {
   std::vector<Device> devices;
   std::string root;
   ~TestCluster() {
+    // Every data thread stops first: until then a peer's message may reach any device's manager.
+    for (auto& d : devices) d.stage->stop();
     for (auto& d : devices) {
       d.manager.reset();
       d.stage.reset();
@@ -241,4 +243,66 @@ TEST_CASE("SlowedDeviceLosesLayersMidGenerationAndOutputIsUnchanged", "[deploy][
   REQUIRE(expected.ok());
   CHECK(std::vector<int32_t>(done->tokens.begin(), done->tokens.end()) == expected->tokens);
   WARN("slowed at token " << slowed_at << "; " << status["replans"].size() << " re-plan(s)");
+}
+
+TEST_CASE("LoadIsSolvedOnThePlannerThreadAndAnsweredThere", "[deploy][planner]") {
+  // The node's thread asks and goes on (heartbeats, elections); the answer comes from the planner's thread.
+  TestCluster c;
+  start_devices(c, 2);
+  deploy::LoadRequest request;
+  request.package_dir = test::model_dir("stories260K");
+  request.dry_run = true;
+  std::promise<std::pair<std::thread::id, Result<nlohmann::json>>> answered;
+  auto answer = answered.get_future();
+  c.devices[0].manager->load_async(request, view(c, memory_needed(request.package_dir)),
+                                   [&answered](Result<nlohmann::json> plan) {
+                                     answered.set_value({std::this_thread::get_id(), std::move(plan)});
+                                   });
+  REQUIRE(answer.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  auto [thread, plan] = answer.get();
+  CHECK(thread != std::this_thread::get_id());
+  REQUIRE(plan.ok());
+  CHECK((*plan)["dry_run"] == true);
+  CHECK(c.devices[0].manager->plan_version() == 0);  // a dry run deploys nothing
+}
+
+TEST_CASE("TwoLoadsRacingEndOnTheNewerPlanOnEveryDevice", "[deploy][planner]") {
+  TestCluster c;
+  start_devices(c, 2);
+  deploy::LoadRequest request;
+  request.package_dir = test::model_dir("stories260K");
+  const uint64_t need = memory_needed(request.package_dir);
+  std::promise<uint64_t> first, second;
+  auto first_version = first.get_future(), second_version = second.get_future();
+  auto version_of = [](std::promise<uint64_t>& p) {
+    return [&p](Result<nlohmann::json> plan) { p.set_value(plan.ok() ? (*plan)["version"].get<uint64_t>() : 0); };
+  };
+  c.devices[0].manager->load_async(request, view(c, need), version_of(first));
+  c.devices[0].manager->load_async(request, view(c, need), version_of(second));
+  const uint64_t a = first_version.get(), b = second_version.get();
+  REQUIRE(a != 0);
+  CHECK(b > a);  // solved one after the other, in order: one planner thread
+  for (const auto& d : c.devices) {
+    CHECK(d.manager->wait_for_status(
+        [&](const nlohmann::json& s) { return s["local_state"] == "ready" || s["local_state"] == "idle"; },
+        std::chrono::seconds(30)));
+    CHECK(d.manager->plan_version() == b);
+  }
+}
+
+TEST_CASE("OlderPlanArrivingLateDoesNotReplaceTheNewer", "[deploy][planner]") {
+  TestCluster c;
+  start_devices(c, 2);
+  deploy::LoadRequest request;
+  request.package_dir = test::model_dir("stories260K");
+  auto plan = c.devices[0].manager->load(request, view(c, memory_needed(request.package_dir)));
+  REQUIRE(plan.ok());
+  const uint64_t version = (*plan)["version"];
+  REQUIRE(c.devices[1].manager->wait_for_status(
+      [&](const nlohmann::json& s) { return s.value("version", uint64_t{0}) == version; }, std::chrono::seconds(30)));
+  proto::PlanMsg late;  // a plan of the same leader from before, delivered late (another thread, another route)
+  late.plan_version = version - 1;
+  late.manifest_json = "{}";
+  CHECK_FALSE(c.devices[1].manager->on_message("", proto::DataMessage{late}).has_value());
+  CHECK(c.devices[1].manager->plan_version() == version);
 }
