@@ -81,7 +81,8 @@ void StageLoop::turn(Duration wait) {
       LL_WARN(options_.name << ": dropped a message with too many frames");
     } else if (auto message = proto::decode_data_message(in->frames); !message) {
       LL_WARN(options_.name << ": refused a data message: " << message.error());
-      if (in->via_peer.empty()) reply(*in, proto::DataErrorMsg{"malformed", message.error()});
+      const char* code = proto::speaks_other_version(in->frames) ? "unsupported_version" : "malformed";
+      if (in->via_peer.empty()) reply(*in, proto::DataErrorMsg{code, message.error()});
     } else {
       handle(*in, std::move(message).value());
     }

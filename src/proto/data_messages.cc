@@ -185,6 +185,14 @@ Result<std::vector<std::string>> encode_data_message(const DataMessage& message)
   return std::move(encoder.frames);
 }
 
+bool speaks_other_version(const std::vector<std::string>& frames) {
+  if (frames.empty()) return false;
+  auto j = parse_control_json(frames[0], kMaxControlFrameBytes * 8, kMaxJsonDepth);
+  if (!j) return false;
+  auto version = get_i64(*j, "v");
+  return version.ok() && *version != kProtocolVersion;
+}
+
 Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) {
   if (frames.empty()) return make_error("empty message");
   if (frames.size() > 2) return make_error("too many frames");

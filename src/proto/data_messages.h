@@ -143,7 +143,7 @@ inline constexpr uint64_t kMaxChunkBytes = 4u << 20;
 inline constexpr size_t kMaxPlanStages = 256;
 
 struct DataErrorMsg {
-  std::string code;  // bad_request | not_ready | busy | internal | malformed
+  std::string code;  // bad_request | not_ready | busy | internal | malformed | unsupported_version | unavailable
   std::string message;
 };
 
@@ -153,6 +153,9 @@ using DataMessage = std::variant<GenerateMsg, CancelMsg, ActivationMsg, TokenMsg
 [[nodiscard]] Result<std::vector<std::string>> encode_data_message(const DataMessage& message);
 [[nodiscard]] Result<DataMessage> decode_data_message(const std::vector<std::string>& frames);
 [[nodiscard]] const char* data_message_name(const DataMessage& message);
+// Whether a message that failed to decode is well-formed JSON of another protocol version (answered with the code
+// `unsupported_version`, not `malformed`: the peer is not broken, it is older or newer).
+[[nodiscard]] bool speaks_other_version(const std::vector<std::string>& frames);
 
 // IEEE half precision conversion for `--wire fp16` (round to nearest even).
 [[nodiscard]] uint16_t float_to_half(float value);

@@ -367,3 +367,20 @@ TEST_CASE("ErrorFromAPeerIsNeverAnsweredBack", "[stage_loop]") {
   CHECK(std::holds_alternative<proto::DataErrorMsg>(*decoded));
   CHECK_FALSE(peer.receive(Duration(0)));  // ... the error gets nothing
 }
+
+TEST_CASE("PeerOfAnotherProtocolVersionIsToldSoNotMalformed", "[stage_loop][protocol]") {
+  SimRing ring(1);
+  ring.plan(1, {0}, {{0, 6}});
+  net::InprocTransport peer(ring.hub(), "peer");
+  REQUIRE(peer.send(ring.endpoint(0), {R"({"v":2,"type":"generate","prompt":"hi","max_tokens":1})"}).ok());
+  REQUIRE(peer.send(ring.endpoint(0), {"not json"}).ok());
+  ring.settle();
+  std::vector<std::string> codes;
+  while (auto answer = peer.receive(Duration(0))) {
+    auto decoded = proto::decode_data_message(answer->frames);
+    REQUIRE(decoded.ok());
+    REQUIRE(std::holds_alternative<proto::DataErrorMsg>(*decoded));
+    codes.push_back(std::get<proto::DataErrorMsg>(*decoded).code);
+  }
+  CHECK(codes == std::vector<std::string>{"unsupported_version", "malformed"});
+}
