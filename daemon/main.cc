@@ -187,14 +187,15 @@ int run(const ll::daemon::DaemonConfig& config) {
   if (nc.advertise.empty()) nc.advertise = advertised_endpoint((*transport)->endpoint());
   nc.egress_mbps = so.emulate_egress.bandwidth_bytes_per_s / 1e6;
   nc.egress_latency_ms = so.emulate_egress.latency_s * 1e3;
-  // Peers dial the data endpoint too: on a wildcard address, publish it on the advertised host.
-  profile.data_endpoint = (*serving)->data_endpoint();
+  // Peers dial the data and deploy endpoints too: on a wildcard address, publish them on the advertised host.
   const std::string wildcard = "tcp://0.0.0.0:";
-  if (profile.data_endpoint.rfind(wildcard, 0) == 0) {
-    profile.data_endpoint =
-        nc.advertise.substr(0, nc.advertise.rfind(':') + 1) + profile.data_endpoint.substr(wildcard.size());
-  }
-  (*serving)->set_advertised_data_endpoint(profile.data_endpoint);
+  auto published = [&](const std::string& bound) {
+    if (bound.rfind(wildcard, 0) != 0) return bound;
+    return nc.advertise.substr(0, nc.advertise.rfind(':') + 1) + bound.substr(wildcard.size());
+  };
+  profile.data_endpoint = published((*serving)->data_endpoint());
+  profile.deploy_endpoint = published((*serving)->deploy_endpoint());
+  (*serving)->set_advertised_deploy_endpoint(profile.deploy_endpoint);
   nc.profile = profile;
   if (config.beacon) nc.discovery_grace = std::chrono::milliseconds(2 * config.beacon_interval_ms);
   ll::cluster::Node node(nc, **transport, clock);

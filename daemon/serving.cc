@@ -23,19 +23,26 @@ Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
   so.emulated_speed = options.emulate_speed;
   so.emulated_egress = options.emulate_egress;
   Serving* self = s.get();
-  // The data-plane thread starts before the manager exists (the manager needs the stage server): until the manager is
-  // published, its messages get an error (a peer retries) instead of a null dereference.
-  so.handler = [self](const std::string& route, proto::DataMessage&& message) -> std::optional<proto::DataMessage> {
-    deploy::ModelManager* manager = self->manager_ready_.load(std::memory_order_acquire);
-    if (!manager) return proto::DataMessage{proto::DataErrorMsg{"not_ready", "the device is starting"}};
-    return manager->on_message(route, std::move(message));
-  };
   so.on_stage_stats = [self](uint64_t version, const std::vector<proto::StageStat>& stats) {
     if (deploy::ModelManager* manager = self->manager_ready_.load(std::memory_order_acquire))
       manager->observe(version, stats);
   };
   LL_ASSIGN_OR_RETURN(s->stage_, pipeline::StageServer::start(so));
+  // The deploy thread starts before the manager exists (the manager needs its endpoint): until the manager is
+  // published, its messages get an error (a peer retries) instead of a null dereference.
+  const std::string deploy_bind = !options.deploy_listen.empty() ? options.deploy_listen
+                                  : options.data_listen.rfind(':') != std::string::npos
+                                      ? options.data_listen.substr(0, options.data_listen.rfind(':')) + ":*"
+                                      : options.data_listen;
+  LL_ASSIGN_OR_RETURN(
+      s->deploy_, deploy::DeployServer::start(deploy_bind, [self](proto::DataMessage&& message) {
+        deploy::ModelManager* manager = self->manager_ready_.load(std::memory_order_acquire);
+        if (!manager)
+          return std::optional<proto::DataMessage>(proto::DataErrorMsg{"not_ready", "the device is starting"});
+        return manager->on_message("", std::move(message));
+      }));
   deploy::ModelManagerOptions mo;
+  mo.deploy_endpoint = s->deploy_->endpoint();
   mo.name = options.name;
   mo.data_dir = options.data_dir;
   mo.runtime.threads = options.threads;
@@ -44,13 +51,17 @@ Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
   s->manager_ = std::make_unique<deploy::ModelManager>(mo, *s->stage_);
   LL_TRY_STATUS(s->manager_->init());
   s->manager_ready_.store(s->manager_.get(), std::memory_order_release);
-  LL_INFO("data plane on " << s->stage_->endpoint() << ", shard store in " << options.data_dir << "/shards");
+  LL_INFO("data plane on " << s->stage_->endpoint() << ", deploy on " << s->deploy_->endpoint() << ", shard store in "
+                           << options.data_dir << "/shards");
   return s;
 }
 
 Serving::~Serving() {
   stopping_ = true;
-  if (stage_) stage_->stop();  // first: its thread calls into the manager
+  if (stage_) stage_->stop();
+  if (deploy_)
+    deploy_
+        ->stop();  // both call into the manager: they stop before it goes  // first: its thread calls into the manager
   manager_ready_.store(nullptr, std::memory_order_release);
   manager_.reset();
   stage_.reset();
@@ -63,7 +74,8 @@ Result<deploy::ClusterView> Serving::cluster_view(const cluster::Node& node) con
   std::map<std::string, int> index;
   for (const auto& row : devices.devices) {
     if (row.state != "self" && row.state != "alive") continue;
-    if (row.profile.data_endpoint.empty() || row.profile.memory_budget == 0) continue;
+    if (row.profile.data_endpoint.empty() || row.profile.deploy_endpoint.empty() || row.profile.memory_budget == 0)
+      continue;
     placement::Device d;
     d.name = row.profile.name;
     d.memory_bytes = row.profile.memory_budget;
@@ -72,6 +84,7 @@ Result<deploy::ClusterView> Serving::cluster_view(const cluster::Node& node) con
     index[d.name] = static_cast<int>(view.problem.devices.size());
     view.problem.devices.push_back(d);
     view.data_endpoints.push_back(row.profile.data_endpoint);
+    view.deploy_endpoints.push_back(row.profile.deploy_endpoint);
     if (row.state == "self") view.problem.head = index[d.name];
   }
   const int n = static_cast<int>(view.problem.devices.size());

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cluster/node.h"
+#include "deploy/deploy_server.h"
 #include "deploy/model_manager.h"
 #include "pipeline/stage_server.h"
 
@@ -16,7 +17,8 @@ namespace ll::daemon {
 
 struct ServingOptions {
   std::string name;
-  std::string data_listen;  // tcp://HOST:PORT, or tcp://HOST:* for a free port
+  std::string data_listen;    // tcp://HOST:PORT, or tcp://HOST:* for a free port
+  std::string deploy_listen;  // plans and file transfers; "": the data endpoint's host, a free port
   std::string data_dir;
   int threads = 0;
   double emulate_speed = 1.0;
@@ -31,9 +33,10 @@ class Serving {
   [[nodiscard]] static Result<std::unique_ptr<Serving>> start(const ServingOptions& options);
   ~Serving();
   const std::string& data_endpoint() const { return stage_->endpoint(); }
+  const std::string& deploy_endpoint() const { return deploy_->endpoint(); }
   // How long the compute step in progress has run (0 when idle): the step watchdog's input.
   [[nodiscard]] double current_step_ms() const { return stage_->current_step_ms(); }
-  void set_advertised_data_endpoint(const std::string& endpoint) { manager_->set_advertised_endpoint(endpoint); }
+  void set_advertised_deploy_endpoint(const std::string& endpoint) { manager_->set_advertised_endpoint(endpoint); }
 
   // Registers load, get_plan and set_speed on the node's dispatcher.
   void register_commands(cluster::Node& node);
@@ -54,6 +57,7 @@ class Serving {
 
   ServingOptions options_;
   std::unique_ptr<pipeline::StageServer> stage_;
+  std::unique_ptr<deploy::DeployServer> deploy_;
   std::unique_ptr<deploy::ModelManager> manager_;
   std::atomic<deploy::ModelManager*> manager_ready_{nullptr};  // manager_ once initialised: what the data thread sees
   std::atomic<bool> stopping_{false};  // planner answers arriving while the daemon stops are dropped

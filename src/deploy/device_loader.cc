@@ -120,8 +120,8 @@ void DeviceLoader::run_plan(const proto::PlanMsg& plan, const std::string& local
   proto::LoadProgressMsg progress;
   progress.plan_version = plan.plan_version;
   progress.device = name_;
-  const bool leader_here = plan.leader_data_endpoint == hooks_.own_endpoint();
-  ShardFetcher fetcher(context_, plan.leader_data_endpoint, store_, FetchOptions{});
+  const bool leader_here = plan.leader_deploy_endpoint == hooks_.own_endpoint();
+  ShardFetcher fetcher(context_, plan.leader_deploy_endpoint, store_, FetchOptions{});
   auto send_progress = [&](const std::string& state) {
     progress.state = state;
     set_state(state);
@@ -178,11 +178,11 @@ void DeviceLoader::run_plan(const proto::PlanMsg& plan, const std::string& local
     // The leader may not hold it (it took over from a lost one): the other stages serve what their stores hold.
     for (const auto& peer : plan.stages) {
       if (fetched.ok() || cancel_) break;
-      if (peer.device == name_ || peer.data_endpoint == plan.leader_data_endpoint) continue;
+      if (peer.device == name_ || peer.deploy_endpoint == plan.leader_deploy_endpoint) continue;
       FetchOptions quick;
       quick.stall_timeout = std::chrono::milliseconds(5000);
       quick.window = window;
-      ShardFetcher from_peer(context_, peer.data_endpoint, store_, quick);
+      ShardFetcher from_peer(context_, peer.deploy_endpoint, store_, quick);
       fetched = from_peer.fetch(f.sha, f.size, on_bytes, cancel_);
     }
     return fetched;
@@ -253,7 +253,7 @@ void DeviceLoader::run_plan(const proto::PlanMsg& plan, const std::string& local
   // waits behind at most one chunk per fetching device.
   FetchOptions gentle;
   gentle.window = 1;
-  ShardFetcher background(context_, plan.leader_data_endpoint, store_, gentle);
+  ShardFetcher background(context_, plan.leader_deploy_endpoint, store_, gentle);
   for (const File& f : copies) {
     if (store_.has(f.sha)) continue;
     if (cancel_) return;
@@ -288,7 +288,8 @@ void DeviceLoader::keep_standby_copies(const proto::PlanMsg& plan, const Manifes
     Status ok = make_error("no device holds it");
     for (const auto& source : plan.stages) {  // the leader first, then the stages that hold the plan's files
       if (cancel_) return;
-      const std::string& endpoint = &source == &plan.stages.front() ? plan.leader_data_endpoint : source.data_endpoint;
+      const std::string& endpoint =
+          &source == &plan.stages.front() ? plan.leader_deploy_endpoint : source.deploy_endpoint;
       ShardFetcher fetcher(context_, endpoint, store_, gentle);
       ok = fetcher.fetch(
           sha, size, [&](uint64_t bytes) { fetched += bytes; }, cancel_);

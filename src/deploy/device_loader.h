@@ -28,7 +28,7 @@ namespace ll::deploy {
 
 // How the loader reaches the rest of the deployment.
 struct LoaderHooks {
-  // This device's data endpoint as peers dial it (the leader compares it with the plan's leader).
+  // This device's deploy endpoint as peers dial it (the leader compares it with the plan's leader).
   std::function<std::string()> own_endpoint;
   // The leader's own device: a progress report that goes to the local planner rather than over the network.
   std::function<void(const proto::LoadProgressMsg&)> report_locally;

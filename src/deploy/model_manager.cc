@@ -42,7 +42,7 @@ void ModelManager::set_advertised_endpoint(std::string endpoint) {
 
 std::string ModelManager::own_endpoint() const {
   std::lock_guard<std::mutex> lock(endpoint_mutex_);
-  return advertised_.empty() ? stage_.endpoint() : advertised_;
+  return advertised_.empty() ? options_.deploy_endpoint : advertised_;
 }
 
 void ModelManager::load_async(const LoadRequest& request, ClusterView cluster, Planner::Done done) {

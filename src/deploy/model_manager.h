@@ -1,8 +1,8 @@
 // ModelManager: one device's part in deploying a model, composed of three pieces with a thread or lock each:
 // the Planner (leader side: plans, announces, gathers progress, re-plans; planner.h), the DeviceLoader (every
 // device: fetches, verifies and loads what a plan gives it; device_loader.h) and the FileServer (answers fetches with
-// chunks of the files a plan names; file_server.h). It routes the data plane's deploy messages to them and joins
-// their status for `llctl plan`.
+// chunks of the files a plan names; file_server.h). It routes the deploy endpoint's messages (deploy_server.h) to
+// them and joins their status for `llctl plan`.
 // Thread-safety: all public methods are thread-safe. No lock of one piece is held while calling another.
 #pragma once
 
@@ -28,8 +28,9 @@
 namespace ll::deploy {
 
 struct ModelManagerOptions {
-  std::string name;      // this device's name, as in plans
-  std::string data_dir;  // the store lives in <data_dir>/shards
+  std::string name;             // this device's name, as in plans
+  std::string data_dir;         // the store lives in <data_dir>/shards
+  std::string deploy_endpoint;  // where this device's DeployServer listens (bound; see set_advertised_endpoint)
   RuntimeOptions runtime;
   RebalanceOptions rebalance;
 };
@@ -42,8 +43,8 @@ class ModelManager {
   ModelManager& operator=(const ModelManager&) = delete;
 
   [[nodiscard]] Status init();
-  // The data endpoint peers should dial for this device (default: the StageServer's bound endpoint; differs when it
-  // listens on a wildcard address).
+  // The deploy endpoint peers should dial for this device (default: the bound one; differs when it listens on a
+  // wildcard address).
   void set_advertised_endpoint(std::string endpoint);
 
   // Leader: plans `request.package_dir` over `cluster` on the planner thread and announces it; `done` gets the plan
@@ -64,7 +65,7 @@ class ModelManager {
 
   // Head: per-stage step times carried home by a token (the StageServer's on_stage_stats).
   void observe(uint64_t plan_version, const std::vector<proto::StageStat>& stats);
-  // The StageServer's handler for plan, fetch and load_progress messages.
+  // The DeployServer's handler for plan, fetch and load_progress messages.
   std::optional<proto::DataMessage> on_message(const std::string& route, proto::DataMessage&& message);
 
   // Snapshots: the current plan with every device's progress; the head's data endpoint ("" before any plan).
@@ -85,7 +86,7 @@ class ModelManager {
   pipeline::ShardStore store_;
   StatusSignal signal_;
   mutable std::mutex endpoint_mutex_;  // guards advertised_ only
-  std::string advertised_;             // empty: the StageServer's endpoint
+  std::string advertised_;             // empty: options_.deploy_endpoint
   // Destroyed in reverse: the planner (whose thread applies plans to the loader) before the loader.
   std::unique_ptr<DeviceLoader> loader_;
   std::unique_ptr<FileServer> files_;

@@ -168,6 +168,7 @@ Result<nlohmann::json> Planner::run_job(Job& job) {
     manifest_text_ = std::move(manifest_text);
     model_name_ = manifest.name;
     data_endpoints_ = std::move(job.cluster.data_endpoints);
+    deploy_endpoints_ = std::move(job.cluster.deploy_endpoints);
     served_files_.clear();
     if (!deployed) {
       for (const auto& shard : manifest.shards) served_files_[shard.sha256] = request.package_dir + "/" + shard.file;
@@ -186,7 +187,7 @@ Planner::Announcement Planner::announce_locked(const placement::PlacementProblem
                                                uint64_t term) {
   proto::PlanMsg msg;
   msg.term = term;
-  msg.leader_data_endpoint = hooks_.own_endpoint();
+  msg.leader_deploy_endpoint = hooks_.own_endpoint();
   msg.manifest_json = manifest_text_;
   msg.wire = request_.wire;
   // Versions grow across leaders: the term is the high part.
@@ -195,6 +196,7 @@ Planner::Announcement Planner::announce_locked(const placement::PlacementProblem
     proto::PlanStage stage;
     stage.device = problem.devices[s.device].name;
     stage.data_endpoint = data_endpoints_[s.device];
+    stage.deploy_endpoint = deploy_endpoints_[s.device];
     stage.first_shard = s.first_shard;
     stage.last_shard = s.last_shard;
     stage.backup_shards.assign(s.backup_shards.begin(), s.backup_shards.end());
@@ -243,7 +245,7 @@ Planner::Announcement Planner::announce_locked(const placement::PlacementProblem
   Announcement out;
   // Every device hears of the plan, also those left out (they drop any stage they had).
   for (size_t d = 0; d < problem.devices.size(); ++d) {
-    if (problem.devices[d].name != name_) out.recipients.push_back(data_endpoints_[d]);
+    if (problem.devices[d].name != name_) out.recipients.push_back(deploy_endpoints_[d]);
   }
   local_plan_ = msg;
   out.plan = std::move(msg);
@@ -325,6 +327,7 @@ bool Planner::adopt(const std::optional<proto::PlanMsg>& held) {
   local_plan_ = *held;
   served_files_.clear();  // the store serves what it holds (FileServer)
   data_endpoints_.clear();
+  deploy_endpoints_.clear();
   progress_.clear();
   spans_.clear();
   replans_ = nlohmann::json::array();

@@ -41,17 +41,18 @@ struct LoadRequest {
   std::optional<placement::PeerRule> rule;
 };
 
-// The cluster as the leader sees it: the placement problem's devices, links and head, and each device's data
-// endpoint (same order as problem.devices).
+// The cluster as the leader sees it: the placement problem's devices, links and head, and each device's data and
+// deploy endpoints (same order as problem.devices).
 struct ClusterView {
   placement::PlacementProblem problem;
   std::vector<std::string> data_endpoints;
+  std::vector<std::string> deploy_endpoints;
   uint64_t term = 0;
 };
 
 // How the planner reaches this device.
 struct PlannerHooks {
-  std::function<std::string()> own_endpoint;  // this device's data endpoint (the plan's leader endpoint)
+  std::function<std::string()> own_endpoint;  // this device's deploy endpoint (the plan's leader endpoint)
   // This device applies a plan it announced (with the package folder that holds the files, "" for an adopted one).
   std::function<void(proto::PlanMsg plan, std::string package_dir)> apply_locally;
   std::function<uint64_t()> head_tokens_generated;  // for the re-plan history
@@ -139,9 +140,10 @@ class Planner {
   std::map<std::string, std::string> served_files_;  // sha256 -> path of a file the current plan announced
   std::map<std::string, Progress> progress_;         // device -> latest report
   nlohmann::json plan_json_;
-  LoadRequest request_;                       // what was loaded
-  std::vector<std::string> data_endpoints_;   // per device of problem_
-  std::optional<proto::PlanMsg> local_plan_;  // the plan last announced
+  LoadRequest request_;                        // what was loaded
+  std::vector<std::string> data_endpoints_;    // per device of problem_
+  std::vector<std::string> deploy_endpoints_;  // per device of problem_
+  std::optional<proto::PlanMsg> local_plan_;   // the plan last announced
   std::string manifest_text_;
   std::string model_name_;
   placement::PlacementProblem problem_;      // the cluster with the speeds last used to plan

@@ -171,19 +171,18 @@ void StageLoop::handle(const net::Incoming& from, DataMessage message) {
     return;
   }
   if (auto* m = std::get_if<proto::SessionEndMsg>(&message)) return on_session_end(m->session);
-  if (options_.handler &&
-      (std::holds_alternative<proto::PlanMsg>(message) || std::holds_alternative<proto::FetchMsg>(message) ||
-       std::holds_alternative<proto::LoadProgressMsg>(message))) {
-    auto answer = options_.handler(from.via_peer.empty() ? from.reply_route : from.via_peer, std::move(message));
-    if (answer) reply(from, *answer);
-    return;
-  }
   if (is_answer(message) || !from.via_peer.empty()) {
     if (auto* e = std::get_if<proto::DataErrorMsg>(&message))
       LL_WARN(options_.name << ": a peer refused a message: " << e->code << ": " << e->message);
     return;
   }
-  reply(from, proto::DataErrorMsg{"bad_request", std::string(proto::data_message_name(message)) + " is not a request"});
+  const bool deploy = std::holds_alternative<proto::PlanMsg>(message) ||
+                      std::holds_alternative<proto::FetchMsg>(message) ||
+                      std::holds_alternative<proto::LoadProgressMsg>(message);
+  reply(from, proto::DataErrorMsg{"bad_request", std::string(proto::data_message_name(message)) +
+                                                     (deploy ? " goes to the device's deploy endpoint, not its data "
+                                                               "endpoint"
+                                                             : " is not a request")});
 }
 
 // --- head: clients -------------------------------------------------------------------------------------------

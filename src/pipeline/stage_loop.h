@@ -38,9 +38,6 @@ struct StageServerOptions {
   double session_idle_timeout_s = 120;
   double emulated_speed = 1.0;
   LinkShape emulated_egress;  // benchmark knob: send through an emulated uplink (link_emulator.h)
-  // Messages the stage itself does not serve (plans, file fetches, load progress) go here, on the loop's thread;
-  // a returned message is the reply to the sender.
-  std::function<std::optional<proto::DataMessage>(const std::string& route, proto::DataMessage&& message)> handler;
   // Head only: every token's per-stage step times of the current plan, for load balancing (loop's thread).
   std::function<void(uint64_t plan_version, const std::vector<proto::StageStat>& stats)> on_stage_stats;
 };

@@ -130,13 +130,14 @@ struct Encoder {
     for (const auto& st : m.stages) {
       stages.push_back({{"device", st.device},
                         {"data_endpoint", st.data_endpoint},
+                        {"deploy_endpoint", st.deploy_endpoint},
                         {"first_shard", st.first_shard},
                         {"last_shard", st.last_shard},
                         {"backup_shards", st.backup_shards}});
     }
     head.update({{"plan_version", m.plan_version},
                  {"term", m.term},
-                 {"leader_data_endpoint", m.leader_data_endpoint},
+                 {"leader_deploy_endpoint", m.leader_deploy_endpoint},
                  {"manifest", m.manifest_json},
                  {"wire", m.wire},
                  {"stages", stages}});
@@ -282,7 +283,7 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     PlanMsg m;
     LL_ASSIGN_OR_RETURN(m.plan_version, get_u64(j, "plan_version"));
     LL_ASSIGN_OR_RETURN(m.term, get_u64(j, "term"));
-    LL_ASSIGN_OR_RETURN(m.leader_data_endpoint, get_endpoint(j, "leader_data_endpoint"));
+    LL_ASSIGN_OR_RETURN(m.leader_deploy_endpoint, get_endpoint(j, "leader_deploy_endpoint"));
     LL_ASSIGN_OR_RETURN(m.manifest_json, get_string(j, "manifest", kMaxControlFrameBytes * 8));
     LL_ASSIGN_OR_RETURN(m.wire, get_string(j, "wire", 16));
     if (m.wire != "float32" && m.wire != "float16") return make_error("plan: wire must be float32 or float16");
@@ -293,6 +294,7 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
       PlanStage st;
       LL_ASSIGN_OR_RETURN(st.device, get_name(item, "device"));
       LL_ASSIGN_OR_RETURN(st.data_endpoint, get_endpoint(item, "data_endpoint"));
+      LL_ASSIGN_OR_RETURN(st.deploy_endpoint, get_endpoint(item, "deploy_endpoint"));
       LL_ASSIGN_OR_RETURN(st.first_shard, bounded(item, "first_shard", 0, 1 << 16));
       LL_ASSIGN_OR_RETURN(st.last_shard, bounded(item, "last_shard", st.first_shard, 1 << 16));
       LL_ASSIGN_OR_RETURN(st.backup_shards, ints_from(item, "backup_shards", 1 << 16));

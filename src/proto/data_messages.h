@@ -95,7 +95,8 @@ struct DoneMsg {
 // leader -> every device: the plan. The manifest travels whole (a device checks every file against it).
 struct PlanStage {
   std::string device;
-  std::string data_endpoint;
+  std::string data_endpoint;    // activations
+  std::string deploy_endpoint;  // plans, file fetches from peers (a stage serves the plan's files it holds)
   int64_t first_shard = 0;
   int64_t last_shard = 0;
   std::vector<int64_t> backup_shards;
@@ -109,7 +110,7 @@ struct PlanStandby {
 struct PlanMsg {
   uint64_t plan_version = 0;
   uint64_t term = 0;
-  std::string leader_data_endpoint;  // where files are fetched and progress reported
+  std::string leader_deploy_endpoint;  // where files are fetched and progress reported
   std::string manifest_json;
   std::string wire = "float32";
   std::vector<PlanStage> stages;

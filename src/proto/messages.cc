@@ -188,6 +188,7 @@ Json DeviceProfile::to_json() const {
           {"profiled", profiled},
           {"version", version},
           {"data_endpoint", data_endpoint},
+          {"deploy_endpoint", deploy_endpoint},
           {"quantized_engine", quantized_engine}};
 }
 
@@ -210,6 +211,10 @@ Result<DeviceProfile> DeviceProfile::from_json(const Json& j) {
   auto data = j.find("data_endpoint");
   if (data != j.end() && !(data->is_string() && data->get<std::string>().empty())) {
     LL_ASSIGN_OR_RETURN(p.data_endpoint, get_endpoint(j, "data_endpoint"));
+  }
+  auto deploy = j.find("deploy_endpoint");
+  if (deploy != j.end() && !(deploy->is_string() && deploy->get<std::string>().empty())) {
+    LL_ASSIGN_OR_RETURN(p.deploy_endpoint, get_endpoint(j, "deploy_endpoint"));
   }
   if (p.threads < 0 || p.threads > 4096) return make_error("profile threads out of range");
   if (p.gflops_decode < 0 || p.gflops_prefill < 0) return make_error("profile GFLOP/s must not be negative");

@@ -95,6 +95,7 @@ struct DeviceProfile {
   bool profiled = false;
   std::string version;
   std::string data_endpoint;     // where the device's StageServer listens ("" before it started)
+  std::string deploy_endpoint;   // where it takes plans and serves files (DeployServer; "" before it started)
   std::string quantized_engine;  // the engine its int8 shards run on ("" if it has none, or an older version)
   Json to_json() const;
   [[nodiscard]] static Result<DeviceProfile> from_json(const Json& j);

@@ -23,7 +23,9 @@ read -r leader term < <(wait_converged 20 "${NAMES[@]}")
 "$LLCTL" --endpoint "$(endpoint "$leader")" load "$PKG" >"$TMP/load.out" 2>&1 || fail "load: $(cat "$TMP/load.out")"
 DATA=$("$LLCTL" --endpoint "$(endpoint a)" devices --json | jq -r '.devices[] | select(.profile.name == "a") | .profile.data_endpoint')
 [[ $DATA == tcp://* ]] || fail "no data endpoint for a"
-echo "cluster up: leader $leader; a: control $(endpoint a), data $DATA"
+DEPLOY=$("$LLCTL" --endpoint "$(endpoint a)" devices --json | jq -r '.devices[] | select(.profile.name == "a") | .profile.deploy_endpoint')
+[[ $DEPLOY == tcp://* ]] || fail "no deploy endpoint for a"
+echo "cluster up: leader $leader; a: control $(endpoint a), data $DATA, deploy $DEPLOY"
 
 # A stranger: the right cluster public key, a device key nobody allowed.
 STRANGER="$TMP/stranger"
@@ -61,13 +63,19 @@ round() {
   LL_KEYS="$STRANGER" "$LLCTL" --endpoint "$(endpoint a)" status >/dev/null 2>&1 && fail "a stranger was answered"
   LL_KEYS="$STRANGER" LL_DATA_TARGET="$DATA" "$LL_BUILD_DIR/bin/test_net" "[.stranger_data]" >"$TMP/stranger.out" 2>&1 ||
     fail "stranger on the data plane: $(tail -n 20 "$TMP/stranger.out")"
+  LL_KEYS="$STRANGER" LL_DATA_TARGET="$DEPLOY" "$LL_BUILD_DIR/bin/test_net" "[.stranger_data]" >"$TMP/stranger.out" 2>&1 ||
+    fail "stranger on the deploy endpoint: $(tail -n 20 "$TMP/stranger.out")"
   garbage_tcp "${DATA#tcp://}" 60
+  garbage_tcp "${DEPLOY#tcp://}" 60
   garbage_tcp "$(endpoint a | sed 's|tcp://||')" 60
   garbage_udp "${PORTS[beacon]}" 200
   LL_TARGET=$(endpoint a) LL_CLUSTER=$CLUSTER "$LL_BUILD_DIR/bin/test_net" "[.hostile]" >"$TMP/hostile.out" 2>&1 ||
     fail "hostile control cases: $(tail -n 30 "$TMP/hostile.out")"
   LL_DATA_TARGET="$DATA" "$LL_BUILD_DIR/bin/test_net" "[.hostile_data]" >"$TMP/hostile-data.out" 2>&1 ||
     fail "hostile data cases: $(tail -n 30 "$TMP/hostile-data.out")"
+  # The deploy endpoint decodes the same messages: the same cases get the same answers there.
+  LL_DATA_TARGET="$DEPLOY" "$LL_BUILD_DIR/bin/test_net" "[.hostile_data]" >"$TMP/hostile-deploy.out" 2>&1 ||
+    fail "hostile deploy cases: $(tail -n 30 "$TMP/hostile-deploy.out")"
   local out
   out=$("$LLCTL" --endpoint "$(endpoint "$leader")" load "$EVIL" 2>&1) && fail "a manifest with ../ was loaded"
   grep -q "unsafe file name" <<<"$out" || fail "unclear refusal of ../: $out"

@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "deploy/deploy_server.h"
 #include "deploy/model_manager.h"
 #include "engine/generator.h"
 #include "pipeline/generate_client.h"
@@ -20,6 +21,7 @@ namespace {
 
 struct Device {
   std::unique_ptr<pipeline::StageServer> stage;
+  std::unique_ptr<deploy::DeployServer> deploy;
   std::unique_ptr<deploy::ModelManager> manager;
 };
 
@@ -27,8 +29,11 @@ struct TestCluster {
   std::vector<Device> devices;
   std::string root;
   ~TestCluster() {
-    // Every data thread stops first: until then a peer's message may reach any device's manager.
-    for (auto& d : devices) d.stage->stop();
+    // Every data and deploy thread stops first: until then a peer's message may reach any device's manager.
+    for (auto& d : devices) {
+      d.stage->stop();
+      d.deploy->stop();
+    }
     for (auto& d : devices) {
       d.manager.reset();
       d.stage.reset();
@@ -45,21 +50,21 @@ void start_devices(TestCluster& c, int n, deploy::RebalanceOptions rebalance = d
     Device& d = c.devices[i];
     pipeline::StageServerOptions so;
     so.name = "dev" + std::to_string(i);
-    deploy::ModelManager* manager_slot = nullptr;
     auto* slot = &d;
-    so.handler = [slot](const std::string& route, proto::DataMessage&& m) {
-      return slot->manager->on_message(route, std::move(m));
-    };
     so.on_stage_stats = [slot](uint64_t version, const std::vector<proto::StageStat>& stats) {
       slot->manager->observe(version, stats);
     };
-    (void)manager_slot;
     auto stage = pipeline::StageServer::start(so);
     REQUIRE(stage.ok());
     d.stage = std::move(stage).value();
+    // Nothing reaches the deploy endpoint before the manager exists: nobody knows it yet.
+    auto deploy = deploy::DeployServer::start(
+        "tcp://127.0.0.1:*", [slot](proto::DataMessage&& m) { return slot->manager->on_message("", std::move(m)); });
+    REQUIRE(deploy.ok());
+    d.deploy = std::move(deploy).value();
     d.manager = std::make_unique<deploy::ModelManager>(
-        deploy::ModelManagerOptions{"dev" + std::to_string(i), c.root + "/dev" + std::to_string(i), RuntimeOptions{1},
-                                    rebalance},
+        deploy::ModelManagerOptions{"dev" + std::to_string(i), c.root + "/dev" + std::to_string(i),
+                                    d.deploy->endpoint(), RuntimeOptions{1}, rebalance},
         *d.stage);
     REQUIRE(d.manager->init().ok());
   }
@@ -76,6 +81,7 @@ deploy::ClusterView view(const TestCluster& c, uint64_t memory_each) {
     d.flops = 1e9;
     v.problem.devices.push_back(d);
     v.data_endpoints.push_back(c.devices[i].stage->endpoint());
+    v.deploy_endpoints.push_back(c.devices[i].deploy->endpoint());
   }
   v.problem.links.assign(n, std::vector<placement::Link>(n));
   for (int a = 0; a < n; ++a) {
