@@ -55,7 +55,13 @@ Result<Json> cluster_topology(const client::ControlClient& self) {
   out["plan_version"] = plan.version;
   out["objective"] = plan.objective;
   out["predicted_ms_per_token"] = plan.predicted_s_per_token.value_or(0) * 1000;
-  out["replans"] = plan.raw.is_object() ? plan.raw.value("replans", Json::array()) : Json::array();
+  Json replans = Json::array();
+  for (const client::Replan& r : plan.replans) {
+    Json entry = {{"from_version", r.from_version}, {"reason", r.reason}};
+    if (r.to_version) entry["to_version"] = *r.to_version;
+    replans.push_back(entry);
+  }
+  out["replans"] = replans;
   // Stage of each device in the plan, with the leader's observation of its step time.
   std::map<std::string, Json> stage_of;
   Json ring = Json::array();
