@@ -40,7 +40,7 @@ struct ClientError {
 };
 
 // A value or a ClientError. Same shape as ll::Result, so LL_TRY_STATUS / LL_ASSIGN_OR_RETURN work inside functions
-// returning ClientResult; as_result() hands the message to code that only reports it.
+// returning ClientResult.
 template <typename T>
 class [[nodiscard]] ClientResult {
  public:
@@ -59,10 +59,6 @@ class [[nodiscard]] ClientResult {
 
   const ClientError& error() const { return std::get<ClientError>(data_); }
   ClientError take_error() const { return std::get<ClientError>(data_); }
-  [[nodiscard]] Result<T> as_result() && {
-    if (ok()) return std::get<T>(std::move(data_));
-    return make_error(error().message);
-  }
 
  private:
   std::variant<T, ClientError> data_;
