@@ -2,8 +2,8 @@
 // fast (it waits in proportion to the compute it really did). The request goes to that device's own endpoint.
 #include <cstdio>
 
-#include "cli/cluster_ops.h"
 #include "cli/commands.h"
+#include "client/control_client.h"
 
 namespace ll::cli {
 namespace {
@@ -14,14 +14,9 @@ struct DeviceFlags {
 };
 
 int run_device(const DeviceFlags& flags, const GlobalOptions& global) {
-  auto reply = ask_daemon(global.endpoint, proto::MessageType::kGetDevices, proto::MessageType::kDevices);
-  if (!reply) {
-    std::fprintf(stderr, "llctl device: %s\n", reply.error().c_str());
-    return 1;
-  }
-  auto devices = proto::DevicesBody::from_json(reply->body);
+  auto devices = client::ControlClient::from_list(global.endpoint, "llctl").get_devices();
   if (!devices) {
-    std::fprintf(stderr, "llctl device: malformed reply: %s\n", devices.error().c_str());
+    std::fprintf(stderr, "llctl device: %s\n", devices.error().message.c_str());
     return 1;
   }
   std::string endpoint;
@@ -32,13 +27,12 @@ int run_device(const DeviceFlags& flags, const GlobalOptions& global) {
     std::fprintf(stderr, "llctl device: no device named '%s' in the cluster\n", flags.name.c_str());
     return 1;
   }
-  auto set = ask_daemon(endpoint, proto::MessageType::kSetSpeed, proto::MessageType::kSpeedSet,
-                        proto::Json{{"speed", flags.speed}});
+  auto set = client::ControlClient({endpoint}, "llctl").set_speed(flags.speed);
   if (!set) {
-    std::fprintf(stderr, "llctl device: %s\n", set.error().c_str());
+    std::fprintf(stderr, "llctl device: %s\n", set.error().message.c_str());
     return 1;
   }
-  std::printf("%s now runs at %.2fx of its real speed\n", flags.name.c_str(), set->body.value("speed", 0.0));
+  std::printf("%s now runs at %.2fx of its real speed\n", flags.name.c_str(), *set);
   return 0;
 }
 

@@ -7,20 +7,13 @@
 #include <thread>
 #include <vector>
 
-#include "cli/cluster_ops.h"
 #include "cli/commands.h"
+#include "client/control_client.h"
 #include "common/units.h"
 #include "proto/messages.h"
 
 namespace ll::cli {
 namespace {
-
-constexpr auto kTimeout = std::chrono::milliseconds(2500);
-
-// Sends `type` to the first endpoint that answers; the reply envelope, or a one-line error.
-Result<proto::Envelope> ask(const std::string& endpoints, proto::MessageType type, proto::MessageType expected) {
-  return ask_daemon(endpoints, type, expected, proto::Json::object(), static_cast<int>(kTimeout.count()));
-}
 
 std::string gflops(double v) {
   if (v <= 0) return "-";
@@ -93,40 +86,32 @@ void add_cluster_commands(CLI::App& app, GlobalOptions& global) {
   devices->add_flag("--refresh", *refresh,
                     "ask the daemon to measure its links and compute speed again first (takes a few seconds)");
   devices->callback([&global, devices_as_json, refresh] {
+    const auto control = client::ControlClient::from_list(global.endpoint, "llctl");
     if (*refresh) {
-      auto started = ask(global.endpoint, proto::MessageType::kRefreshProfile, proto::MessageType::kRefreshStarted);
+      auto started = control.refresh_profile();
       if (!started.ok()) {
-        std::fprintf(stderr, "llctl devices: %s\n", started.error().c_str());
+        std::fprintf(stderr, "llctl devices: %s\n", started.error().message.c_str());
         global.exit_code = 1;
         return;
       }
-      auto body = proto::RefreshStartedBody::from_json(started->body);
       // Probes take milliseconds; the compute profile takes about two of the daemon's profile_seconds.
-      std::this_thread::sleep_for(body.ok() && body->compute ? std::chrono::milliseconds(2500)
-                                                             : std::chrono::milliseconds(500));
+      std::this_thread::sleep_for(started->compute ? std::chrono::milliseconds(2500) : std::chrono::milliseconds(500));
     }
-    auto reply = ask(global.endpoint, proto::MessageType::kGetDevices, proto::MessageType::kDevices);
-    if (!reply.ok()) {
-      std::fprintf(stderr, "llctl devices: %s\n", reply.error().c_str());
-      global.exit_code = 1;
-      return;
-    }
-    auto body = proto::DevicesBody::from_json(reply->body);
+    auto body = control.get_devices();
     if (!body.ok()) {
-      std::fprintf(stderr, "llctl devices: malformed reply: %s\n", body.error().c_str());
+      std::fprintf(stderr, "llctl devices: %s\n", body.error().message.c_str());
       global.exit_code = 1;
       return;
     }
     // What each device really takes per pipeline step, as the leader observes it (when a model is loaded).
     proto::Json observed = proto::Json::object();
     if (!body->leader.empty()) {
-      auto leader = find_leader_endpoint(global.endpoint);
-      auto plan = leader ? get_plan(*leader) : Result<proto::Json>(leader.take_error());
-      if (plan && plan->contains("stages") && plan->contains("observed_stage_ms")) {
-        const auto& stages = (*plan)["stages"];
-        const auto& ms = (*plan)["observed_stage_ms"];
-        for (size_t i = 0; i < stages.size() && i < ms.size(); ++i) {
-          if (ms[i].get<double>() > 0) observed[stages[i].value("device", "?")] = ms[i];
+      auto leader = control.leader_endpoint();
+      auto plan = leader ? client::ControlClient({*leader}, "llctl").get_plan()
+                         : client::ClientResult<client::PlanInfo>(leader.take_error());
+      if (plan) {
+        for (size_t i = 0; i < plan->stages.size() && i < plan->observed_stage_ms.size(); ++i) {
+          if (plan->observed_stage_ms[i] > 0) observed[plan->stages[i].device] = plan->observed_stage_ms[i];
         }
       }
     }
@@ -148,15 +133,9 @@ void add_cluster_commands(CLI::App& app, GlobalOptions& global) {
   auto status_as_json = std::make_shared<bool>(false);
   status->add_flag("--json", *status_as_json, "print JSON");
   status->callback([&global, status_as_json] {
-    auto reply = ask(global.endpoint, proto::MessageType::kGetStatus, proto::MessageType::kStatus);
-    if (!reply.ok()) {
-      std::fprintf(stderr, "llctl status: %s\n", reply.error().c_str());
-      global.exit_code = 1;
-      return;
-    }
-    auto body = proto::StatusBody::from_json(reply->body);
+    auto body = client::ControlClient::from_list(global.endpoint, "llctl").get_status();
     if (!body.ok()) {
-      std::fprintf(stderr, "llctl status: malformed reply: %s\n", body.error().c_str());
+      std::fprintf(stderr, "llctl status: %s\n", body.error().message.c_str());
       global.exit_code = 1;
       return;
     }

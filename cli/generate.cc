@@ -6,12 +6,10 @@
 #include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <thread>
 
-#include "cli/cluster_ops.h"
 #include "cli/commands.h"
+#include "client/resume.h"
 #include "engine/generator.h"
-#include "pipeline/generate_client.h"
 #include "runtime/local_model.h"
 
 namespace ll::cli {
@@ -56,17 +54,11 @@ void print_json(const std::string& model, const std::vector<int64_t>& prompt_tok
 }
 
 // On a cluster: any daemon tells where the head stage listens; the stream comes from there. If the head is lost
-// mid-generation (killed, or the device the client talked to), llctl asks the endpoints in turn — the dead one
-// last — for the new plan, and resumes on the new head with the tokens it already has: per-position seeded sampling
-// makes the rest exactly what the lost head would have produced.
+// mid-generation (killed, or the device the client talked to), the resume loop (src/client/resume.h) asks the
+// endpoints in turn — the dead one last — for the new plan and resumes on the new head with the tokens it already
+// has: per-position seeded sampling makes the rest exactly what the lost head would have produced.
 int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
   using Clock = std::chrono::steady_clock;
-  std::vector<std::string> endpoints = split_endpoints(global.endpoint);
-  auto joined = [&endpoints] {
-    std::string out;
-    for (const auto& e : endpoints) out += (out.empty() ? "" : ",") + e;
-    return out;
-  };
   proto::GenerateMsg request;
   request.prompt = flags.prompt;
   request.max_tokens = flags.max_tokens;
@@ -75,112 +67,76 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
   struct sigaction action {};
   action.sa_handler = on_interrupt;
   sigaction(SIGINT, &action, nullptr);
-  pipeline::ClientOptions options;
-  options.cancel = &g_interrupted;
-  options.answer_timeout = std::chrono::milliseconds(static_cast<int64_t>(flags.stall_timeout_s * 1000));
 
-  std::string model = "?";
-  std::string lost_head;  // non-empty while resuming
-  uint64_t lost_version = 0;
+  client::ClusterHeadLocator locator(client::ControlClient::from_list(global.endpoint, "llctl"));
+  auto head = locator.locate();
+  if (!head) {
+    std::fprintf(stderr, "llctl generate: %s\n", head.error().message.c_str());
+    return 1;
+  }
+  if (head->endpoint.empty()) {
+    std::fprintf(stderr,
+                 "llctl generate: no model is loaded on the cluster (llctl load PKG, or --local --model PKG)\n");
+    return 1;
+  }
+  const std::string model = head->model.empty() ? "?" : head->model;
+  client::ZmqHeadConnector connector(client::HeadStreamOptions{std::chrono::milliseconds(3000), &g_interrupted});
+  client::ResumeOptions options;
+  options.stall_timeout = std::chrono::milliseconds(static_cast<int64_t>(flags.stall_timeout_s * 1000));
+  options.resume_timeout = std::chrono::milliseconds(static_cast<int64_t>(flags.resume_timeout_s * 1000));
+  options.open_timeout = options.stall_timeout;
+  options.stop = &g_interrupted;
+  client::ResumeEvents events;
+  bool announce_resume = false;
+  std::string lost_head;
   Clock::time_point lost_at;
+  events.on_lost = [&](const client::HeadRef& head, const client::ClientError& why, size_t tokens) {
+    lost_head = head.endpoint;
+    lost_at = Clock::now();
+    std::fprintf(stderr, "\nllctl: %s; resuming (%zu tokens so far)\n", why.message.c_str(), tokens);
+  };
+  events.on_resumed = [&announce_resume](const client::HeadRef&, Duration, size_t) { announce_resume = true; };
+  client::ResumingStream stream(locator, connector, request, options, events);
+  auto started = stream.open(*head);
+  if (!started) {
+    std::fprintf(stderr, "llctl generate: %s\n", started.error().message.c_str());
+    return 1;
+  }
   Clock::time_point last_piece;
   double longest_pause_s = 0;
   while (true) {
-    const bool resuming = !lost_head.empty();
-    auto retry_or_fail = [&](const std::string& error) {
-      if (!resuming || Clock::now() - lost_at > std::chrono::duration<double>(flags.resume_timeout_s)) {
-        std::fprintf(stderr, "%sllctl generate: %s\n", resuming ? "\n" : "", error.c_str());
-        return false;
+    client::HeadEvent event = stream.next();
+    if (auto* error = std::get_if<client::ClientError>(&event)) {
+      std::fprintf(stderr, "\nllctl generate: %s\n", error->message.c_str());
+      return 1;
+    }
+    if (auto* t = std::get_if<proto::TokensMsg>(&event)) {
+      // The longest silence between two pieces: how long a re-plan or a failover held the stream up.
+      const auto now = Clock::now();
+      if (last_piece != Clock::time_point{}) {
+        longest_pause_s = std::max(longest_pause_s, std::chrono::duration<double>(now - last_piece).count());
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      return true;
-    };
-    auto plan = ask_daemon(joined(), proto::MessageType::kGetPlan, proto::MessageType::kPlanInfo, proto::Json::object(),
-                           resuming ? 1000 : 2500);
-    if (!plan) {
-      if (retry_or_fail(plan.error())) continue;
-      return 1;
-    }
-    const std::string head = plan->body.value("head_data_endpoint", "");
-    const uint64_t version = plan->body.value("version", uint64_t{0});
-    model = plan->body.value("model", model);
-    if (head.empty()) {
-      if (!resuming) {
-        std::fprintf(stderr,
-                     "llctl generate: no model is loaded on the cluster (llctl load PKG, or --local --model PKG)\n");
-        return 1;
+      if (announce_resume && !t->tokens.empty()) {
+        announce_resume = false;
+        std::fprintf(stderr, "\nllctl: resumed on %s %.2f s after losing %s (%zu tokens kept)\n",
+                     stream.head().endpoint.c_str(), std::chrono::duration<double>(now - lost_at).count(),
+                     lost_head.c_str(), stream.request().resume_tokens.size() - t->tokens.size());
       }
-      if (retry_or_fail("no plan on the cluster after losing " + lost_head)) continue;
-      return 1;
-    }
-    const std::string plan_error = plan->body.value("error", "");
-    if (resuming && !plan_error.empty()) {
-      std::fprintf(stderr, "\nllctl generate: the cluster cannot continue: %s\n", plan_error.c_str());
-      return 1;
-    }
-    if (resuming && head == lost_head && version == lost_version) {  // the cluster has not re-planned yet
-      if (retry_or_fail("the cluster did not re-plan after losing " + lost_head)) continue;
-      return 1;
-    }
-    bool first_piece = true;
-    if (!resuming) last_piece = Clock::time_point{};
-    auto done = pipeline::run_generation(
-        head, request,
-        [&](const proto::TokensMsg& t) {
-          if (t.tokens.empty() && t.text.empty()) return true;  // the head's keep-alive: not a piece of the stream
-          request.resume_tokens.insert(request.resume_tokens.end(), t.tokens.begin(), t.tokens.end());
-          // The longest silence between two pieces: how long a re-plan or a failover held the stream up.
-          const auto now = Clock::now();
-          if (last_piece != Clock::time_point{}) {
-            longest_pause_s = std::max(longest_pause_s, std::chrono::duration<double>(now - last_piece).count());
-          }
-          last_piece = now;
-          if (resuming && first_piece && !t.tokens.empty()) {
-            first_piece = false;
-            std::fprintf(stderr, "\nllctl: resumed on %s %.2f s after losing %s (%zu tokens kept)\n", head.c_str(),
-                         std::chrono::duration<double>(Clock::now() - lost_at).count(), lost_head.c_str(),
-                         request.resume_tokens.size() - t.tokens.size());
-          }
-          if (!flags.json) {
-            std::fwrite(t.text.data(), 1, t.text.size(), stdout);
-            std::fflush(stdout);
-          }
-          return true;
-        },
-        options);
-    if (!done && resuming && pipeline::head_not_ready(done.error())) {  // the new head is still loading
-      if (retry_or_fail(done.error())) continue;
-      return 1;
-    }
-    if (!done) {
-      if (pipeline::head_lost(done.error()) && flags.resume_timeout_s > 0 && !g_interrupted) {
-        if (!resuming || head != lost_head) {
-          lost_at = Clock::now();
-          std::fprintf(stderr, "\nllctl: %s; resuming (%zu tokens so far)\n", done.error().c_str(),
-                       request.resume_tokens.size());
-        }
-        lost_head = head;
-        lost_version = version;
-        // Ask the next endpoint first: the device we talked to may be the one that died.
-        if (endpoints.size() > 1) std::rotate(endpoints.begin(), endpoints.begin() + 1, endpoints.end());
-        if (Clock::now() - lost_at < std::chrono::duration<double>(flags.resume_timeout_s)) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));
-          continue;
-        }
-        std::fprintf(stderr, "\nllctl generate: gave up after %.0f s: %s\n", flags.resume_timeout_s,
-                     done.error().c_str());
-        return 1;
+      last_piece = now;
+      if (!flags.json) {
+        std::fwrite(t->text.data(), 1, t->text.size(), stdout);
+        std::fflush(stdout);
       }
-      std::fprintf(stderr, "\nllctl generate: %s\n", done.error().c_str());
-      return 1;
+      continue;
     }
+    const auto& done = std::get<proto::DoneMsg>(event);
     if (flags.json) {
-      print_json(model, done->prompt_tokens, done->tokens, done->text, done->stop_reason, done->prefill_s,
-                 done->decode_s, done->stages, longest_pause_s);
+      print_json(model, done.prompt_tokens, done.tokens, done.text, done.stop_reason, done.prefill_s, done.decode_s,
+                 done.stages, longest_pause_s);
     } else {
       std::printf("\n");
     }
-    return done->stop_reason == "cancelled" && g_interrupted ? 130 : 0;
+    return done.stop_reason == "cancelled" && g_interrupted ? 130 : 0;
   }
 }
 

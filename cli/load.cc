@@ -1,6 +1,5 @@
 // llctl load PKG: asks the leader to plan and deploy a model package, then draws each device's progress (bytes,
-// rate) until every stage reports ready. Also the cluster-side helpers other subcommands share: finding the leader
-// and reading the current plan.
+// rate) until every stage reports ready.
 #include <unistd.h>
 
 #include <chrono>
@@ -8,28 +7,11 @@
 #include <filesystem>
 #include <thread>
 
-#include "cli/cluster_ops.h"
 #include "cli/commands.h"
+#include "client/control_client.h"
 #include "common/units.h"
 
 namespace ll::cli {
-
-Result<std::string> find_leader_endpoint(const std::string& endpoints) {
-  LL_ASSIGN_OR_RETURN(proto::Envelope reply,
-                      ask_daemon(endpoints, proto::MessageType::kGetDevices, proto::MessageType::kDevices));
-  LL_ASSIGN_OR_RETURN(proto::DevicesBody devices, proto::DevicesBody::from_json(reply.body));
-  if (devices.leader.empty()) return make_error("the cluster has no leader yet (no quorum?); try again shortly");
-  for (const auto& d : devices.devices) {
-    if (d.profile.name == devices.leader) return d.profile.endpoint;
-  }
-  return make_error("the leader " + devices.leader + " is not among the devices " + devices.self + " knows");
-}
-
-Result<proto::Json> get_plan(const std::string& endpoints) {
-  LL_ASSIGN_OR_RETURN(proto::Envelope reply,
-                      ask_daemon(endpoints, proto::MessageType::kGetPlan, proto::MessageType::kPlanInfo));
-  return reply.body;
-}
 
 namespace {
 
@@ -55,37 +37,39 @@ int run_load(const LoadFlags& flags, const GlobalOptions& global) {
     std::fprintf(stderr, "llctl load: %s is not a model package (no manifest.json)\n", flags.package.c_str());
     return 2;
   }
-  auto leader = find_leader_endpoint(global.endpoint);
-  if (!leader) {
-    std::fprintf(stderr, "llctl load: %s\n", leader.error().c_str());
+  auto leader_endpoint = client::ControlClient::from_list(global.endpoint, "llctl").leader_endpoint();
+  if (!leader_endpoint) {
+    std::fprintf(stderr, "llctl load: %s\n", leader_endpoint.error().message.c_str());
     return 1;
   }
-  proto::Json body = {{"package", package},
-                      {"objective", flags.objective},
-                      {"context", flags.context},
-                      {"wire", flags.wire == "fp16" ? "float16" : "float32"}};
-  if (flags.policy != "optimal") body["policy"] = flags.policy;
-  auto started = ask_daemon(*leader, proto::MessageType::kLoad, proto::MessageType::kPlanInfo, body, 60000);
+  const client::ControlClient leader({*leader_endpoint}, "llctl");
+  client::LoadRequest request;
+  request.package = package;
+  request.objective = flags.objective;
+  request.context = flags.context;
+  request.wire = flags.wire == "fp16" ? "float16" : "float32";
+  request.policy = flags.policy;
+  auto started = leader.load(request);
   if (!started) {
-    std::fprintf(stderr, "llctl load: %s\n", started.error().c_str());
+    std::fprintf(stderr, "llctl load: %s\n", started.error().message.c_str());
     return 1;
   }
-  const uint64_t version = started->body.value("version", uint64_t{0});
+  const uint64_t version = started->version;
   std::printf(
       "plan %llu: %s over %zu stage(s), predicted %.2f ms/token (%s)\n", static_cast<unsigned long long>(version),
-      started->body.value("model", "?").c_str(), started->body["stages"].size(),
-      started->body.value("predicted_s_per_token", 0.0) * 1000,
+      started->model.empty() ? "?" : started->model.c_str(), started->stages.size(),
+      started->predicted_s_per_token.value_or(0) * 1000,
       flags.policy == "optimal" ? flags.objective.c_str() : (flags.objective + ", " + flags.policy + " split").c_str());
   const bool tty = ::isatty(STDOUT_FILENO);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(flags.timeout_s);
   int drawn = 0;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto plan = get_plan(*leader);
+    auto plan = leader.get_plan();
     if (!plan) {
-      std::fprintf(stderr, "llctl load: %s\n", plan.error().c_str());
+      std::fprintf(stderr, "llctl load: %s\n", plan.error().message.c_str());
       return 1;
     }
-    if (plan->value("version", uint64_t{0}) != version) {
+    if (plan->version != version) {
       std::fprintf(stderr, "llctl load: plan %llu was replaced while loading\n",
                    static_cast<unsigned long long>(version));
       return 1;
@@ -94,17 +78,15 @@ int run_load(const LoadFlags& flags, const GlobalOptions& global) {
     std::string failed;
     if (tty && drawn) std::printf("\033[%dA", drawn);
     drawn = 0;
-    for (const auto& d : (*plan)["devices"]) {
-      const std::string state = d.value("state", "?");
-      all_ready = all_ready && state == "ready";
-      if (state == "failed") failed = d.value("device", "?") + ": " + d.value("error", "");
-      const uint64_t done = d.value("bytes_done", uint64_t{0}), total = d.value("bytes_total", uint64_t{0});
+    for (const auto& d : plan->devices) {
+      all_ready = all_ready && d.state == "ready";
+      if (d.state == "failed") failed = d.device + ": " + d.error;
       if (tty || all_ready || !failed.empty()) {
-        std::printf("%s%-16s %s %10s / %-10s %9s/s  %-8s (%s cached)%s\n", tty ? "\r" : "",
-                    d.value("device", "?").c_str(), bar(done, total).c_str(), format_bytes(done).c_str(),
-                    format_bytes(total).c_str(),
-                    format_bytes(static_cast<uint64_t>(d.value("rate_bytes_per_s", 0.0))).c_str(), state.c_str(),
-                    format_bytes(d.value("bytes_from_cache", uint64_t{0})).c_str(), tty ? "\033[K" : "");
+        std::printf("%s%-16s %s %10s / %-10s %9s/s  %-8s (%s cached)%s\n", tty ? "\r" : "", d.device.c_str(),
+                    bar(d.bytes_done, d.bytes_total).c_str(), format_bytes(d.bytes_done).c_str(),
+                    format_bytes(d.bytes_total).c_str(),
+                    format_bytes(static_cast<uint64_t>(d.rate_bytes_per_s)).c_str(), d.state.c_str(),
+                    format_bytes(d.bytes_from_cache).c_str(), tty ? "\033[K" : "");
         ++drawn;
       }
     }

@@ -1,5 +1,5 @@
 // /metrics in the Prometheus text exposition format (version 0.0.4), rendered from the topology document
-// (ClusterSource::topology) and this HTTP server's own counters. Names and labels are listed in docs/http.md.
+// (cluster_topology, topology.h) and this HTTP server's own counters. Names and labels are listed in docs/http.md.
 // Thread-safety: HttpCounters is updated from any thread (atomics and one mutex); render_metrics is stateless.
 #pragma once
 

@@ -9,14 +9,14 @@
 #include <random>
 #include <thread>
 
+#include "client/resume.h"
 #include "common/log.h"
 #include "http/api.h"
-#include "http/cluster_source.h"
-#include "http/head_stream.h"
 #include "http/metrics.h"
 #include "http/page.h"
 #include "http/sse.h"
 #include "http/text.h"
+#include "http/topology.h"
 
 namespace ll::http {
 namespace {
@@ -25,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kOpenTimeout = std::chrono::milliseconds(15000);  // the head's accept/refuse (queues behind work)
 constexpr auto kTopologyMaxAge = std::chrono::milliseconds(500);
-constexpr auto kResumeTimeout = std::chrono::seconds(30);  // how long to look for a new head after losing one
+constexpr auto kResumeTimeout = std::chrono::milliseconds(30000);  // how long to look for a new head after a loss
 
 ApiError api_error(int status, std::string type, std::string message, std::string code) {
   ApiError e;
@@ -37,21 +37,32 @@ ApiError api_error(int status, std::string type, std::string message, std::strin
 }
 
 // The head stage's refusal or failure, as an HTTP status and OpenAI error.
-ApiError head_error(const HeadError& error, Endpoint endpoint) {
-  if (error.code == "bad_request") {
-    ApiError e = bad_request(error.message, endpoint == Endpoint::kChat ? "messages" : "prompt");
-    if (error.message.find("context") != std::string::npos) e.code = "context_length_exceeded";
-    return e;
+ApiError head_error(const client::ClientError& error, Endpoint endpoint) {
+  using client::ErrorCode;
+  const std::string code = client::error_code_name(error.code);
+  switch (error.code) {
+    case ErrorCode::kBadRequest: {
+      ApiError e = bad_request(error.message, endpoint == Endpoint::kChat ? "messages" : "prompt");
+      // OpenAI's code for a prompt the context cannot hold; the head says so only in its message (its data error
+      // has no code of its own for it).
+      if (error.message.find("context") != std::string::npos) e.code = "context_length_exceeded";
+      return e;
+    }
+    case ErrorCode::kBusy:
+      return api_error(429, "server_error", error.message, code);
+    case ErrorCode::kNotReady:
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kLost:
+    case ErrorCode::kNoModel:
+      return api_error(503, "server_error", error.message, code);
+    case ErrorCode::kRefused:
+      return api_error(502, "server_error", error.message, code);
+    case ErrorCode::kTimeout:
+    case ErrorCode::kUnreachable:
+      return api_error(504, "server_error", error.message, code);
+    default:
+      return api_error(500, "server_error", error.message, code);
   }
-  if (error.code == "busy") return api_error(429, "server_error", error.message, "busy");
-  if (error.code == "not_ready" || error.code == "unavailable" || error.code == "lost") {
-    return api_error(503, "server_error", error.message, error.code);
-  }
-  if (error.code == "refused") return api_error(502, "server_error", error.message, error.code);
-  if (error.code == "timeout" || error.code == "unreachable") {
-    return api_error(504, "server_error", error.message, error.code);
-  }
-  return api_error(500, "server_error", error.message, error.code.empty() ? "internal" : error.code);
 }
 
 void send_error(httplib::Response& res, const ApiError& error) {
@@ -73,12 +84,12 @@ bool constant_time_equal(const std::string& given, const std::string& token) {
   return diff == 0;
 }
 
-// One streamed completion, shared with the chunked content provider.
+// One streamed completion, shared with the chunked content provider. The resume loop keeps the stream going when
+// its head stage is lost (src/client/resume.h).
 struct Stream {
-  std::unique_ptr<HeadStream> head;
-  proto::GenerateMsg generate;  // resume_tokens grows with every token received, for a resume on a new head
-  std::string head_endpoint;
-  uint64_t plan_version = 0;
+  std::unique_ptr<client::ClusterHeadLocator> locator;
+  std::unique_ptr<client::ZmqHeadConnector> connector;
+  std::unique_ptr<client::ResumingStream> head;
   StopScanner scanner{{}};
   CompletionRequest request;
   std::string id;
@@ -133,7 +144,7 @@ struct HttpServer::Impl {
   httplib::Server server;
   std::thread thread;
   int port = 0;
-  ClusterSource source{"", std::chrono::milliseconds(1500)};
+  client::ControlClient control{std::vector<std::string>{}, "http", std::chrono::milliseconds(1500)};
   HttpCounters counters;
   std::atomic<bool> stopping{false};
   std::mutex topology_mutex;
@@ -144,15 +155,11 @@ struct HttpServer::Impl {
   Result<nlohmann::json> topology() {
     std::lock_guard<std::mutex> lock(topology_mutex);
     if (!topology_cache.is_null() && Clock::now() - topology_at < kTopologyMaxAge) return topology_cache;
-    LL_ASSIGN_OR_RETURN(topology_cache, source.topology());
+    LL_ASSIGN_OR_RETURN(topology_cache, cluster_topology(control));
     topology_at = Clock::now();
     return topology_cache;
   }
 
-  // The next event of a stream; when its head stage is lost, it waits for the new plan and resumes there with the
-  // tokens already received (sampling is seeded per position: the continuation is the one the lost head would
-  // have produced).
-  HeadEvent next_event(Stream& s);
   void routes();
   void complete(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
   void complete_whole(Stream& s, httplib::Response& res);
@@ -202,14 +209,14 @@ void HttpServer::Impl::routes() {
     res.set_content(topology_page_html(), "text/html; charset=utf-8");
   });
   server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    auto plan = source.current_plan();
+    auto plan = control.current_head();
     nlohmann::json body = {{"status", "ok"}, {"cluster", plan ? "reachable" : "unreachable"}};
     body["model"] = plan && !plan->model.empty() ? nlohmann::json(plan->model) : nlohmann::json(nullptr);
     res.set_content(dump(body), "application/json");
   });
   server.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    auto plan = source.current_plan();
-    if (!plan) return send_error(res, api_error(503, "server_error", plan.error(), "cluster_unavailable"));
+    auto plan = control.current_head();
+    if (!plan) return send_error(res, api_error(503, "server_error", plan.error().message, "cluster_unavailable"));
     nlohmann::json data = nlohmann::json::array();
     if (!plan->model.empty()) {
       data.push_back({{"id", plan->model}, {"object", "model"}, {"created", 0}, {"owned_by", "lingualinked"}});
@@ -240,11 +247,11 @@ void HttpServer::Impl::complete(const httplib::Request& req, httplib::Response& 
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
   CompletionRequest request = std::get<CompletionRequest>(std::move(parsed));
   const auto begun = Clock::now();
-  auto plan = source.current_plan();
-  if (!plan) return send_error(res, api_error(503, "server_error", plan.error(), "cluster_unavailable"));
-  if (plan->head.empty() || request.model != plan->model) {
+  auto plan = control.current_head();
+  if (!plan) return send_error(res, api_error(503, "server_error", plan.error().message, "cluster_unavailable"));
+  if (plan->endpoint.empty() || request.model != plan->model) {
     const std::string serving =
-        plan->head.empty() ? "no model is loaded (llctl load PKG)" : "this cluster serves '" + plan->model + "'";
+        plan->endpoint.empty() ? "no model is loaded (llctl load PKG)" : "this cluster serves '" + plan->model + "'";
     ApiError e = api_error(404, "invalid_request_error",
                            "the model '" + request.model + "' does not exist here; " + serving, "model_not_found");
     e.param = "model";
@@ -265,15 +272,28 @@ void HttpServer::Impl::complete(const httplib::Request& req, httplib::Response& 
       request.has_seed ? request.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
   generate.sampling = proto::SamplingWire{request.temperature, request.top_k, request.top_p, seed};
 
-  auto opened = HeadStream::open(plan->head, generate, kOpenTimeout);
-  if (auto* e = std::get_if<HeadError>(&opened)) return send_error(res, head_error(*e, endpoint));
   auto s = std::make_shared<Stream>();
-  s->head = std::get<std::unique_ptr<HeadStream>>(std::move(opened));
-  s->generate = std::move(generate);
-  s->head_endpoint = plan->head;
-  s->plan_version = plan->version;
+  s->locator = std::make_unique<client::ClusterHeadLocator>(control);
+  s->connector =
+      std::make_unique<client::ZmqHeadConnector>(client::HeadStreamOptions{std::chrono::milliseconds(3000), &stopping});
+  client::ResumeOptions resume;
+  resume.open_timeout = kOpenTimeout;
+  resume.stall_timeout = options.head_timeout;
+  resume.resume_timeout = kResumeTimeout;
+  resume.stop = &stopping;
+  client::ResumeEvents events;
+  events.on_lost = [](const client::HeadRef&, const client::ClientError& why, size_t tokens) {
+    LL_WARN("http: " << why.message << "; resuming (" << tokens << " tokens so far)");
+  };
+  events.on_resumed = [](const client::HeadRef& head, Duration after, size_t) {
+    LL_INFO("http: resumed on " << head.endpoint << " " << std::chrono::duration<double>(after).count()
+                                << " s after losing the head");
+  };
+  s->head = std::make_unique<client::ResumingStream>(*s->locator, *s->connector, std::move(generate), resume, events);
+  auto started = s->head->open(*plan);
+  if (!started) return send_error(res, head_error(started.error(), endpoint));
   s->scanner = StopScanner(request.stop);
-  s->id = hex_id(endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-", s->head->started().session);
+  s->id = hex_id(endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-", started->session);
   s->model = plan->model;
   s->created = static_cast<int64_t>(std::time(nullptr));
   s->begun = begun;
@@ -287,48 +307,10 @@ void HttpServer::Impl::complete(const httplib::Request& req, httplib::Response& 
       [this](bool) { counters.stream_ended(); });
 }
 
-HeadEvent HttpServer::Impl::next_event(Stream& s) {
-  while (true) {
-    HeadEvent event = s.head->next(options.head_timeout);
-    if (auto* tokens = std::get_if<proto::TokensMsg>(&event)) {
-      s.generate.resume_tokens.insert(s.generate.resume_tokens.end(), tokens->tokens.begin(), tokens->tokens.end());
-      return event;
-    }
-    auto* error = std::get_if<HeadError>(&event);
-    if (!error || error->code != "lost" || s.head->cancelled() || stopping) return event;
-    const HeadError lost = *error;
-    LL_WARN("http: " << lost.message << "; resuming (" << s.generate.resume_tokens.size() << " tokens so far)");
-    const auto lost_at = Clock::now();
-    bool resumed = false;
-    while (!resumed && !stopping && Clock::now() - lost_at < kResumeTimeout) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      auto plan = source.current_plan();
-      if (!plan || plan->head.empty()) continue;
-      if (plan->head == s.head_endpoint && plan->version == s.plan_version) continue;  // not re-planned yet
-      auto opened = HeadStream::open(plan->head, s.generate, kOpenTimeout);
-      if (auto* e = std::get_if<HeadError>(&opened)) {
-        if (e->code == "lost" || e->code == "not_ready" || e->code == "timeout") continue;  // the new head loads
-        return *e;
-      }
-      s.head = std::get<std::unique_ptr<HeadStream>>(std::move(opened));
-      s.head_endpoint = plan->head;
-      s.plan_version = plan->version;
-      resumed = true;
-      LL_INFO("http: resumed on " << plan->head << " " << std::chrono::duration<double>(Clock::now() - lost_at).count()
-                                  << " s after losing the head");
-    }
-    if (!resumed) {
-      return HeadError{"unavailable",
-                       lost.message + "; no new head within " + std::to_string(kResumeTimeout.count()) + " s"};
-    }
-  }
-}
-
 void HttpServer::Impl::complete_whole(Stream& s, httplib::Response& res) {
   bool first = true;
   while (true) {
-    if (stopping) s.head->cancel();
-    HeadEvent event = next_event(s);
+    client::HeadEvent event = s.head->next();  // cancels the session itself when the server is stopping
     if (auto* tokens = std::get_if<proto::TokensMsg>(&event)) {
       if (first && !tokens->tokens.empty()) {
         counters.observe_first_token(std::chrono::duration<double>(Clock::now() - s.begun).count());
@@ -338,7 +320,9 @@ void HttpServer::Impl::complete_whole(Stream& s, httplib::Response& res) {
       if (s.scanner.stopped()) s.head->cancel();
       continue;
     }
-    if (auto* error = std::get_if<HeadError>(&event)) return send_error(res, head_error(*error, s.request.endpoint));
+    if (auto* error = std::get_if<client::ClientError>(&event)) {
+      return send_error(res, head_error(*error, s.request.endpoint));
+    }
     const auto& done = std::get<proto::DoneMsg>(event);
     (void)s.scanner.finish();
     const std::string finish = finish_reason(done.stop_reason, s.scanner.stopped());
@@ -367,8 +351,7 @@ bool HttpServer::Impl::stream_chunks(Stream& s, httplib::DataSink& sink) {
   if (chat && !chunk("", "", true)) return false;
   bool first_token = true;
   while (true) {
-    if (stopping) s.head->cancel();
-    HeadEvent event = next_event(s);
+    client::HeadEvent event = s.head->next();  // cancels the session itself when the server is stopping
     if (auto* tokens = std::get_if<proto::TokensMsg>(&event)) {
       if (first_token && !tokens->tokens.empty()) {
         counters.observe_first_token(std::chrono::duration<double>(Clock::now() - s.begun).count());
@@ -379,7 +362,7 @@ bool HttpServer::Impl::stream_chunks(Stream& s, httplib::DataSink& sink) {
       if (s.scanner.stopped()) s.head->cancel();
       continue;
     }
-    if (auto* error = std::get_if<HeadError>(&event)) {
+    if (auto* error = std::get_if<client::ClientError>(&event)) {
       write(sse_event(dump(error_json(head_error(*error, s.request.endpoint)))));
       sink.done();
       return true;
@@ -418,7 +401,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpOptions& options
   std::unique_ptr<HttpServer> server(new HttpServer());
   Impl& impl = *server->impl_;
   impl.options = options;
-  impl.source = ClusterSource(options.control_endpoint, std::chrono::milliseconds(1500));
+  impl.control = client::ControlClient({options.control_endpoint}, "http", std::chrono::milliseconds(1500));
   const size_t threads = static_cast<size_t>(options.threads);
   impl.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   impl.server.set_payload_max_length(options.max_body_bytes);

@@ -48,6 +48,20 @@ for i in "${!prompts[@]}"; do
 done
 echo "ok: 8 concurrent sessions each identical to their local run"
 
+# Byte tokens that do not form UTF-8 (temperature 100 samples them often) print as U+FFFD on both paths, plain and
+# --json: the local engine and the cluster share one TextStreamer, so the same tokens print the same bytes.
+bytes_args=(--max-tokens 60 --temperature 100 --seed 7 "Once")
+"$LLCTL" generate --local --model "$PKG" "${bytes_args[@]}" >"$TMP/bytes-local.out"
+"$LLCTL" --endpoint "$EP" generate "${bytes_args[@]}" >"$TMP/bytes-cluster.out"
+LC_ALL=C grep -q $'\xef\xbf\xbd' "$TMP/bytes-local.out" || fail "no U+FFFD in the sampled text: seed 7 no longer covers invalid UTF-8"
+cmp -s "$TMP/bytes-local.out" "$TMP/bytes-cluster.out" \
+  || fail "the same tokens print different bytes: local $(od -An -c "$TMP/bytes-local.out" | head -3) cluster $(od -An -c "$TMP/bytes-cluster.out" | head -3)"
+local_json=$("$LLCTL" generate --local --model "$PKG" --json "${bytes_args[@]}" | jq -c '{tokens, text}')
+cluster_json=$("$LLCTL" --endpoint "$EP" generate --json "${bytes_args[@]}" | jq -c '{tokens, text}')
+[[ $local_json == "$cluster_json" ]] || fail "--json differs for invalid UTF-8: local $local_json cluster $cluster_json"
+[[ $(jq -r .text <<<"$local_json") == "$(cat "$TMP/bytes-local.out")" ]] || fail "--json text is not the printed text"
+echo "ok: tokens that are not valid UTF-8 print the same bytes locally and on the cluster (plain and --json)"
+
 # A client killed mid-stream: every stage frees the session.
 "$LLCTL" --endpoint "$EP" generate --max-tokens 400 "Once upon a time" >/dev/null 2>&1 &
 client=$!

@@ -7,10 +7,10 @@
 #include <future>
 #include <thread>
 
+#include "client/head_stream.h"
 #include "deploy/deploy_server.h"
 #include "deploy/model_manager.h"
 #include "engine/generator.h"
-#include "pipeline/generate_client.h"
 #include "runtime/local_model.h"
 #include "support/paths.h"
 
@@ -144,7 +144,7 @@ TEST_CASE("LeaderPlansAndDevicesFetchVerifyLoadAndServe", "[deploy]") {
   proto::GenerateMsg g;
   g.prompt = "Once upon a time";
   g.max_tokens = 60;
-  auto done = pipeline::run_generation(c.devices[0].manager->head_data_endpoint(), g, nullptr);
+  auto done = client::run_generation(c.devices[0].manager->head_data_endpoint(), g, nullptr);
   REQUIRE(done.ok());
   auto local = open_local_model(pkg, RuntimeOptions{1});
   REQUIRE(local.ok());
@@ -215,7 +215,7 @@ TEST_CASE("SlowedDeviceLosesLayersMidGenerationAndOutputIsUnchanged", "[deploy][
   g.max_tokens = 400;
   g.ignore_eos = true;
   auto run = std::async(std::launch::async, [&] {
-    return pipeline::run_generation(c.devices[0].manager->head_data_endpoint(), g, [&](const proto::TokensMsg&) {
+    return client::run_generation(c.devices[0].manager->head_data_endpoint(), g, [&](const proto::TokensMsg&) {
       if (++pieces == 40) forty.set_value();
       return true;
     });
@@ -227,7 +227,7 @@ TEST_CASE("SlowedDeviceLosesLayersMidGenerationAndOutputIsUnchanged", "[deploy][
   c.devices[slow].stage->set_emulated_speed(0.02);
   const int slowed_at = pieces;
   auto done = run.get();
-  if (!done.ok()) FAIL(done.error());
+  if (!done.ok()) FAIL(done.error().message);
   auto status = c.devices[0].manager->status_json();
   INFO(status["replans"].dump());
   REQUIRE(status["replans"].size() >= 1);

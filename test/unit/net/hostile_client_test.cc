@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <zmq.hpp>
 
+#include "client/request.h"
 #include "net/curve.h"
-#include "net/zmq_client.h"
 #include "proto/data_messages.h"
 #include "proto/limits.h"
 #include "proto/messages.h"
@@ -22,7 +22,7 @@ std::string target() {
 
 // The code of the error reply to `frames`, "(no reply)" if none within the timeout.
 std::string error_code_for(const ll::net::Frames& frames, ll::Duration timeout = 2s) {
-  auto reply = ll::net::request_reply(target(), frames, timeout);
+  auto reply = ll::client::request_reply(target(), frames, timeout);
   if (!reply.ok()) return "(no reply)";
   auto d = ll::proto::decode_message(*reply);
   if (!std::holds_alternative<ll::proto::Envelope>(d)) return "(undecodable reply)";

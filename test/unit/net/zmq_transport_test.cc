@@ -3,8 +3,8 @@
 #include <future>
 #include <zmq.hpp>
 
+#include "client/request.h"
 #include "net/beacon.h"
-#include "net/zmq_client.h"
 #include "net/zmq_transport.h"
 #include "proto/limits.h"
 
@@ -64,7 +64,7 @@ TEST_CASE("zmq: a frame over ZMQ_MAXMSGSIZE drops that connection only", "[zmq]"
   CHECK_FALSE(receive_within(**server, 500ms));
   // Others are still served.
   auto reply =
-      std::async(std::launch::async, [&] { return ll::net::request_reply((*server)->endpoint(), {"ping"}, 3s); });
+      std::async(std::launch::async, [&] { return ll::client::request_reply((*server)->endpoint(), {"ping"}, 3s); });
   auto in = receive_within(**server, 3s);
   REQUIRE(in);
   CHECK(in->frames[0] == "ping");
@@ -95,9 +95,9 @@ TEST_CASE("zmq: a REQ-style empty delimiter is echoed in the reply", "[zmq]") {
 
 TEST_CASE("zmq client: an unreachable daemon is an error naming the endpoint, in bounded time", "[zmq]") {
   const auto start = std::chrono::steady_clock::now();
-  auto r = ll::net::request_reply("tcp://127.0.0.1:1", {"x"}, 300ms);
+  auto r = ll::client::request_reply("tcp://127.0.0.1:1", {"x"}, 300ms);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().find("tcp://127.0.0.1:1") != std::string::npos);
+  CHECK(r.error().message.find("tcp://127.0.0.1:1") != std::string::npos);
   CHECK(std::chrono::steady_clock::now() - start < 2s);
 }
 

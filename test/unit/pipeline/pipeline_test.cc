@@ -5,15 +5,16 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "client/head_stream.h"
 #include "engine/generator.h"
 #include "model/package.h"
-#include "pipeline/generate_client.h"
 #include "pipeline/stage_server.h"
 #include "runtime/local_model.h"
 #include "support/paths.h"
 
 using namespace ll;
 using namespace ll::pipeline;
+using ll::client::run_generation;
 
 namespace {
 
@@ -161,7 +162,7 @@ TEST_CASE("EightConcurrentGenerationsEachMatchTheirLocalRun", "[pipeline]") {
   TestPipeline p = start_pipeline({{0, 2}, {3, 4}, {5, 6}});
   const std::vector<std::string> prompts{"Once upon a time", "Lily", "The dog", "Tom had a red ball",
                                          "One day",          "Sue",  "A bird",  "The sun was hot"};
-  std::vector<std::future<Result<proto::DoneMsg>>> runs;
+  std::vector<std::future<client::ClientResult<proto::DoneMsg>>> runs;
   for (size_t i = 0; i < prompts.size(); ++i) {
     proto::SamplingWire sampling{i % 2 ? 0.8 : 0.0, 0, 0.9, 100 + i};
     runs.push_back(std::async(std::launch::async, [&, i, sampling] {
@@ -210,7 +211,7 @@ TEST_CASE("PromptLongerThanTheContextIsRefusedByTheHead", "[pipeline]") {
   for (int i = 0; i < 600; ++i) prompt += "cat ";
   auto done = run_generation(p.head(), request(prompt, 10), nullptr);
   REQUIRE_FALSE(done.ok());
-  CHECK_THAT(done.error(), Catch::Contains("context"));
+  CHECK_THAT(done.error().message, Catch::Contains("context"));
   // ...and keeps serving.
   auto next = run_generation(p.head(), request("Lily", 5), nullptr);
   REQUIRE(next.ok());
@@ -373,10 +374,10 @@ TEST_CASE("StepFailingOnAMiddleStageReachesTheClientAtOnce", "[pipeline]") {
   auto done = run_generation(p.head(), request("Once upon a time", 200), nullptr);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
   REQUIRE_FALSE(done.ok());
-  CHECK_THAT(done.error(), Catch::Contains("a stage of the ring failed"));
-  CHECK_FALSE(head_lost(done.error()));  // not a lost head: no resume is attempted
-  CHECK(seconds < 5);                    // told at once, not after the 10 s silence
-  CHECK(p.sessions_freed());             // freed on every stage
+  CHECK_THAT(done.error().message, Catch::Contains("a stage of the ring failed"));
+  CHECK(done.error().code != client::ErrorCode::kLost);  // not a lost head: no resume is attempted
+  CHECK(seconds < 5);                                    // told at once, not after the 10 s silence
+  CHECK(p.sessions_freed());                             // freed on every stage
 }
 
 TEST_CASE("HeadKeepsItsClientAliveThroughASilentStep", "[pipeline]") {
@@ -384,7 +385,7 @@ TEST_CASE("HeadKeepsItsClientAliveThroughASilentStep", "[pipeline]") {
   // keep-alives (an empty `tokens` after 2 s of silence) hold it.
   TestPipeline p = start_pipeline({{0, 3}, {4, 6}});
   p.servers[1]->set_emulated_speed(0.0002);
-  ClientOptions options;
+  client::GenerationOptions options;
   options.answer_timeout = std::chrono::milliseconds(4000);
   int keepalives = 0;
   auto done = run_generation(

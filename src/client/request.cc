@@ -1,17 +1,18 @@
-#include "net/zmq_client.h"
+// request_reply over a ZeroMQ DEALER (CURVE when this process has keys). Thread-safety: stateless.
+#include "client/request.h"
 
 #include <zmq.hpp>
 
 #include "net/curve.h"
 #include "proto/limits.h"
 
-namespace ll::net {
+namespace ll::client {
 
-Result<Frames> request_reply(const std::string& endpoint, const Frames& request, Duration timeout) {
+ClientResult<net::Frames> request_reply(const std::string& endpoint, const net::Frames& request, Duration timeout) {
   try {
     zmq::context_t context(1);
     zmq::socket_t socket(context, zmq::socket_type::dealer);
-    secure_client(socket);
+    net::secure_client(socket);
     socket.set(zmq::sockopt::linger, 0);
     socket.set(zmq::sockopt::maxmsgsize, proto::kMaxSocketFrameBytes);
     socket.connect(endpoint);
@@ -22,12 +23,13 @@ Result<Frames> request_reply(const std::string& endpoint, const Frames& request,
     zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
     if (zmq::poll(&item, 1, ms) <= 0) {
-      return make_error("no answer from lingualinkd at " + endpoint + " within " + std::to_string(ms.count()) +
-                        " ms (is it running?" +
-                        (security().enabled ? " Are this client's keys in its allow-list?)"
-                                            : " If it uses CURVE keys, pass --keys DIR or set LL_KEYS.)"));
+      return ClientError{ErrorCode::kTimeout,
+                         "no answer from lingualinkd at " + endpoint + " within " + std::to_string(ms.count()) +
+                             " ms (is it running?" +
+                             (net::security().enabled ? " Are this client's keys in its allow-list?)"
+                                                      : " If it uses CURVE keys, pass --keys DIR or set LL_KEYS.)")};
     }
-    Frames reply;
+    net::Frames reply;
     zmq::message_t part;
     do {
       if (!socket.recv(part, zmq::recv_flags::none)) break;
@@ -35,8 +37,8 @@ Result<Frames> request_reply(const std::string& endpoint, const Frames& request,
     } while (part.more());
     return reply;
   } catch (const zmq::error_t& e) {
-    return make_error("cannot talk to lingualinkd at " + endpoint + ": " + e.what());
+    return ClientError{ErrorCode::kUnreachable, "cannot talk to lingualinkd at " + endpoint + ": " + e.what()};
   }
 }
 
-}  // namespace ll::net
+}  // namespace ll::client
