@@ -380,18 +380,54 @@ TEST_CASE("StepFailingOnAMiddleStageReachesTheClientAtOnce", "[pipeline]") {
   CHECK(p.sessions_freed());                             // freed on every stage
 }
 
+namespace {
+
+// A real shard range whose steps wait until the test releases them: a step as long as the test needs, whatever the
+// machine's speed (bounded, so a broken test cannot hang the stage thread for good).
+class HeldSteps final : public ShardRange {
+ public:
+  explicit HeldSteps(std::shared_ptr<ShardRange> inner) : inner_(std::move(inner)), released_(release_.get_future()) {}
+  void release() { release_.set_value(); }
+  int first_shard() const override { return inner_->first_shard(); }
+  int last_shard() const override { return inner_->last_shard(); }
+  Status open_session(uint64_t id) override { return inner_->open_session(id); }
+  void close_session(uint64_t id) override { inner_->close_session(id); }
+  size_t open_sessions() const override { return inner_->open_sessions(); }
+  Result<Tensor32> forward(uint64_t id, const StepInput& input) override {
+    (void)released_.wait_for(std::chrono::seconds(30));
+    return inner_->forward(id, input);
+  }
+
+ private:
+  std::shared_ptr<ShardRange> inner_;
+  std::promise<void> release_;
+  std::shared_future<void> released_;
+};
+
+}  // namespace
+
 TEST_CASE("HeadKeepsItsClientAliveThroughASilentStep", "[pipeline]") {
-  // The tail takes ~6 s for one step (emulated slowness); the client gives up after 4 s without a word. The head's
-  // keep-alives (an empty `tokens` after 2 s of silence) hold it.
+  // The tail's step lasts until the client has heard a keep-alive; the client gives up after 4 s without a word.
+  // The head's keep-alives (an empty `tokens` after 2 s of silence) hold it.
   TestPipeline p = start_pipeline({{0, 3}, {4, 6}});
-  p.servers[1]->set_emulated_speed(0.0002);
+  auto held = std::make_shared<HeldSteps>(p.ranges[1]);
+  for (size_t i = 0; i < 2; ++i) {
+    auto c = std::make_shared<StageConfig>();
+    c->plan_version = 2;
+    c->stage_index = static_cast<int>(i);
+    for (const auto& s : p.servers) c->stage_endpoints.push_back(s->endpoint());
+    c->shards = i == 1 ? std::static_pointer_cast<ShardRange>(held) : p.ranges[i];
+    c->manifest = p.manifest;
+    c->tokenizer = p.tokenizer;
+    p.servers[i]->configure(c);
+  }
   client::GenerationOptions options;
   options.answer_timeout = std::chrono::milliseconds(4000);
   int keepalives = 0;
   auto done = run_generation(
       p.head(), request("Lily", 1),
       [&](const proto::TokensMsg& t) {
-        if (t.tokens.empty() && t.text.empty()) ++keepalives;
+        if (t.tokens.empty() && t.text.empty() && ++keepalives == 1) held->release();
         return true;
       },
       options);
