@@ -1,5 +1,6 @@
-// lingualinkd's configuration: defaults, the JSON config file (config/lingualinkd.example.json documents every key),
-// command-line overrides, and validation. Thread-safety: plain value type.
+// lingualinkd's configuration: the value type, the JSON config file (config/lingualinkd.example.json documents every
+// key), the checks across options, and the node's configuration derived from it. Each option's flag, key, default,
+// bounds and help are in its row of daemon/options.cc. Thread-safety: plain value type and stateless functions.
 #pragma once
 
 #include <cstdint>
@@ -11,53 +12,58 @@
 
 namespace ll::daemon {
 
+// One field per row of the option table (daemon/options.cc), which also holds the defaults.
 struct DaemonConfig {
-  std::string name;  // default: the host name, sanitized
-  std::string cluster = "home";
-  std::string listen = "tcp://127.0.0.1:7700";
-  std::string advertise;  // default: the bound listen endpoint
+  DaemonConfig();  // every field at its table default
+
+  std::string name;  // "" = the host name, sanitized (validate())
+  std::string cluster;
+  std::string listen;
+  std::string advertise;  // "" = the bound listen endpoint
   std::vector<std::string> peers;
   std::string memory_budget;  // "2GiB"; "" = 70% of available memory
   int threads = 0;            // 0 = all cores (libtorch default)
   std::string data_dir;
-  std::string log_level = "info";
-  int64_t heartbeat_interval_ms = 1000;
-  int64_t heartbeat_timeout_ms = 3000;
+  std::string log_level;
+  int64_t heartbeat_interval_ms = 0;
+  int64_t heartbeat_timeout_ms = 0;
   int64_t election_timeout_min_ms = 0;  // 0 = 1.8 x heartbeat interval
   int64_t election_timeout_max_ms = 0;  // 0 = 2.5 x heartbeat interval
-  bool beacon = true;
-  int beacon_port = 7701;
-  int64_t beacon_interval_ms = 1000;
-  double profile_seconds = 0.3;  // per measured shape; 0 = skip the compute profile
-  int64_t probe_bytes = 256 * 1024;
-  int64_t probe_interval_s = 30;
-  int64_t ping_interval_s = 5;
+  bool beacon = false;
+  int beacon_port = 0;
+  int64_t beacon_interval_ms = 0;
+  double profile_seconds = 0;  // per measured shape; 0 = skip the compute profile
+  int64_t probe_bytes = 0;
+  int64_t probe_interval_s = 0;
+  int64_t ping_interval_s = 0;
   // Serving (the data plane).
-  std::string data_listen;          // default: the listen address with a free port
+  std::string data_listen;          // "" = the listen address with a free port
   std::string model;                // a package the leader loads at start
-  double emulate_speed = 1.0;       // test knob: behave as a device this many times as fast
+  double emulate_speed = 0;         // test knob: behave as a device this many times as fast
   std::string emulate_egress;       // benchmark knob: "20Mbit,5ms" uplink of the data plane (link_emulator.h)
-  bool rebalance = true;            // runtime load balancing on the leader
-  double rebalance_cooldown_s = 5;  // no re-plan sooner than this after the last one
-  double step_deadline_s = 60;      // a compute step longer than this: the device is hung (0 = no watchdog)
+  bool rebalance = false;           // runtime load balancing on the leader
+  double rebalance_cooldown_s = 0;  // no re-plan sooner than this after the last one
+  double step_deadline_s = 0;       // a compute step longer than this: the device is hung (0 = no watchdog)
   // Security (docs/security.md).
-  std::string keys_dir;   // default: $LL_KEYS, else /etc/lingualinked/keys
+  std::string keys_dir;   // "" = $LL_KEYS, else /etc/lingualinked/keys (validate())
   bool insecure = false;  // no CURVE even when keys exist: explicit only, warned about
   // The HTTP API (docs/http.md): off unless an address is given.
-  std::string http;                       // HOST:PORT, e.g. 127.0.0.1:8080; "" = off
-  std::string http_token;                 // bearer token; required to bind beyond loopback
-  int64_t http_threads = 8;               // connections served at once
-  int64_t http_max_body_bytes = 1 << 20;  // larger request bodies: 413
+  std::string http;                 // HOST:PORT, e.g. 127.0.0.1:8080; "" = off
+  std::string http_token;           // bearer token; required to bind beyond loopback
+  int64_t http_threads = 0;         // connections served at once
+  int64_t http_max_body_bytes = 0;  // larger request bodies: 413
 };
 
 // The keys folder a daemon or llctl uses when none is given: $LL_KEYS, else /etc/lingualinked/keys.
 [[nodiscard]] std::string default_keys_dir();
 
-// Applies the keys of a JSON config file onto `config`; unknown keys and mistyped values are errors.
+// Applies the keys of a JSON config file onto `config`, except those in `keep` (given as flags, which win);
+// unknown keys and mistyped values are errors naming the file and the key.
 [[nodiscard]] Status apply_config_file(const std::string& path, DaemonConfig& config,
                                        const std::vector<std::string>& keep);
 
-// Checks ranges and formats, and fills derived defaults (name).
+// Checks every option (options.cc) and the rules across options, and fills derived defaults (name, keys folder,
+// election timeouts). Errors are one line naming the flag and config key.
 [[nodiscard]] Status validate(DaemonConfig& config);
 
 // The node's configuration (timings, seeds) from the daemon's.

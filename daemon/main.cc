@@ -22,6 +22,7 @@
 #include "common/units.h"
 #include "daemon/config.h"
 #include "daemon/keys.h"
+#include "daemon/options.h"
 #include "daemon/serving.h"
 #include "http/server.h"
 #include "net/beacon.h"
@@ -285,45 +286,12 @@ int run(const ll::daemon::DaemonConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ll::daemon::DaemonConfig config;
+  ll::daemon::DaemonConfig config;  // the option table's defaults
   CLI::App app{"lingualinkd — the lingualinked daemon: one per device"};
   app.set_version_flag("--version", std::string("lingualinkd ") + kVersion, "print the version and exit");
-  std::string peers;
+  ll::daemon::add_flags(app, config);  // every option: daemon/options.cc
   std::string config_file;
-  app.add_option("--name", config.name, "device name (default: host name)");
-  app.add_option("--listen", config.listen, "ZeroMQ endpoint to listen on (default tcp://127.0.0.1:7700)");
-  app.add_option("--advertise", config.advertise, "endpoint peers should dial (default: the listen endpoint)");
-  app.add_option("--peers", peers, "seed peers, comma-separated tcp://HOST:PORT");
-  app.add_option("--cluster", config.cluster, "cluster name (default home)");
-  app.add_option("--memory-budget", config.memory_budget,
-                 "memory for shards and KV cache, e.g. 2GiB (default 70% of available)");
-  app.add_option("--threads", config.threads, "compute threads (default: all cores)");
-  app.add_option("--data-dir", config.data_dir, "directory for persistent state (election term and vote)");
   app.add_option("--config", config_file, "JSON config file (see config/lingualinkd.example.json)");
-  app.add_option("--log-level", config.log_level, "debug, info, warn or error");
-  app.add_option("--heartbeat-interval-ms", config.heartbeat_interval_ms, "heartbeat interval (default 1000)");
-  app.add_option("--heartbeat-timeout-ms", config.heartbeat_timeout_ms,
-                 "a silent peer is dead after this (default 3000)");
-  app.add_flag("--beacon,!--no-beacon", config.beacon, "UDP beacon discovery (default on)");
-  app.add_option("--beacon-port", config.beacon_port, "UDP port of beacons (default 7701)");
-  app.add_option("--profile-seconds", config.profile_seconds, "time per compute-profile shape; 0 skips (default 0.3)");
-  app.add_option("--data-listen", config.data_listen,
-                 "data-plane endpoint (activations, shard transfer); default: the listen address, a free port");
-  app.add_option("--model", config.model, "model package the leader loads at start (like llctl load)");
-  app.add_option("--emulate-speed", config.emulate_speed,
-                 "test knob: behave as a device this many times as fast, in (0, 1] (default 1)");
-  app.add_option("--http", config.http,
-                 "serve the OpenAI-compatible HTTP API, metrics and the topology page on HOST:PORT, e.g. "
-                 "127.0.0.1:8080 (off by default; beyond loopback only with http_token in the config file)");
-  app.add_option("--emulate-egress", config.emulate_egress,
-                 "benchmark knob: send activations through an emulated uplink BANDWIDTH,LATENCY, e.g. 20Mbit,5ms");
-  app.add_flag("--rebalance,!--no-rebalance", config.rebalance, "runtime load balancing on the leader (default on)");
-  app.add_option("--rebalance-cooldown", config.rebalance_cooldown_s,
-                 "seconds after a plan before load balancing may re-plan (default 5)");
-  app.add_option("--step-deadline", config.step_deadline_s,
-                 "seconds one compute step may take before the device counts as hung and leaves (default 60; 0 = off)");
-  app.add_option("--keys", config.keys_dir, "CURVE keys folder (default $LL_KEYS, else /etc/lingualinked/keys)");
-  app.add_flag("--insecure", config.insecure, "run without CURVE authentication and encryption (warned about)");
   bool init = false;
   app.add_flag("--init", init,
                "create this device's keys (and a new cluster's, if none) in the keys folder, then exit");
@@ -333,54 +301,12 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    // Options given on the command line win over the file.
     if (!config_file.empty()) {
-      // Options given on the command line win over the file.
-      const std::vector<std::pair<const char*, const char*>> flags = {
-          {"--name", "name"},
-          {"--listen", "listen"},
-          {"--advertise", "advertise"},
-          {"--peers", "peers"},
-          {"--cluster", "cluster"},
-          {"--memory-budget", "memory_budget"},
-          {"--threads", "threads"},
-          {"--data-dir", "data_dir"},
-          {"--log-level", "log_level"},
-          {"--heartbeat-interval-ms", "heartbeat_interval_ms"},
-          {"--heartbeat-timeout-ms", "heartbeat_timeout_ms"},
-          {"--beacon", "beacon"},
-          {"--beacon-port", "beacon_port"},
-          {"--profile-seconds", "profile_seconds"},
-          {"--data-listen", "data_listen"},
-          {"--model", "model"},
-          {"--emulate-speed", "emulate_speed"},
-          {"--emulate-egress", "emulate_egress"},
-          {"--rebalance", "rebalance"},
-          {"--rebalance-cooldown", "rebalance_cooldown_s"},
-          {"--keys", "keys_dir"},
-          {"--step-deadline", "step_deadline_s"},
-          {"--insecure", "insecure"},
-          {"--http", "http"}};
-      std::vector<std::string> keep;
-      for (const auto& [flag, key] : flags) {
-        if (app.count(flag) > 0) keep.emplace_back(key);
-      }
-      if (app.count("--no-beacon") > 0) keep.emplace_back("beacon");
-      if (app.count("--no-rebalance") > 0) keep.emplace_back("rebalance");
-      if (auto st = ll::daemon::apply_config_file(config_file, config, keep); !st.ok()) {
+      if (auto st = ll::daemon::apply_config_file(config_file, config, ll::daemon::keys_given_as_flags(app));
+          !st.ok()) {
         std::fprintf(stderr, "lingualinkd: %s\n", st.error().c_str());
         return 2;
-      }
-    }
-    if (app.count("--peers") > 0) {
-      config.peers.clear();
-      std::string item;
-      for (size_t i = 0; i <= peers.size(); ++i) {
-        if (i == peers.size() || peers[i] == ',') {
-          if (!item.empty()) config.peers.push_back(item);
-          item.clear();
-        } else {
-          item.push_back(peers[i]);
-        }
       }
     }
     if (auto st = ll::daemon::validate(config); !st.ok()) {
