@@ -106,7 +106,8 @@ void Node::apply_posts() {
 
 bool Node::allow_log() {
   const TimePoint now = clock_.now();
-  bucket_ = std::min(20.0, bucket_ + 20.0 * to_ms(now - bucket_time_) / 1000.0);
+  const double per_second = proto::kRefusalsPerSecond;
+  bucket_ = std::min(per_second, bucket_ + per_second * to_ms(now - bucket_time_) / 1000.0);
   bucket_time_ = now;
   if (bucket_ < 1) {
     ++suppressed_;

@@ -21,6 +21,7 @@
 #include "cluster/membership.h"
 #include "cluster/state_store.h"
 #include "net/transport.h"
+#include "proto/limits.h"
 
 namespace ll::cluster {
 
@@ -115,7 +116,7 @@ class Node {
   LinkMeter links_;
   // Rate limit of log lines and error replies caused by what peers send (token bucket, per second).
   TimePoint bucket_time_{};
-  double bucket_ = 20;
+  double bucket_ = proto::kRefusalsPerSecond;
   uint64_t suppressed_ = 0;
 
   std::map<std::string, TimePoint> discovered_;  // seeds found by beacons, until they answer or expire

@@ -31,4 +31,15 @@ inline constexpr int kReceiveHighWaterMark = 64;
 inline constexpr int kDataHighWaterMark = 10000;
 inline constexpr uint64_t kMaxTerm = uint64_t{1} << 53;  // exact in every JSON implementation; never wraps
 
+// Strings and numbers inside control messages.
+inline constexpr size_t kMaxTypeNameBytes = 64;  // type, error code, in_reply_to
+inline constexpr size_t kMaxErrorMessageBytes = 4096;
+inline constexpr size_t kMaxRoleBytes = 16;        // role and member state names
+inline constexpr size_t kMaxVersionBytes = 64;     // the release string in a device profile
+inline constexpr size_t kMaxEngineNameBytes = 32;  // quantized_engine in a device profile
+inline constexpr size_t kMaxProfileFields = 32;    // keys of a device profile object
+inline constexpr int64_t kMaxProfileThreads = 4096;
+// Error replies and log lines about refused messages: a token bucket refilled this many per second.
+inline constexpr int kRefusalsPerSecond = 20;
+
 }  // namespace ll::proto

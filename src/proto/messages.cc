@@ -98,7 +98,7 @@ std::variant<Envelope, ProtocolError> decode_message(const std::vector<std::stri
                                            "daemon speaks version " +
                                            std::to_string(kProtocolVersion));
   }
-  auto type_str = get_string(j, "type", 64);
+  auto type_str = get_string(j, "type", kMaxTypeNameBytes);
   if (!type_str.ok()) return perr("malformed", type_str.error());
   const TypeInfo* info = find_type(*type_str);
   if (info == nullptr) return perr("unknown_type", "unknown message type '" + *type_str + "'");
@@ -204,9 +204,9 @@ Result<DeviceProfile> DeviceProfile::from_json(const Json& j) {
   LL_ASSIGN_OR_RETURN(p.gflops_decode, get_number(j, "gflops_decode"));
   LL_ASSIGN_OR_RETURN(p.gflops_prefill, get_number(j, "gflops_prefill"));
   LL_ASSIGN_OR_RETURN(p.profiled, get_bool(j, "profiled"));
-  LL_ASSIGN_OR_RETURN(p.version, get_string(j, "version", 64));
+  LL_ASSIGN_OR_RETURN(p.version, get_string(j, "version", kMaxVersionBytes));
   if (j.contains("quantized_engine")) {
-    LL_ASSIGN_OR_RETURN(p.quantized_engine, get_string(j, "quantized_engine", 32));
+    LL_ASSIGN_OR_RETURN(p.quantized_engine, get_string(j, "quantized_engine", kMaxEngineNameBytes));
   }
   auto data = j.find("data_endpoint");
   if (data != j.end() && !(data->is_string() && data->get<std::string>().empty())) {
@@ -216,7 +216,7 @@ Result<DeviceProfile> DeviceProfile::from_json(const Json& j) {
   if (deploy != j.end() && !(deploy->is_string() && deploy->get<std::string>().empty())) {
     LL_ASSIGN_OR_RETURN(p.deploy_endpoint, get_endpoint(j, "deploy_endpoint"));
   }
-  if (p.threads < 0 || p.threads > 4096) return make_error("profile threads out of range");
+  if (p.threads < 0 || p.threads > kMaxProfileThreads) return make_error("profile threads out of range");
   if (p.gflops_decode < 0 || p.gflops_prefill < 0) return make_error("profile GFLOP/s must not be negative");
   return p;
 }
@@ -229,7 +229,7 @@ Json HelloBody::to_json() const {
 
 Result<HelloBody> HelloBody::from_json(const Json& j, bool welcome) {
   HelloBody b;
-  LL_ASSIGN_OR_RETURN(const Json* p, get_object(j, "profile", 32));
+  LL_ASSIGN_OR_RETURN(const Json* p, get_object(j, "profile", kMaxProfileFields));
   LL_ASSIGN_OR_RETURN(b.profile, DeviceProfile::from_json(*p));
   LL_ASSIGN_OR_RETURN(b.members, members_from_json(j));
   if (welcome) {
@@ -250,10 +250,10 @@ Json HeartbeatBody::to_json() const {
 
 Result<HeartbeatBody> HeartbeatBody::from_json(const Json& j) {
   HeartbeatBody b;
-  LL_ASSIGN_OR_RETURN(b.role, get_string(j, "role", 16));
+  LL_ASSIGN_OR_RETURN(b.role, get_string(j, "role", kMaxRoleBytes));
   if (b.role != "follower" && b.role != "candidate" && b.role != "leader") return make_error("unknown role");
   LL_ASSIGN_OR_RETURN(b.leader, get_name_or_empty(j, "leader"));
-  LL_ASSIGN_OR_RETURN(const Json* p, get_object(j, "profile", 32));
+  LL_ASSIGN_OR_RETURN(const Json* p, get_object(j, "profile", kMaxProfileFields));
   LL_ASSIGN_OR_RETURN(b.profile, DeviceProfile::from_json(*p));
   LL_ASSIGN_OR_RETURN(b.members, members_from_json(j));
   LL_ASSIGN_OR_RETURN(const Json* links, get_object(j, "links", kMaxMembers));
@@ -307,9 +307,9 @@ Json ErrorBody::to_json() const { return {{"code", code}, {"message", message}, 
 
 Result<ErrorBody> ErrorBody::from_json(const Json& j) {
   ErrorBody b;
-  LL_ASSIGN_OR_RETURN(b.code, get_string(j, "code", 64));
-  LL_ASSIGN_OR_RETURN(b.message, get_string(j, "message", 4096));
-  LL_ASSIGN_OR_RETURN(b.in_reply_to, get_string(j, "in_reply_to", 64));
+  LL_ASSIGN_OR_RETURN(b.code, get_string(j, "code", kMaxTypeNameBytes));
+  LL_ASSIGN_OR_RETURN(b.message, get_string(j, "message", kMaxErrorMessageBytes));
+  LL_ASSIGN_OR_RETURN(b.in_reply_to, get_string(j, "in_reply_to", kMaxTypeNameBytes));
   return b;
 }
 
@@ -339,11 +339,11 @@ Result<DevicesBody> DevicesBody::from_json(const Json& j) {
   for (const Json& d : *devs) {
     if (!d.is_object()) return make_error("device row is not an object");
     DeviceRow row;
-    LL_ASSIGN_OR_RETURN(const Json* p, get_object(d, "profile", 32));
+    LL_ASSIGN_OR_RETURN(const Json* p, get_object(d, "profile", kMaxProfileFields));
     LL_ASSIGN_OR_RETURN(row.profile, DeviceProfile::from_json(*p));
-    LL_ASSIGN_OR_RETURN(row.role, get_string(d, "role", 16));
+    LL_ASSIGN_OR_RETURN(row.role, get_string(d, "role", kMaxRoleBytes));
     LL_ASSIGN_OR_RETURN(row.term, get_u64(d, "term"));
-    LL_ASSIGN_OR_RETURN(row.state, get_string(d, "state", 16));
+    LL_ASSIGN_OR_RETURN(row.state, get_string(d, "state", kMaxRoleBytes));
     LL_ASSIGN_OR_RETURN(row.last_heartbeat_ms, get_i64(d, "last_heartbeat_ms"));
     b.devices.push_back(std::move(row));
   }
@@ -375,7 +375,7 @@ Result<StatusBody> StatusBody::from_json(const Json& j) {
   StatusBody b;
   LL_ASSIGN_OR_RETURN(b.self, get_name(j, "self"));
   LL_ASSIGN_OR_RETURN(b.cluster, get_name(j, "cluster"));
-  LL_ASSIGN_OR_RETURN(b.role, get_string(j, "role", 16));
+  LL_ASSIGN_OR_RETURN(b.role, get_string(j, "role", kMaxRoleBytes));
   LL_ASSIGN_OR_RETURN(b.leader, get_name_or_empty(j, "leader"));
   LL_ASSIGN_OR_RETURN(b.term, get_u64(j, "term"));
   LL_ASSIGN_OR_RETURN(b.members_known, get_u64(j, "members_known"));
