@@ -175,7 +175,11 @@ void Node::reply_to(const net::Incoming& in, Envelope msg) {
 
 void Node::reply_error(const net::Incoming& in, const proto::ProtocolError& error) {
   const bool may = allow_log();
-  if (may) LL_WARN("refused message (" << error.code << "): " << error.message);
+  // A peer of another version repeats its hello every heartbeat: its refusal is logged once, then at debug level.
+  const bool again = error.code == "unsupported_version" && !version_refusals_.insert(error.message).second;
+  if (version_refusals_.size() > proto::kMaxMembers) version_refusals_.clear();
+  if (may && again) LL_DEBUG("refused message (" << error.code << "): " << error.message);
+  if (may && !again) LL_WARN("refused message (" << error.code << "): " << error.message);
   // Answers only arrive in place for messages sent to our listen socket; never answer an answer (no error loops).
   if (may && in.via_peer.empty() && !in.reply_route.empty()) {
     reply_to(in, proto::make_error_message(config_.name, election_.term(), error));

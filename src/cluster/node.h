@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,7 @@ class Node {
   TimePoint bucket_time_{};
   double bucket_ = proto::kRefusalsPerSecond;
   uint64_t suppressed_ = 0;
+  std::set<std::string> version_refusals_;  // unsupported_version lines already logged (bounded)
 
   std::map<std::string, TimePoint> discovered_;  // seeds found by beacons, until they answer or expire
   std::function<bool()> refresh_hook_;

@@ -63,6 +63,24 @@ Result<LinkStat> link_from_json(const Json& j) {
 
 Json link_to_json(const LinkStat& s) { return {{"rtt_ms", s.rtt_ms}, {"bandwidth_mbps", s.bandwidth_mbps}}; }
 
+// A message of another protocol version. Only the fields every version keeps (docs/protocol.md, "Versions") are
+// read: who sent it, and, when it is an error (a refusal of ours), its code. One line naming both versions.
+ProtocolError other_version(const Json& j, int64_t version) {
+  auto from = get_name(j, "from");
+  auto endpoint = get_endpoint(j, "endpoint");
+  auto type = get_string(j, "type", kMaxTypeNameBytes);
+  std::string message = from.ok() ? "'" + *from + "'" : "the sender";
+  if (endpoint.ok()) message += " (" + *endpoint + ")";
+  message += " speaks lingualinked protocol version " + std::to_string(version) + ", this program speaks version " +
+             std::to_string(kProtocolVersion) + ": run the same lingualinked release on every device and llctl";
+  if (type.ok() && *type == "error") {
+    auto code = get_string(j, "code", kMaxTypeNameBytes);
+    if (code.ok() && valid_name(*code)) message += " (it answered " + *code + ")";
+  }
+  const bool known = type.ok() && find_type(*type) != nullptr;
+  return perr("unsupported_version", message, known ? *type : "");
+}
+
 }  // namespace
 
 const TypeInfo& type_info(MessageType type) {
@@ -92,12 +110,7 @@ std::variant<Envelope, ProtocolError> decode_message(const std::vector<std::stri
 
   auto version = get_i64(j, "v");
   if (!version.ok()) return perr("malformed", version.error());
-  if (*version != kProtocolVersion) {
-    return perr("unsupported_version", "protocol version " + std::to_string(*version) +
-                                           " is not supported; this "
-                                           "daemon speaks version " +
-                                           std::to_string(kProtocolVersion));
-  }
+  if (*version != kProtocolVersion) return other_version(j, *version);
   auto type_str = get_string(j, "type", kMaxTypeNameBytes);
   if (!type_str.ok()) return perr("malformed", type_str.error());
   const TypeInfo* info = find_type(*type_str);

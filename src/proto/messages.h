@@ -75,7 +75,8 @@ struct ProtocolError {
 };
 
 // Multipart frames -> validated envelope, or the error to reply with. Checks version, type, common fields, frame
-// counts and sizes, and decodes every tensor frame.
+// counts and sizes, and decodes every tensor frame. A message of another protocol version is refused with one line
+// naming its sender and both versions, read from the fields every version keeps (docs/protocol.md, "Versions").
 [[nodiscard]] std::variant<Envelope, ProtocolError> decode_message(const std::vector<std::string>& frames);
 
 // Envelope -> multipart frames. Writes v/type/term/from (+ endpoint/cluster for peer types) over `body`.

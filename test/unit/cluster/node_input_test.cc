@@ -118,3 +118,16 @@ TEST_CASE("a valid peer is learned from its heartbeat and its higher term adopte
   REQUIRE(f.node->membership().find("peer") != nullptr);
   CHECK(f.node->membership().find("peer")->profile.memory_budget == 1024);
 }
+
+TEST_CASE("ClientOfAnotherVersionIsToldBothVersionsInOneLine", "[node][version]") {
+  Fixture f;
+  auto reply = f.ask({R"({"v":2,"type":"get_status","term":0,"from":"llctl"})"});
+  REQUIRE(reply.has_value());
+  REQUIRE(reply->type == ll::proto::MessageType::kError);
+  const std::string message = reply->body.value("message", "");
+  CHECK(reply->body.value("code", "") == "unsupported_version");
+  CHECK(reply->body.value("in_reply_to", "") == "get_status");
+  CHECK(message.find("'llctl' speaks lingualinked protocol version 2, this program speaks version 1") == 0);
+  CHECK(message.find('\n') == std::string::npos);
+  CHECK(f.still_serving());
+}

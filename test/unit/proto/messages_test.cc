@@ -180,3 +180,65 @@ TEST_CASE("random and mutated control frames never crash the decoder", "[message
   }
   SUCCEED();
 }
+
+namespace {
+// A hello as a peer of protocol version `v` would send it: a valid version-1 hello with another `v`.
+std::vector<std::string> hello_of_version(int v) {
+  HelloBody hello;
+  hello.profile.name = "b";
+  hello.profile.endpoint = "tcp://127.0.0.1:7701";
+  Envelope e;
+  e.type = MessageType::kHello;
+  e.from = "b";
+  e.endpoint = "tcp://127.0.0.1:7701";
+  e.cluster = "home";
+  e.body = hello.to_json();
+  auto frames = encode_message(e);
+  REQUIRE(frames.ok());
+  Json j = Json::parse((*frames)[0]);
+  j["v"] = v;
+  return {j.dump()};
+}
+
+ProtocolError refusal_of(const std::vector<std::string>& frames) {
+  auto d = decode_message(frames);
+  REQUIRE(std::holds_alternative<ProtocolError>(d));
+  return std::get<ProtocolError>(d);
+}
+}  // namespace
+
+TEST_CASE("HelloOfAnotherVersionIsRefusedNamingTheSenderAndBothVersions", "[messages][version]") {
+  REQUIRE(std::holds_alternative<Envelope>(decode_message(hello_of_version(kProtocolVersion))));
+  for (int other : {kProtocolVersion + 1, kProtocolVersion - 1, 99}) {
+    const ProtocolError e = refusal_of(hello_of_version(other));
+    INFO(e.message);
+    CHECK(e.code == "unsupported_version");
+    CHECK(e.in_reply_to == "hello");
+    CHECK(e.message.rfind("'b' (tcp://127.0.0.1:7701) speaks lingualinked protocol version " + std::to_string(other) +
+                              ", this program speaks version " + std::to_string(kProtocolVersion) + ": ",
+                          0) == 0);
+    CHECK(e.message.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("RefusalFromADaemonOfAnotherVersionReadsAsARefusal", "[messages][version]") {
+  // What llctl (or a daemon whose hello was refused) gets back from a daemon of the next version.
+  const int next = kProtocolVersion + 1;
+  const std::string reply = R"({"v":)" + std::to_string(next) +
+                            R"(,"type":"error","term":4,"from":"board1","code":"unsupported_version",)"
+                            R"("message":"whatever the next version says","in_reply_to":"get_status"})";
+  const ProtocolError e = refusal_of({reply});
+  CHECK(e.code == "unsupported_version");
+  CHECK(e.message == "'board1' speaks lingualinked protocol version " + std::to_string(next) +
+                         ", this program speaks version " + std::to_string(kProtocolVersion) +
+                         ": run the same lingualinked release on every device and llctl (it answered "
+                         "unsupported_version)");
+}
+
+TEST_CASE("MessageOfAnotherVersionWithoutReadableFieldsStillGetsOneLine", "[messages][version]") {
+  const ProtocolError e = refusal_of({R"({"v":7,"type":"frobnicate","from":"not a name!","code":"x y"})"});
+  CHECK(e.code == "unsupported_version");
+  CHECK(e.in_reply_to.empty());  // an unknown type is not echoed
+  CHECK(e.message.rfind("the sender speaks lingualinked protocol version 7,", 0) == 0);
+  CHECK(e.message.find("answered") == std::string::npos);
+}
