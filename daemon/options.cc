@@ -1,6 +1,7 @@
 #include "daemon/options.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -172,6 +173,22 @@ Option endpoint_list(const char* flag, const char* key, std::vector<std::string>
     return out;
   };
   return o;
+}
+
+// Edits (insert, delete, replace) between two keys: a typo's nearest key is suggested.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t replaced = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
+      diagonal = row[j];
+      row[j] = std::min({replaced, row[j] + 1, row[j - 1] + 1});
+    }
+  }
+  return row[b.size()];
 }
 
 Option with_default_text(Option o, const char* shown) {
@@ -347,6 +364,21 @@ std::vector<std::string> keys_given_as_flags(const CLI::App& app) {
   return keys;
 }
 
+namespace {
+std::string suggestion(const std::string& unknown) {
+  const Option* nearest = nullptr;
+  size_t best = 3;  // more edits than this is not a typo
+  for (const auto& o : options()) {
+    const size_t d = edit_distance(unknown, o.key);
+    if (d < best) {
+      best = d;
+      nearest = &o;
+    }
+  }
+  return nearest != nullptr ? " (did you mean " + nearest->key + "?)" : " (lingualinkd --help lists every key)";
+}
+}  // namespace
+
 Status apply_config_json(const proto::Json& j, DaemonConfig& config, const std::vector<std::string>& keep) {
   if (!j.is_object()) return make_error("the config file must hold one JSON object");
   const std::set<std::string> skip(keep.begin(), keep.end());
@@ -354,7 +386,7 @@ Status apply_config_json(const proto::Json& j, DaemonConfig& config, const std::
     const std::string& key = it.key();
     if (key.rfind("_comment", 0) == 0 || key.rfind("#", 0) == 0) continue;
     const Option* o = find_option(key);
-    if (o == nullptr) return make_error("'" + key + "': unknown key");
+    if (o == nullptr) return make_error("'" + key + "': unknown key" + suggestion(key));
     if (skip.count(key)) continue;  // given on the command line: the flag wins
     if (auto st = o->read_json(j, config); !st.ok()) return make_error("'" + key + "': " + st.error());
   }

@@ -231,7 +231,10 @@ TEST_CASE("UnknownOrMistypedConfigKeyIsRefused", "[options]") {
   DaemonConfig config;
   auto typo = apply_json(config, Json{{"listen", "tcp://127.0.0.1:1"}, {"heartbeat_intervall_ms", 5}});
   REQUIRE(!typo.ok());
-  CHECK(typo.error() == "'heartbeat_intervall_ms': unknown key");
+  CHECK(typo.error() == "'heartbeat_intervall_ms': unknown key (did you mean heartbeat_interval_ms?)");
+  auto unknown = apply_json(config, Json{{"gpu", true}});
+  REQUIRE(!unknown.ok());
+  CHECK(unknown.error() == "'gpu': unknown key (lingualinkd --help lists every key)");
   auto mistyped = apply_json(config, Json{{"threads", "four"}});
   REQUIRE(!mistyped.ok());
   CHECK(mistyped.error().rfind("'threads': ", 0) == 0);
