@@ -5,6 +5,9 @@
 # Pins: a cryptic or misleading error between versions ("this daemon speaks..." printed by llctl), a log line per
 # heartbeat for a peer that will never answer in our version.
 source "$(dirname "$0")/lib/cluster.bash"
+ours=$(sed -n 's/.*kProtocolVersion = \([0-9]*\);.*/\1/p' "$LL_SOURCE_DIR/src/proto/limits.h")
+[[ -n $ours ]] || fail "kProtocolVersion not found in src/proto/limits.h"
+theirs=$((ours + 1))  # the fake's version
 assign_ports future a
 LL_LISTEN=$(endpoint future) LL_ANSWERS=12 "$LL_BUILD_DIR/bin/test_net" "[.other_version]" >"$TMP/future.out" 2>&1 &
 PIDS[future]=$!
@@ -21,7 +24,7 @@ for cmd in status devices; do
   out=$(timeout 10 "$LLCTL" --endpoint "$ep" $cmd 2>&1) || rc=$?
   [[ $rc != 0 ]] || fail "llctl $cmd succeeded against a daemon of another version: $out"
   [[ $(printf '%s\n' "$out" | wc -l) == 1 ]] || fail "llctl $cmd: more than one line: $out"
-  [[ $out == *"$ep"*"'future' speaks lingualinked protocol version 2, this program speaks version 1"* ]] ||
+  [[ $out == *"$ep"*"'future' speaks lingualinked protocol version $theirs, this program speaks version $ours"* ]] ||
     fail "llctl $cmd: unclear error: $out"
   echo "llctl $cmd: $out"
 done
@@ -35,7 +38,7 @@ until (($(grep -c '^answered' "$TMP/future.out") >= 8)); do
   (($(now_ms) < deadline)) || fail "daemon a did not send its seed 6 messages: $(cat "$TMP/future.out")"
   sleep 0.2
 done
-lines=$(grep -c "refused message (unsupported_version): 'future' speaks lingualinked protocol version 2" "$TMP/a.log")
+lines=$(grep -c "refused message (unsupported_version): 'future' speaks lingualinked protocol version $theirs" "$TMP/a.log")
 [[ $lines == 1 ]] || fail "expected the refusal logged once, got $lines lines: $(grep unsupported "$TMP/a.log")"
 echo "daemon log: $(grep -o "refused message (unsupported_version).*" "$TMP/a.log")"
 [[ $("$LLCTL" --endpoint "$(endpoint a)" devices --json | jq '[.devices[] | select(.profile.name == "future")] | length') == 0 ]] ||

@@ -121,13 +121,15 @@ TEST_CASE("a valid peer is learned from its heartbeat and its higher term adopte
 
 TEST_CASE("ClientOfAnotherVersionIsToldBothVersionsInOneLine", "[node][version]") {
   Fixture f;
-  auto reply = f.ask({R"({"v":2,"type":"get_status","term":0,"from":"llctl"})"});
+  const int next = ll::proto::kProtocolVersion + 1;
+  auto reply = f.ask({R"({"v":)" + std::to_string(next) + R"(,"type":"get_status","term":0,"from":"llctl"})"});
   REQUIRE(reply.has_value());
   REQUIRE(reply->type == ll::proto::MessageType::kError);
   const std::string message = reply->body.value("message", "");
   CHECK(reply->body.value("code", "") == "unsupported_version");
   CHECK(reply->body.value("in_reply_to", "") == "get_status");
-  CHECK(message.find("'llctl' speaks lingualinked protocol version 2, this program speaks version 1") == 0);
+  CHECK(message.find("'llctl' speaks lingualinked protocol version " + std::to_string(next) +
+                     ", this program speaks version " + std::to_string(ll::proto::kProtocolVersion)) == 0);
   CHECK(message.find('\n') == std::string::npos);
   CHECK(f.still_serving());
 }
