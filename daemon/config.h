@@ -38,6 +38,7 @@ struct DaemonConfig {
   int64_t ping_interval_s = 0;
   // Serving (the data plane).
   std::string data_listen;          // "" = the listen address with a free port
+  std::string deploy_listen;        // "" = the data endpoint's host with a free port
   std::string model;                // a package the leader loads at start
   double emulate_speed = 0;         // test knob: behave as a device this many times as fast
   std::string emulate_egress;       // benchmark knob: "20Mbit,5ms" uplink of the data plane (link_emulator.h)

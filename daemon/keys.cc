@@ -61,11 +61,13 @@ Status init_keys(const DaemonConfig& config) {
 
 Status setup_security(const DaemonConfig& config) {
   const bool loopback = net::is_loopback_endpoint(config.listen) &&
-                        (config.data_listen.empty() || net::is_loopback_endpoint(config.data_listen));
+                        (config.data_listen.empty() || net::is_loopback_endpoint(config.data_listen)) &&
+                        (config.deploy_listen.empty() || net::is_loopback_endpoint(config.deploy_listen));
   if (config.insecure) {
-    LL_WARN("--insecure: CURVE is off; any host that reaches " << config.listen
-                                                               << " or the data port can join, read and control "
-                                                                  "this device");
+    LL_WARN("--insecure: CURVE is off; any host that reaches "
+            << config.listen
+            << " or the data and deploy ports can join, read and control "
+               "this device");
     return Status::Ok();
   }
   if (!net::keys_folder_present(config.keys_dir)) {

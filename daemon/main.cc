@@ -171,6 +171,7 @@ int run(const ll::daemon::DaemonConfig& config) {
   so.name = config.name;
   so.data_listen =
       config.data_listen.empty() ? config.listen.substr(0, config.listen.rfind(':')) + ":*" : config.data_listen;
+  so.deploy_listen = config.deploy_listen;
   so.data_dir = config.data_dir.empty() ? "/tmp/lingualinked-" + config.name : config.data_dir;
   so.threads = config.threads;
   so.emulate_speed = config.emulate_speed;

@@ -288,8 +288,11 @@ std::vector<Option> build_table() {
                                "a round-trip ping to each peer this often"));
   // Serving (the data plane).
   t.push_back(with_default_text(text("--data-listen", "data_listen", &C::data_listen, "", empty_or_tcp_endpoint,
-                                     "data-plane endpoint (activations, shard transfer)"),
+                                     "data-plane endpoint (activations)"),
                                 "the listen address, a free port"));
+  t.push_back(with_default_text(text("--deploy-listen", "deploy_listen", &C::deploy_listen, "", empty_or_tcp_endpoint,
+                                     "deploy endpoint (plans, model files, load progress)"),
+                                "the data endpoint's host, a free port"));
   t.push_back(
       text("--model", "model", &C::model, "", nullptr, "model package the leader loads at start (like llctl load)"));
   t.push_back(number("--emulate-speed", "emulate_speed", &C::emulate_speed, 1, 0, 1, true,

@@ -41,6 +41,7 @@ const std::map<std::string, Json> kSamples = {
     {"probe_interval_s", 60},
     {"ping_interval_s", 9},
     {"data_listen", "tcp://127.0.0.1:7900"},
+    {"deploy_listen", "tcp://127.0.0.1:7901"},
     {"model", "/models/stories260K"},
     {"emulate_speed", 0.25},
     {"emulate_egress", "20Mbit,5ms"},
