@@ -303,7 +303,7 @@ void Planner::rebalance_once() {
     LL_INFO("load balancing: " << decision->reason);
     if (!decision->apply) {  // remember the observed speeds; watch again from here
       problem_ = decision->problem;
-      detector_.reset(static_cast<int>(spans_.size()), Clock::now());
+      detector_.accept(slowdown, Clock::now());
       replans_.push_back(entry);
       signal_.notify();
       return;

@@ -13,6 +13,15 @@ void SlowdownDetector::reset(int stages, Clock::time_point now) {
   plan_time_ = now;
 }
 
+void SlowdownDetector::accept(const std::vector<double>& factors, Clock::time_point now) {
+  for (size_t s = 0; s < stages_.size() && s < factors.size(); ++s) {
+    if (factors[s] == 1.0) continue;
+    stages_[s].baseline_ms = stages_[s].average_ms;
+    stages_[s].beyond = 0;
+  }
+  plan_time_ = now;
+}
+
 void SlowdownDetector::observe(int stage, double compute_ms) {
   if (stage < 0 || stage >= static_cast<int>(stages_.size()) || !(compute_ms >= 0)) return;
   StageWatch& w = stages_[stage];

@@ -33,6 +33,11 @@ class SlowdownDetector {
 
   // A plan with `stages` stages is in place from `now`.
   void reset(int stages, Clock::time_point now);
+  // A re-plan for the slowdown `factors` (as slowdown() gave them) was not worth it: the plan stays and the speeds
+  // behind those factors are the new normal. Only the stages that had a factor take their current times as their
+  // baseline; every other stage keeps its baseline and its count, so a slowdown that was still building up (not yet
+  // a whole window) is not absorbed into a new baseline and lost. The cool-down starts again from `now`.
+  void accept(const std::vector<double>& factors, Clock::time_point now);
   // One step of `stage` took `compute_ms`.
   void observe(int stage, double compute_ms);
   // Per stage: how much slower than its baseline it now runs (observed / baseline, 1 when calm), once some stage

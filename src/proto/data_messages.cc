@@ -181,14 +181,14 @@ Result<std::vector<std::string>> encode_data_message(const DataMessage& message)
   encoder.head = Json{{"v", kProtocolVersion}, {"type", data_message_name(message)}};
   LL_TRY_STATUS(std::visit(encoder, message));
   std::string control = encoder.head.dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (control.size() > kMaxControlFrameBytes * 8) return make_error("data message control frame too large");
+  if (control.size() > kMaxDataControlFrameBytes) return make_error("data message control frame too large");
   encoder.frames.insert(encoder.frames.begin(), std::move(control));
   return std::move(encoder.frames);
 }
 
 bool speaks_other_version(const std::vector<std::string>& frames) {
   if (frames.empty()) return false;
-  auto j = parse_control_json(frames[0], kMaxControlFrameBytes * 8, kMaxJsonDepth);
+  auto j = parse_control_json(frames[0], kMaxDataControlFrameBytes, kMaxJsonDepth);
   if (!j) return false;
   auto version = get_i64(*j, "v");
   return version.ok() && *version != kProtocolVersion;
@@ -198,7 +198,7 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
   if (frames.empty()) return make_error("empty message");
   if (frames.size() > 2) return make_error("too many frames");
   // Control frames may carry a prompt or the full text of a finished generation, hence the larger bound.
-  LL_ASSIGN_OR_RETURN(Json j, parse_control_json(frames[0], kMaxControlFrameBytes * 8, kMaxJsonDepth));
+  LL_ASSIGN_OR_RETURN(Json j, parse_control_json(frames[0], kMaxDataControlFrameBytes, kMaxJsonDepth));
   LL_ASSIGN_OR_RETURN(int64_t version, get_i64(j, "v"));
   if (version != kProtocolVersion) {
     return make_error("unsupported protocol version " + std::to_string(version) + " (this daemon speaks " +
@@ -257,23 +257,23 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
   if (type == "started") {
     StartedMsg m;
     LL_ASSIGN_OR_RETURN(m.session, get_u64(j, "session"));
-    LL_ASSIGN_OR_RETURN(m.prompt_tokens, ints_from(j, "prompt_tokens", 1 << 20));
+    LL_ASSIGN_OR_RETURN(m.prompt_tokens, ints_from(j, "prompt_tokens", kMaxTokenList));
     return DataMessage{std::move(m)};
   }
   if (type == "tokens") {
     TokensMsg m;
     LL_ASSIGN_OR_RETURN(m.session, get_u64(j, "session"));
-    LL_ASSIGN_OR_RETURN(m.tokens, ints_from(j, "tokens", 1 << 20));
-    LL_ASSIGN_OR_RETURN(m.text, get_string(j, "text", kMaxControlFrameBytes * 8));
+    LL_ASSIGN_OR_RETURN(m.tokens, ints_from(j, "tokens", kMaxTokenList));
+    LL_ASSIGN_OR_RETURN(m.text, get_string(j, "text", kMaxDataControlFrameBytes));
     return DataMessage{std::move(m)};
   }
   if (type == "done") {
     DoneMsg m;
     LL_ASSIGN_OR_RETURN(m.session, get_u64(j, "session"));
     LL_ASSIGN_OR_RETURN(m.stop_reason, get_string(j, "stop_reason", 32));
-    LL_ASSIGN_OR_RETURN(m.prompt_tokens, ints_from(j, "prompt_tokens", 1 << 20));
-    LL_ASSIGN_OR_RETURN(m.tokens, ints_from(j, "tokens", 1 << 20));
-    LL_ASSIGN_OR_RETURN(m.text, get_string(j, "text", kMaxControlFrameBytes * 8));
+    LL_ASSIGN_OR_RETURN(m.prompt_tokens, ints_from(j, "prompt_tokens", kMaxTokenList));
+    LL_ASSIGN_OR_RETURN(m.tokens, ints_from(j, "tokens", kMaxTokenList));
+    LL_ASSIGN_OR_RETURN(m.text, get_string(j, "text", kMaxDataControlFrameBytes));
     LL_ASSIGN_OR_RETURN(m.prefill_s, get_number(j, "prefill_s"));
     LL_ASSIGN_OR_RETURN(m.decode_s, get_number(j, "decode_s"));
     LL_ASSIGN_OR_RETURN(m.stages, get_i64(j, "stages"));
@@ -284,7 +284,7 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     LL_ASSIGN_OR_RETURN(m.plan_version, get_u64(j, "plan_version"));
     LL_ASSIGN_OR_RETURN(m.term, get_u64(j, "term"));
     LL_ASSIGN_OR_RETURN(m.leader_deploy_endpoint, get_endpoint(j, "leader_deploy_endpoint"));
-    LL_ASSIGN_OR_RETURN(m.manifest_json, get_string(j, "manifest", kMaxControlFrameBytes * 8));
+    LL_ASSIGN_OR_RETURN(m.manifest_json, get_string(j, "manifest", kMaxDataControlFrameBytes));
     LL_ASSIGN_OR_RETURN(m.wire, get_string(j, "wire", 16));
     if (m.wire != "float32" && m.wire != "float16") return make_error("plan: wire must be float32 or float16");
     LL_ASSIGN_OR_RETURN(const Json* stages, get_array(j, "stages", kMaxPlanStages));
@@ -295,9 +295,9 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
       LL_ASSIGN_OR_RETURN(st.device, get_name(item, "device"));
       LL_ASSIGN_OR_RETURN(st.data_endpoint, get_endpoint(item, "data_endpoint"));
       LL_ASSIGN_OR_RETURN(st.deploy_endpoint, get_endpoint(item, "deploy_endpoint"));
-      LL_ASSIGN_OR_RETURN(st.first_shard, bounded(item, "first_shard", 0, 1 << 16));
-      LL_ASSIGN_OR_RETURN(st.last_shard, bounded(item, "last_shard", st.first_shard, 1 << 16));
-      LL_ASSIGN_OR_RETURN(st.backup_shards, ints_from(item, "backup_shards", 1 << 16));
+      LL_ASSIGN_OR_RETURN(st.first_shard, bounded(item, "first_shard", 0, kMaxShardIndex));
+      LL_ASSIGN_OR_RETURN(st.last_shard, bounded(item, "last_shard", st.first_shard, kMaxShardIndex));
+      LL_ASSIGN_OR_RETURN(st.backup_shards, ints_from(item, "backup_shards", kMaxShardIndex));
       m.stages.push_back(std::move(st));
     }
     if (j.contains("standby")) {
@@ -306,7 +306,7 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
         if (!item.is_object()) return make_error("plan: standby entries must be objects");
         PlanStandby sb;
         LL_ASSIGN_OR_RETURN(sb.device, get_name(item, "device"));
-        LL_ASSIGN_OR_RETURN(sb.backup_shards, ints_from(item, "backup_shards", 1 << 16));
+        LL_ASSIGN_OR_RETURN(sb.backup_shards, ints_from(item, "backup_shards", kMaxShardIndex));
         m.standby.push_back(std::move(sb));
       }
     }
@@ -338,13 +338,13 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     LL_ASSIGN_OR_RETURN(m.bytes_done, get_u64(j, "bytes_done"));
     LL_ASSIGN_OR_RETURN(m.bytes_total, get_u64(j, "bytes_total"));
     LL_ASSIGN_OR_RETURN(m.bytes_from_cache, get_u64(j, "bytes_from_cache"));
-    LL_ASSIGN_OR_RETURN(m.error, get_string(j, "error", 4096));
+    LL_ASSIGN_OR_RETURN(m.error, get_string(j, "error", kMaxErrorMessageBytes));
     return DataMessage{std::move(m)};
   }
   if (type == "error") {
     DataErrorMsg m;
     LL_ASSIGN_OR_RETURN(m.code, get_string(j, "code", 64));
-    LL_ASSIGN_OR_RETURN(m.message, get_string(j, "message", 4096));
+    LL_ASSIGN_OR_RETURN(m.message, get_string(j, "message", kMaxErrorMessageBytes));
     return DataMessage{std::move(m)};
   }
   return make_error("unknown data message type '" + type + "'");

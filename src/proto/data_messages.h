@@ -11,13 +11,10 @@
 
 #include "lingualinked/result.h"
 #include "proto/json_fields.h"
+#include "proto/limits.h"
 #include "proto/tensor_frame.h"
 
 namespace ll::proto {
-
-inline constexpr int kMaxPromptBytes = 256 * 1024;
-inline constexpr int kMaxGenerateTokens = 1 << 20;
-inline constexpr size_t kMaxStageStats = 64;
 
 struct SamplingWire {
   double temperature = 0;
@@ -44,7 +41,6 @@ struct GenerateMsg {
   // and with per-position seeded sampling the rest is exactly what the lost head would have produced.
   std::vector<int64_t> resume_tokens;
 };
-inline constexpr size_t kMaxResumeTokens = 1 << 20;
 struct CancelMsg {
   uint64_t session = 0;
 };
@@ -139,9 +135,6 @@ struct LoadProgressMsg {
   uint64_t bytes_from_cache = 0;
   std::string error;
 };
-
-inline constexpr uint64_t kMaxChunkBytes = 4u << 20;
-inline constexpr size_t kMaxPlanStages = 256;
 
 struct DataErrorMsg {
   std::string code;  // bad_request | not_ready | busy | internal | malformed | unsupported_version | unavailable

@@ -42,4 +42,15 @@ inline constexpr int64_t kMaxProfileThreads = 4096;
 // Error replies and log lines about refused messages: a token bucket refilled this many per second.
 inline constexpr int kRefusalsPerSecond = 20;
 
+// The data and deploy planes (docs/pipeline.md).
+inline constexpr size_t kMaxDataControlFrameBytes = 512 * 1024;  // a prompt, or a finished generation's whole text
+inline constexpr int kMaxPromptBytes = 256 * 1024;
+inline constexpr int kMaxGenerateTokens = 1 << 20;
+inline constexpr size_t kMaxResumeTokens = 1 << 20;
+inline constexpr size_t kMaxTokenList = 1 << 20;  // prompt_tokens and tokens of started and done
+inline constexpr size_t kMaxStageStats = 64;
+inline constexpr uint64_t kMaxChunkBytes = 4u << 20;
+inline constexpr size_t kMaxPlanStages = 256;
+inline constexpr int64_t kMaxShardIndex = 1 << 16;  // shard numbers and backup lists in a plan
+
 }  // namespace ll::proto

@@ -64,6 +64,15 @@ const std::map<std::string, uint64_t> kValues = {
     {"kMaxProfileFields", ll::proto::kMaxProfileFields},
     {"kMaxProfileThreads", ll::proto::kMaxProfileThreads},
     {"kRefusalsPerSecond", ll::proto::kRefusalsPerSecond},
+    {"kMaxDataControlFrameBytes", ll::proto::kMaxDataControlFrameBytes},
+    {"kMaxPromptBytes", ll::proto::kMaxPromptBytes},
+    {"kMaxGenerateTokens", ll::proto::kMaxGenerateTokens},
+    {"kMaxResumeTokens", ll::proto::kMaxResumeTokens},
+    {"kMaxTokenList", ll::proto::kMaxTokenList},
+    {"kMaxStageStats", ll::proto::kMaxStageStats},
+    {"kMaxChunkBytes", ll::proto::kMaxChunkBytes},
+    {"kMaxPlanStages", ll::proto::kMaxPlanStages},
+    {"kMaxShardIndex", ll::proto::kMaxShardIndex},
 };
 
 std::vector<std::string> header_constants() {
