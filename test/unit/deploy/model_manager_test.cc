@@ -231,7 +231,11 @@ TEST_CASE("SlowedDeviceLosesLayersMidGenerationAndOutputIsUnchanged", "[deploy][
   auto status = c.devices[0].manager->status_json();
   INFO(status["replans"].dump());
   REQUIRE(status["replans"].size() >= 1);
-  CHECK(status["replans"][0]["applied"] == true);
+  // A decision may come first that is not worth a re-plan (a stage's times jump under the sanitizers); one re-plan
+  // for the slowed device must follow.
+  bool applied = false;
+  for (const auto& entry : status["replans"]) applied = applied || entry.value("applied", false);
+  CHECK(applied);
   int slow_layers_after = 0;
   for (const auto& st : status["stages"]) {
     if (st["device"] == slow_name) slow_layers_after = st["last_shard"].get<int>() - st["first_shard"].get<int>() + 1;
