@@ -11,12 +11,7 @@ theirs=$((ours + 1))  # the fake's version
 assign_ports future a
 LL_LISTEN=$(endpoint future) LL_ANSWERS=12 "$LL_BUILD_DIR/bin/test_net" "[.other_version]" >"$TMP/future.out" 2>&1 &
 PIDS[future]=$!
-deadline=$(($(now_ms) + 10000))
-until grep -q '^listening' "$TMP/future.out"; do
-  kill -0 "${PIDS[future]}" 2>/dev/null || fail "the fake daemon exited: $(cat "$TMP/future.out")"
-  (($(now_ms) < deadline)) || fail "the fake daemon did not listen"
-  sleep 0.1
-done
+wait_for_log "$TMP/future.out" '^listening' 10 || fail "the fake daemon did not listen: $(cat "$TMP/future.out")"
 
 ep=$(endpoint future)
 for cmd in status devices; do
@@ -32,12 +27,8 @@ done
 # A daemon whose seed is the fake: its hellos (and heartbeats, votes) are refused in the next version, six times or
 # more here; one log line says so.
 start_daemon a "$ep"
-deadline=$(($(now_ms) + 20000))
-until (($(grep -c '^answered' "$TMP/future.out") >= 8)); do
-  kill -0 "${PIDS[a]}" 2>/dev/null || fail "daemon a exited"
-  (($(now_ms) < deadline)) || fail "daemon a did not send its seed 6 messages: $(cat "$TMP/future.out")"
-  sleep 0.2
-done
+wait_for_log_count "$TMP/future.out" '^answered' 8 20 ||
+  fail "daemon a did not send its seed 6 messages: $(cat "$TMP/future.out")"
 lines=$(grep -c "refused message (unsupported_version): 'future' speaks lingualinked protocol version $theirs" "$TMP/a.log")
 [[ $lines == 1 ]] || fail "expected the refusal logged once, got $lines lines: $(grep unsupported "$TMP/a.log")"
 echo "daemon log: $(grep -o "refused message (unsupported_version).*" "$TMP/a.log")"

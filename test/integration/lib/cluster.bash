@@ -108,6 +108,12 @@ wait_for_log() {
     _ "$1" "$2"
 }
 
+# wait_for_log_count FILE PATTERN N TIMEOUT_S: as wait_for_log, once N lines match.
+wait_for_log_count() {
+  timeout "$4" bash -c 'tail -n +1 -F "$1" 2>/dev/null | { [[ $(grep -m "$3" -c -- "$2") == "$3" ]]; rc=$?; pkill -P $$ -x tail; exit $rc; }' \
+    _ "$1" "$2" "$3"
+}
+
 # wait_converged TIMEOUT_S NAME...: prints "leader term" or fails the test.
 wait_converged() {
   local timeout=$1 out
