@@ -19,6 +19,7 @@ struct KeygenFlags {
   std::string name;
   bool cluster = false;
   bool authorize = false;
+  std::string roles = "client";
 };
 
 int run_keygen(const KeygenFlags& flags) {
@@ -31,6 +32,8 @@ int run_keygen(const KeygenFlags& flags) {
   auto device = net::generate_key_pair();
   if (!device) return fail(device.error());
   const std::string name = flags.name.empty() ? "llctl" : flags.name;
+  auto roles = net::parse_roles(flags.roles);
+  if (!roles) return fail("--role: " + roles.error());
   if (auto st = net::write_key_file(device_path, *device, "lingualinked key of " + name); !st.ok())
     return fail(st.error());
   if (flags.cluster) {
@@ -42,10 +45,11 @@ int run_keygen(const KeygenFlags& flags) {
       return fail(st.error());
   }
   if (flags.authorize) {
-    if (auto st = net::add_to_allow_list(flags.dir + "/" + net::kAllowListFile, device->public_key, name); !st.ok())
+    if (auto st = net::add_to_allow_list(flags.dir + "/" + net::kAllowListFile, device->public_key, name, *roles);
+        !st.ok())
       return fail(st.error());
   }
-  std::printf("%s %s\n", device->public_key.c_str(), name.c_str());
+  std::printf("%s %s %s\n", device->public_key.c_str(), name.c_str(), net::roles_text(*roles).c_str());
   return 0;
 }
 
@@ -58,6 +62,9 @@ void add_keygen_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("--name", flags->name, "name shown in authorized_keys and logs (default llctl)");
   sub->add_flag("--cluster", flags->cluster, "also make a new cluster server key (cluster.key)");
   sub->add_flag("--authorize", flags->authorize, "also add the new key to DIR/authorized_keys");
+  sub->add_option("--role", flags->roles,
+                  "what the key may do, comma-separated: client (generate, read state; the default), admin (also "
+                  "load, set speed, remove devices), device (a daemon)");
   sub->callback([flags, &global] { global.exit_code = run_keygen(*flags); });
 }
 

@@ -45,15 +45,17 @@ Status init_keys(const DaemonConfig& config) {
     new_cluster = true;
   }
   LL_ASSIGN_OR_RETURN(net::KeyPair device, net::read_key_file(device_path));
-  LL_TRY_STATUS(net::add_to_allow_list(allow_path, device.public_key, config.name));
+  LL_TRY_STATUS(net::add_to_allow_list(allow_path, device.public_key, config.name,
+                                          static_cast<net::Roles>(net::Role::kDevice)));
   std::printf("device %s: public key %s\n", config.name.c_str(), device.public_key.c_str());
   if (new_cluster) {
     std::printf(
         "next: copy %s and %s to the keys folder of every other device, run `lingualinkd --init` there, and add "
-        "each device's line (\"KEY NAME\") to authorized_keys on every device\n",
+        "each device's line (\"KEY NAME device\") to authorized_keys on every device; give each user's llctl key "
+        "(llctl keygen) the role client or admin\n",
         cluster_path.c_str(), allow_path.c_str());
   } else {
-    std::printf("next: add the line \"%s %s\" to %s on every other device\n", device.public_key.c_str(),
+    std::printf("next: add the line \"%s %s device\" to %s on every other device\n", device.public_key.c_str(),
                 config.name.c_str(), net::kAllowListFile);
   }
   return Status::Ok();

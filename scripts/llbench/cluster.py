@@ -366,7 +366,7 @@ class Cluster:
         keys = os.path.join(self.state.folder, "keys")
         if not os.path.exists(os.path.join(keys, "cluster.key")):
             shutil.rmtree(keys, ignore_errors=True)
-            _run(LLCTL, "keygen", keys, "--cluster", "--authorize", "--name", "scripts-cluster")
+            _run(LLCTL, "keygen", keys, "--cluster", "--authorize", "--name", "scripts-cluster", "--role", "device,admin")
         os.environ["LL_KEYS"] = keys  # llctl (ours and our children's) talks to the daemons with these keys
         self.keys = keys
 

@@ -45,8 +45,7 @@ Result<KeyPair> generate_key_pair() {
   return KeyPair{public_key, secret_key};
 }
 
-Result<KeyPair> read_key_file(const std::string& path) {
-  LL_ASSIGN_OR_RETURN(std::string text, read_small_file(path, 4096));
+Result<KeyPair> parse_key_file(const std::string& text) {
   KeyPair keys;
   std::istringstream lines(text);
   std::string line;
@@ -54,24 +53,26 @@ Result<KeyPair> read_key_file(const std::string& path) {
     line = trim(line);
     if (line.empty() || line[0] == '#') continue;
     const auto eq = line.find('=');
-    if (eq == std::string::npos) return make_error(path + ": expected 'public = KEY' or 'secret = KEY'");
+    if (eq == std::string::npos) return make_error("expected 'public = KEY' or 'secret = KEY'");
     const std::string name = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
-    if (!is_z85_key(value)) return make_error(path + ": " + name + " is not a 40-character Z85 key");
-    if (name == "public") {
-      keys.public_key = value;
-    } else if (name == "secret") {
-      keys.secret_key = value;
-    } else {
-      return make_error(path + ": unknown entry '" + name + "'");
-    }
+    if (name != "public" && name != "secret") return make_error("unknown entry '" + name.substr(0, 32) + "'");
+    if (!is_z85_key(value)) return make_error(name + " is not a 40-character Z85 key");
+    (name == "public" ? keys.public_key : keys.secret_key) = value;
   }
-  if (keys.public_key.empty()) return make_error(path + ": no public key");
+  if (keys.public_key.empty()) return make_error("no public key");
   if (!keys.secret_key.empty()) {
     char derived[41];
     if (zmq_curve_public(derived, keys.secret_key.c_str()) != 0 || keys.public_key != derived) {
-      return make_error(path + ": the secret key does not belong to the public key");
+      return make_error("the secret key does not belong to the public key");
     }
   }
+  return keys;
+}
+
+Result<KeyPair> read_key_file(const std::string& path) {
+  LL_ASSIGN_OR_RETURN(std::string text, read_small_file(path, 4096));
+  auto keys = parse_key_file(text);
+  if (!keys) return make_error(path + ": " + keys.error());
   return keys;
 }
 
@@ -83,45 +84,6 @@ Status write_key_file(const std::string& path, const KeyPair& keys, const std::s
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   if (!ok) return make_error("cannot write " + path);
-  return Status::Ok();
-}
-
-Result<AllowList> parse_allow_list(const std::string& text) {
-  AllowList list;
-  std::istringstream lines(text);
-  std::string line;
-  int number = 0;
-  while (std::getline(lines, line)) {
-    ++number;
-    line = trim(line);
-    if (line.empty() || line[0] == '#') continue;
-    const auto space = line.find_first_of(" \t");
-    const std::string key = line.substr(0, space);
-    const std::string name = space == std::string::npos ? "" : trim(line.substr(space));
-    if (!is_z85_key(key)) return make_error("line " + std::to_string(number) + ": not a 40-character Z85 public key");
-    if (list.size() >= kMaxAllowedKeys) return make_error("more than " + std::to_string(kMaxAllowedKeys) + " keys");
-    list[key] = name.empty() ? key.substr(0, 8) : name;
-  }
-  return list;
-}
-
-Result<AllowList> read_allow_list(const std::string& path) {
-  LL_ASSIGN_OR_RETURN(std::string text, read_small_file(path, 1 << 20));
-  auto list = parse_allow_list(text);
-  if (!list) return make_error(path + ": " + list.error());
-  return list;
-}
-
-Status add_to_allow_list(const std::string& path, const std::string& public_key, const std::string& name) {
-  AllowList list;
-  if (::access(path.c_str(), F_OK) == 0) {
-    LL_ASSIGN_OR_RETURN(list, read_allow_list(path));
-  }
-  if (list.count(public_key)) return Status::Ok();
-  std::ofstream out(path, std::ios::app);
-  if (!out) return make_error("cannot write " + path);
-  out << public_key << " " << name << "\n";
-  if (!out) return make_error("cannot write " + path);
   return Status::Ok();
 }
 
@@ -139,9 +101,14 @@ Result<Security> load_keys_folder(const std::string& dir, bool serve) {
   if (serve) {
     if (s.cluster.secret_key.empty()) return make_error(dir + "/" + kClusterKeyFile + ": no secret key");
     LL_ASSIGN_OR_RETURN(AllowList allowed, read_allow_list(dir + "/" + kAllowListFile));
-    if (!allowed.count(s.device.public_key)) {
+    auto own = allowed.find(s.device.public_key);
+    if (own == allowed.end()) {
       return make_error("this device's own key is not in " + dir + "/" + kAllowListFile +
                         " (peers would refuse it); add it with llctl keygen --authorize");
+    }
+    if (!permits(own->second.roles, Role::kDevice)) {
+      return make_error("this device's own key has no role 'device' in " + dir + "/" + kAllowListFile +
+                        " (peers would refuse its heartbeats)");
     }
     s.allowed = std::make_shared<const AllowList>(std::move(allowed));
   } else {

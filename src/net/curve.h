@@ -15,6 +15,7 @@
 #include <string>
 
 #include "lingualinked/result.h"
+#include "net/allow_list.h"
 
 namespace zmq {
 class socket_t;
@@ -28,9 +29,6 @@ struct KeyPair {
   std::string secret_key;  // empty when only the public half is known
 };
 
-// Public key (Z85) -> the name the owner gave it.
-using AllowList = std::map<std::string, std::string>;
-
 // File names inside a keys folder.
 inline constexpr const char* kClusterKeyFile = "cluster.key";
 inline constexpr const char* kDeviceKeyFile = "device.key";
@@ -40,15 +38,10 @@ inline constexpr const char* kAllowListFile = "authorized_keys";
 [[nodiscard]] bool is_z85_key(const std::string& text);
 
 // Key files: "public = <z85>" and "secret = <z85>" lines, '#' comments. Written with mode 0600, never overwritten.
+[[nodiscard]] Result<KeyPair> parse_key_file(const std::string& text);  // a key file's contents
 [[nodiscard]] Result<KeyPair> read_key_file(const std::string& path);
 [[nodiscard]] Status write_key_file(const std::string& path, const KeyPair& keys, const std::string& comment);
 
-// authorized_keys: one "<z85 public key> <name>" per line, '#' comments, at most kMaxAllowedKeys.
-inline constexpr size_t kMaxAllowedKeys = 1024;
-[[nodiscard]] Result<AllowList> parse_allow_list(const std::string& text);
-[[nodiscard]] Result<AllowList> read_allow_list(const std::string& path);
-// Appends "<key> <name>" unless the key is already listed.
-[[nodiscard]] Status add_to_allow_list(const std::string& path, const std::string& public_key, const std::string& name);
 
 struct Security {
   bool enabled = false;

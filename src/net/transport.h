@@ -10,10 +10,18 @@
 
 #include "common/clock.h"
 #include "lingualinked/result.h"
+#include "net/allow_list.h"
 
 namespace ll::net {
 
 using Frames = std::vector<std::string>;
+
+// Who sent a message, as CURVE authenticated it (docs/security.md, "Roles").
+struct Sender {
+  std::string key;          // the sender's CURVE public key (Z85); empty when CURVE is off
+  std::string name;         // its name in authorized_keys; empty when CURVE is off
+  Roles roles = kAllRoles;  // CURVE off means loopback only, where every local process is trusted
+};
 
 struct Incoming {
   Frames frames;                 // the message: control frame first; routing frames removed
@@ -21,6 +29,7 @@ struct Incoming {
   bool delimiter = false;        // the sender used an empty delimiter frame (REQ style); reply() echoes it
   bool too_many_frames = false;  // frames beyond the protocol limit were discarded
   std::string via_peer;          // for messages that arrived on a peer connection we opened: that peer's endpoint
+  Sender sender;                 // a reply on a connection we opened comes from a server: a device
 };
 
 class Transport {

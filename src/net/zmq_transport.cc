@@ -23,8 +23,25 @@ std::string bind_spec(const std::string& listen) {
   return listen;
 }
 
+// Who sent a message that arrived on a server socket: the key ZAP admitted it with (access_guard.cc puts it in the
+// message's User-Id), looked up in the allow-list.
+Sender sender_of(zmq::message_t& first_part) {
+  Sender sender;
+  if (!security().enabled) return sender;
+  sender.roles = 0;  // an unknown key holds no role
+  const char* user = zmq_msg_gets(first_part.handle(), "User-Id");
+  if (user == nullptr) return sender;
+  sender.key = user;
+  auto it = security().allowed->find(sender.key);
+  if (it != security().allowed->end()) {
+    sender.name = it->second.name;
+    sender.roles = it->second.roles;
+  }
+  return sender;
+}
+
 // Reads one whole multipart message without blocking; false if none was ready.
-bool read_message(zmq::socket_t& socket, std::vector<std::string>& parts, bool& too_many) {
+bool read_message(zmq::socket_t& socket, std::vector<std::string>& parts, bool& too_many, Sender& sender) {
   zmq::message_t part;
   if (!socket.recv(part, zmq::recv_flags::dontwait)) return false;
   too_many = false;
@@ -37,6 +54,7 @@ bool read_message(zmq::socket_t& socket, std::vector<std::string>& parts, bool& 
     if (!part.more()) break;
     if (!socket.recv(part, zmq::recv_flags::none)) break;  // the rest of a multipart arrives atomically
   }
+  sender = sender_of(part);  // a ROUTER's routing-id frame is made locally; the last frame came from the wire
   return true;
 }
 
@@ -172,7 +190,8 @@ void ZmqTransport::drain_readable(Duration timeout) {
       for (int n = 0; n < 16; ++n) {
         std::vector<std::string> parts;
         bool too_many = false;
-        if (!read_message(s, parts, too_many)) break;
+        Sender sender;
+        if (!read_message(s, parts, too_many, sender)) break;
         Incoming in;
         in.too_many_frames = too_many;
         if (i == 0) {
@@ -185,7 +204,9 @@ void ZmqTransport::drain_readable(Duration timeout) {
           }
           in.frames.assign(std::make_move_iterator(parts.begin() + static_cast<long>(first)),
                            std::make_move_iterator(parts.end()));
+          in.sender = std::move(sender);
         } else {
+          in.sender.roles = static_cast<Roles>(Role::kDevice);  // the server proved it holds the cluster key
           in.via_peer = names[i];
           in.frames = std::move(parts);
         }

@@ -12,7 +12,7 @@ CLUSTER="it$$"
 # wants the clear sets LL_TEST_INSECURE=1 before sourcing this file.
 KEYS="$TMP/keys"
 if [[ ${LL_TEST_INSECURE:-0} != 1 ]]; then
-  "$LL_BUILD_DIR/bin/llctl" keygen "$KEYS" --cluster --authorize --name test-cluster >/dev/null
+  "$LL_BUILD_DIR/bin/llctl" keygen "$KEYS" --cluster --authorize --name test-cluster --role device,admin >/dev/null
   export LL_KEYS="$KEYS"
 else
   unset LL_KEYS

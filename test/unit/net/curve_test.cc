@@ -96,11 +96,11 @@ TEST_CASE("TruncatedKeyIsRejected") {
 
 TEST_CASE("AllowListParsesNamesAndCommentsAndRejectsBadKeys") {
   auto a = ll::net::generate_key_pair();
-  auto list = ll::net::parse_allow_list("# devices\n\n" + a->public_key + "  board1\n");
+  auto list = ll::net::parse_allow_list("# devices\n\n" + a->public_key + "  board1 device\n");
   REQUIRE(list.ok());
   REQUIRE(list->size() == 1);
-  CHECK(list->at(a->public_key) == "board1");
-  auto bad = ll::net::parse_allow_list(a->public_key + " ok\nnot-a-key x\n");
+  CHECK(list->at(a->public_key).name == "board1");
+  auto bad = ll::net::parse_allow_list(a->public_key + " ok client\nnot-a-key x client\n");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().find("line 2") != std::string::npos);
 }
@@ -118,10 +118,41 @@ TEST_CASE("AllowedKeyIsAdmittedAndUnknownKeyIsRefused") {
   auto cluster = ll::net::generate_key_pair();
   auto member = ll::net::generate_key_pair();
   auto stranger = ll::net::generate_key_pair();
-  const ll::net::AllowList allowed = {{member->public_key, "member"}};
+  const ll::net::AllowList allowed = {{member->public_key, {"member", ll::net::kAllRoles}}};
   uint64_t refused = 0;
   CHECK(ping(*cluster, *member, allowed, &refused));
   CHECK(refused == 0);
   CHECK_FALSE(ping(*cluster, *stranger, allowed, &refused));
   CHECK(refused >= 1);
+}
+
+TEST_CASE("AllowListLineWithoutARoleIsRejected") {
+  auto a = ll::net::generate_key_pair();
+  auto list = ll::net::parse_allow_list(a->public_key + " board1\n");
+  REQUIRE_FALSE(list.ok());
+  CHECK(list.error().find("line 1: no role") != std::string::npos);
+  auto unknown = ll::net::parse_allow_list(a->public_key + " board1 root\n");
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().find("unknown role 'root'") != std::string::npos);
+}
+
+TEST_CASE("AllowListReadsEveryRoleOfAKey") {
+  auto a = ll::net::generate_key_pair();
+  auto b = ll::net::generate_key_pair();
+  auto list = ll::net::parse_allow_list(a->public_key + " phone device\n" + b->public_key + " ops client,admin\n");
+  REQUIRE(list.ok());
+  const ll::net::Roles phone = list->at(a->public_key).roles, ops = list->at(b->public_key).roles;
+  CHECK(ll::net::permits(phone, ll::net::Role::kDevice));
+  CHECK(ll::net::permits(phone, ll::net::Role::kClient));  // a daemon serves the HTTP API with its key
+  CHECK_FALSE(ll::net::permits(phone, ll::net::Role::kAdmin));
+  CHECK(ll::net::permits(ops, ll::net::Role::kAdmin));
+  CHECK_FALSE(ll::net::permits(ops, ll::net::Role::kDevice));
+  CHECK(ll::net::roles_text(ops) == "client,admin");
+}
+
+TEST_CASE("AllowListKeyListedTwiceIsRejected") {
+  auto a = ll::net::generate_key_pair();
+  auto list = ll::net::parse_allow_list(a->public_key + " x client\n" + a->public_key + " y admin\n");
+  REQUIRE_FALSE(list.ok());
+  CHECK(list.error().find("line 2: key listed twice") != std::string::npos);
 }
