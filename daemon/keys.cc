@@ -45,8 +45,8 @@ Status init_keys(const DaemonConfig& config) {
     new_cluster = true;
   }
   LL_ASSIGN_OR_RETURN(net::KeyPair device, net::read_key_file(device_path));
-  LL_TRY_STATUS(net::add_to_allow_list(allow_path, device.public_key, config.name,
-                                          static_cast<net::Roles>(net::Role::kDevice)));
+  LL_TRY_STATUS(
+      net::add_to_allow_list(allow_path, device.public_key, config.name, static_cast<net::Roles>(net::Role::kDevice)));
   std::printf("device %s: public key %s\n", config.name.c_str(), device.public_key.c_str());
   if (new_cluster) {
     std::printf(

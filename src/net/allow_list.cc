@@ -53,9 +53,9 @@ Result<Roles> parse_roles(std::string_view text) {
       }
     }
     if (!known) {
-      return make_error(word.empty() ? std::string("no role (device, client or admin)")
-                                     : "unknown role '" + std::string(word.substr(0, 32)) +
-                                           "' (device, client or admin)");
+      return make_error(word.empty()
+                            ? std::string("no role (device, client or admin)")
+                            : "unknown role '" + std::string(word.substr(0, 32)) + "' (device, client or admin)");
     }
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);
@@ -112,8 +112,7 @@ Result<AllowList> read_allow_list(const std::string& path) {
   return list;
 }
 
-Status add_to_allow_list(const std::string& path, const std::string& public_key, const std::string& name,
-                         Roles roles) {
+Status add_to_allow_list(const std::string& path, const std::string& public_key, const std::string& name, Roles roles) {
   if (!valid_name(name)) return make_error("a key's name is 1 to 64 printable characters without spaces");
   AllowList list;
   if (::access(path.c_str(), F_OK) == 0) {

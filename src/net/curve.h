@@ -42,7 +42,6 @@ inline constexpr const char* kAllowListFile = "authorized_keys";
 [[nodiscard]] Result<KeyPair> read_key_file(const std::string& path);
 [[nodiscard]] Status write_key_file(const std::string& path, const KeyPair& keys, const std::string& comment);
 
-
 struct Security {
   bool enabled = false;
   KeyPair cluster;  // the servers' pair; secret empty in a client-only process (llctl)
