@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "net/curve.h"
 #include "proto/json_fields.h"
 
 namespace ll::daemon {
@@ -35,11 +36,12 @@ Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
                                       ? options.data_listen.substr(0, options.data_listen.rfind(':')) + ":*"
                                       : options.data_listen;
   LL_ASSIGN_OR_RETURN(
-      s->deploy_, deploy::DeployServer::start(deploy_bind, [self](proto::DataMessage&& message) {
+      s->deploy_,
+      deploy::DeployServer::start(deploy_bind, [self](const net::Sender& sender, proto::DataMessage&& message) {
         deploy::ModelManager* manager = self->manager_ready_.load(std::memory_order_acquire);
         if (!manager)
           return std::optional<proto::DataMessage>(proto::DataErrorMsg{"not_ready", "the device is starting"});
-        return manager->on_message("", std::move(message));
+        return manager->on_message(sender, std::move(message));
       }));
   deploy::ModelManagerOptions mo;
   mo.deploy_endpoint = s->deploy_->endpoint();
@@ -137,18 +139,19 @@ Result<Serving::PreparedLoad> Serving::prepare_load(cluster::Node& node, const p
 void Serving::register_commands(cluster::Node& node) {
   cluster::Node* n = &node;
   // The solver runs on the planner thread; the node answers when it is done and meanwhile keeps its heartbeats.
-  node.dispatcher().add_deferred(proto::MessageType::kLoad, proto::MessageType::kPlanInfo,
-                                 [this, n](const proto::Envelope& request, cluster::Dispatcher::Answer answer) {
-                                   auto prepared = prepare_load(*n, request.body);
-                                   if (!prepared) return answer(prepared.take_error());
-                                   const std::string package = prepared->request.package_dir;
-                                   manager_->load_async(
-                                       prepared->request, std::move(prepared->cluster),
-                                       [answer, package](Result<proto::Json> plan) {
-                                         if (!plan) LL_WARN("refused to load " << package << ": " << plan.error());
-                                         answer(std::move(plan));
-                                       });
-                                 });
+  node.dispatcher().add_deferred(
+      proto::MessageType::kLoad, proto::MessageType::kPlanInfo,
+      [this, n](const proto::Envelope& request, cluster::Dispatcher::Answer answer) {
+        auto prepared = prepare_load(*n, request.body);
+        if (!prepared) return answer(prepared.take_error());
+        const std::string package = prepared->request.package_dir;
+        manager_->load_async(prepared->request, std::move(prepared->cluster),
+                             [answer, package](Result<proto::Json> plan) {
+                               if (!plan) LL_WARN("refused to load " << package << ": " << plan.error());
+                               answer(std::move(plan));
+                             });
+      },
+      net::Role::kAdmin);
   node.dispatcher().add(proto::MessageType::kGetPlan, proto::MessageType::kPlanInfo,
                         [this, n](const proto::Envelope&) -> Result<proto::Json> {
                           proto::Json status = manager_->status_json();
@@ -166,18 +169,24 @@ void Serving::register_commands(cluster::Node& node) {
                                              {"bytes_sent", stats.bytes_sent}};
                           return status;
                         });
-  node.dispatcher().add(proto::MessageType::kSetSpeed, proto::MessageType::kSpeedSet,
-                        [this](const proto::Envelope& request) -> Result<proto::Json> {
-                          LL_ASSIGN_OR_RETURN(double speed, proto::get_number(request.body, "speed"));
-                          if (!(speed > 0 && speed <= 1)) return make_error("speed must be in (0, 1]");
-                          stage_->set_emulated_speed(speed);
-                          LL_INFO("emulating " << speed << "x of this device's speed");
-                          return proto::Json{{"speed", speed}};
-                        });
+  node.dispatcher().add(
+      proto::MessageType::kSetSpeed, proto::MessageType::kSpeedSet,
+      [this](const proto::Envelope& request) -> Result<proto::Json> {
+        LL_ASSIGN_OR_RETURN(double speed, proto::get_number(request.body, "speed"));
+        if (!(speed > 0 && speed <= 1)) return make_error("speed must be in (0, 1]");
+        stage_->set_emulated_speed(speed);
+        LL_INFO("emulating " << speed << "x of this device's speed");
+        return proto::Json{{"speed", speed}};
+      },
+      net::Role::kAdmin);
 }
 
 void Serving::tick(cluster::Node& node) {
   const bool leader = node.role() == cluster::Role::kLeader;
+  // Plans count only from the leader of this term, with the key it speaks with (deploy/plan_fence.h); a leader
+  // takes none from others.
+  manager_->set_term(node.term(), node.leader(),
+                     leader ? net::security().device.public_key : node.key_of(node.leader()));
   manager_->set_leader(leader);
   if (leader && manager_->adopt_deployed_model()) {
     model_loaded_ = true;  // a --model given to this daemon is already what the cluster runs

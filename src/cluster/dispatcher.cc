@@ -2,12 +2,18 @@
 
 namespace ll::cluster {
 
-void Dispatcher::add(proto::MessageType request, proto::MessageType reply, Handler handler) {
-  routes_[request] = Route{reply, std::move(handler), nullptr};
+void Dispatcher::add(proto::MessageType request, proto::MessageType reply, Handler handler, net::Role needed) {
+  routes_[request] = Route{reply, std::move(handler), nullptr, needed};
 }
 
-void Dispatcher::add_deferred(proto::MessageType request, proto::MessageType reply, DeferredHandler handler) {
-  routes_[request] = Route{reply, nullptr, std::move(handler)};
+void Dispatcher::add_deferred(proto::MessageType request, proto::MessageType reply, DeferredHandler handler,
+                              net::Role needed) {
+  routes_[request] = Route{reply, nullptr, std::move(handler), needed};
+}
+
+net::Role Dispatcher::needed(proto::MessageType request) const {
+  auto it = routes_.find(request);
+  return it == routes_.end() ? net::Role::kClient : it->second.needed;
 }
 
 bool Dispatcher::deferred(proto::MessageType request) const {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <variant>
 
+#include "net/allow_list.h"
 #include "proto/messages.h"
 
 namespace ll::cluster {
@@ -23,9 +24,15 @@ class Dispatcher {
   using DeferredHandler = std::function<void(const proto::Envelope& request, Answer answer)>;
   using Outcome = std::variant<proto::Envelope, proto::ProtocolError>;
 
-  void add(proto::MessageType request, proto::MessageType reply, Handler handler);
-  void add_deferred(proto::MessageType request, proto::MessageType reply, DeferredHandler handler);
+  // `needed`: the role a sender's key must hold (docs/security.md, "Roles"); reading state is for any client,
+  // changing the cluster (load, speed, removing a device) for an admin.
+  void add(proto::MessageType request, proto::MessageType reply, Handler handler,
+           net::Role needed = net::Role::kClient);
+  void add_deferred(proto::MessageType request, proto::MessageType reply, DeferredHandler handler,
+                    net::Role needed = net::Role::kClient);
   [[nodiscard]] bool handles(proto::MessageType request) const { return routes_.count(request) > 0; }
+  // The role a request needs (kClient for a type with no handler: it is answered unknown_type).
+  [[nodiscard]] net::Role needed(proto::MessageType request) const;
   [[nodiscard]] bool deferred(proto::MessageType request) const;
 
   // The reply envelope (type and body set), or the error to send back.
@@ -38,6 +45,7 @@ class Dispatcher {
     proto::MessageType reply;
     Handler handler;
     DeferredHandler deferred;
+    net::Role needed = net::Role::kClient;
   };
   std::map<proto::MessageType, Route> routes_;
 };

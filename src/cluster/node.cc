@@ -30,16 +30,18 @@ Node::Node(NodeConfig config, net::Transport& transport, const Clock& clock)
                   [this](const Envelope&) -> Result<proto::Json> { return status().to_json(); });
   dispatcher_.add(MessageType::kGetDevices, MessageType::kDevices,
                   [this](const Envelope&) -> Result<proto::Json> { return devices().to_json(); });
-  dispatcher_.add(MessageType::kRefreshProfile, MessageType::kRefreshStarted,
-                  [this](const Envelope&) -> Result<proto::Json> {
-                    proto::RefreshStartedBody body;
-                    body.compute = refresh_hook_ ? refresh_hook_() : false;
-                    const TimePoint now = clock_.now();
-                    send_pings(now, false, false);
-                    send_pings(now, true, false);
-                    body.links = links_.size();
-                    return body.to_json();
-                  });
+  dispatcher_.add(
+      MessageType::kRefreshProfile, MessageType::kRefreshStarted,
+      [this](const Envelope&) -> Result<proto::Json> {
+        proto::RefreshStartedBody body;
+        body.compute = refresh_hook_ ? refresh_hook_() : false;
+        const TimePoint now = clock_.now();
+        send_pings(now, false, false);
+        send_pings(now, true, false);
+        body.links = links_.size();
+        return body.to_json();
+      },
+      net::Role::kAdmin);  // every device re-measures its compute and links: an operator's call
 }
 
 Status Node::start() {
@@ -328,6 +330,18 @@ void Node::handle(const net::Incoming& in, TimePoint now) {
   }
   const Envelope& msg = std::get<Envelope>(decoded);
   const auto& info = proto::type_info(msg.type);
+  // What the sender's key may do (docs/security.md, "Roles"): a client's key cannot take part in the cluster, and
+  // only an admin's may change it.
+  const net::Role needed =
+      info.direction == proto::Direction::kClientRequest ? dispatcher_.needed(msg.type) : net::Role::kDevice;
+  if (!net::permits(in.sender.roles, needed)) {
+    const std::string who = in.sender.name.empty() ? "an unlisted key" : "key " + in.sender.name;
+    const std::string why = std::string(info.name) + " needs the role " + net::role_name(needed) + "; " + who +
+                            " holds " + (in.sender.roles ? net::roles_text(in.sender.roles) : "none");
+    if (allow_log()) LL_WARN("refused: " << why);
+    if (info.direction == proto::Direction::kClientRequest) reply_error(in, {"forbidden", why, info.name});
+    return;
+  }
   if (info.direction == proto::Direction::kClientRequest) {
     if (!in.via_peer.empty()) return;
     if (dispatcher_.deferred(msg.type)) {
@@ -383,6 +397,7 @@ void Node::handle_peer(const Envelope& msg, const net::Incoming& in, TimePoint n
     }
     return;
   }
+  if (!bound_to_sender(msg, in)) return;
   if (msg.type == MessageType::kVoteRequest) {
     membership_.heard_from(msg.from, msg.endpoint, in.via_peer, now);
     handle_vote_request(msg, in, now);
@@ -435,6 +450,29 @@ void Node::handle_peer(const Envelope& msg, const net::Incoming& in, TimePoint n
     default:
       break;
   }
+}
+
+bool Node::bound_to_sender(const Envelope& msg, const net::Incoming& in) {
+  // A device name belongs to the key that first spoke for it: another device's key cannot speak in its name (vote
+  // for it, claim its leadership, or be taken for it when a plan arrives). A reply on a connection we opened carries
+  // no client key (the server proved it holds the cluster key).
+  if (in.sender.key.empty() || !in.via_peer.empty()) return true;
+  auto [it, fresh] = keys_.emplace(msg.from, in.sender.key);
+  if (fresh && keys_.size() > proto::kMaxMembers) {
+    keys_.erase(it);
+    return false;
+  }
+  if (it->second == in.sender.key) return true;
+  if (allow_log()) {
+    LL_WARN("refused " << proto::type_name(msg.type) << " in the name of " << msg.from << " from key " << in.sender.name
+                       << ": that device speaks with another key");
+  }
+  return false;
+}
+
+std::string Node::key_of(const std::string& name) const {
+  auto it = keys_.find(name);
+  return it == keys_.end() ? "" : it->second;
 }
 
 void Node::handle_hello(const Envelope& msg, const net::Incoming& in, Member& m, TimePoint now) {

@@ -72,6 +72,8 @@ class Node {
   const std::string& name() const { return config_.name; }
   const std::string& endpoint() const { return endpoint_; }
   const Membership& membership() const { return membership_; }
+  // The CURVE key a device's messages come with ("" when CURVE is off or it was never heard directly).
+  [[nodiscard]] std::string key_of(const std::string& device) const;
   [[nodiscard]] proto::StatusBody status() const;
   [[nodiscard]] proto::DevicesBody devices() const;
   // More client commands (load, get_plan, ...) register here; their handlers run on the node's thread.
@@ -88,6 +90,7 @@ class Node {
   void handle_vote_request(const proto::Envelope& msg, const net::Incoming& in, TimePoint now);
   void handle_pong(const proto::Envelope& msg, TimePoint now);
   void learn_members(const std::vector<proto::MemberRef>& members);
+  bool bound_to_sender(const proto::Envelope& msg, const net::Incoming& in);
 
   proto::Envelope peer_message(proto::MessageType type, proto::Json body = proto::Json::object()) const;
   void send_to(const std::string& endpoint, const proto::Envelope& msg);
@@ -121,6 +124,7 @@ class Node {
   uint64_t suppressed_ = 0;
   std::set<std::string> version_refusals_;  // unsupported_version lines already logged (bounded)
 
+  std::map<std::string, std::string> keys_;      // device name -> the key that first spoke for it (bounded)
   std::map<std::string, TimePoint> discovered_;  // seeds found by beacons, until they answer or expire
   std::function<bool()> refresh_hook_;
   std::mutex post_mu_;

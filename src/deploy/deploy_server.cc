@@ -52,8 +52,13 @@ void DeployServer::turn(Duration wait) {
       LL_WARN("deploy: refused a message: " << message.error());
       const char* code = proto::speaks_other_version(in->frames) ? "unsupported_version" : "malformed";
       answer = proto::DataErrorMsg{code, message.error()};
+    } else if (is_deploy_request(*message) && !net::permits(in->sender.roles, net::Role::kDevice)) {
+      // Plans, shard files and progress are between daemons: a user's key gets neither the weights nor a say.
+      answer = proto::DataErrorMsg{"forbidden", std::string(proto::data_message_name(*message)) +
+                                                    " needs the role device; key " + in->sender.name + " holds " +
+                                                    net::roles_text(in->sender.roles)};
     } else if (is_deploy_request(*message)) {
-      answer = handler_(std::move(message).value());
+      answer = handler_(in->sender, std::move(message).value());
     } else if (!std::holds_alternative<proto::DataErrorMsg>(*message)) {
       answer = proto::DataErrorMsg{"bad_request", std::string(proto::data_message_name(*message)) +
                                                       " is not a deploy request (the data endpoint serves it)"};

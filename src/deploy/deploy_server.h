@@ -21,7 +21,9 @@ namespace ll::deploy {
 class DeployServer {
  public:
   // Returns the answer to send back, if any.
-  using Handler = std::function<std::optional<proto::DataMessage>(proto::DataMessage&& message)>;
+  // Gets the deploy requests of device-role senders (others are refused here).
+  using Handler =
+      std::function<std::optional<proto::DataMessage>(const net::Sender& sender, proto::DataMessage&& message)>;
 
   // Binds `bind` ("tcp://HOST:*" picks a free port) over ZeroMQ (CURVE when keys are configured).
   [[nodiscard]] static Result<std::unique_ptr<DeployServer>> start(const std::string& bind, Handler handler);

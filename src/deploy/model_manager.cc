@@ -1,5 +1,7 @@
 #include "deploy/model_manager.h"
 
+#include "common/log.h"
+
 #include <future>
 
 namespace ll::deploy {
@@ -81,8 +83,28 @@ void ModelManager::observe(uint64_t plan_version, const std::vector<proto::Stage
   planner_->observe(plan_version, stats);
 }
 
-std::optional<proto::DataMessage> ModelManager::on_message(const std::string&, proto::DataMessage&& message) {
+void ModelManager::set_term(uint64_t term, std::string leader, std::string leader_key) {
+  planner_->set_term(term);
+  auto released = fence_.set_leader(term, std::move(leader), std::move(leader_key));
+  if (!released || released->plan_version <= loader_->plan_version()) return;
+  LL_INFO("plan " << released->plan_version << " of term " << term << " now counts");
+  planner_->forget_if_older_than(released->plan_version);
+  (void)loader_->apply(std::move(*released), "");
+}
+
+std::optional<proto::DataMessage> ModelManager::on_message(const net::Sender& sender, proto::DataMessage&& message) {
   if (auto* plan = std::get_if<proto::PlanMsg>(&message)) {
+    const PlanFence::Checked checked = fence_.check(*plan, sender.key);
+    if (checked.verdict != PlanFence::Verdict::kAccept) {
+      const uint64_t n = ++fenced_plans_;
+      if (n <= 8 || n % 1000 == 0) {
+        LL_WARN((checked.verdict == PlanFence::Verdict::kHold ? "held" : "refused")
+                << " plan " << plan->plan_version << " from key " << (sender.name.empty() ? "-" : sender.name) << ": "
+                << checked.reason << (n > 8 ? " (" + std::to_string(n) + " so far)" : ""));
+      }
+      if (checked.verdict == PlanFence::Verdict::kHold) return std::nullopt;
+      return proto::DataErrorMsg{"forbidden", "plan refused: " + checked.reason};
+    }
     if (plan->plan_version <= loader_->plan_version()) return std::nullopt;  // stale or repeated
     planner_->forget_if_older_than(plan->plan_version);
     (void)loader_->apply(std::move(*plan), "");

@@ -6,6 +6,7 @@
 // Thread-safety: all public methods are thread-safe. No lock of one piece is held while calling another.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -16,10 +17,12 @@
 
 #include "deploy/device_loader.h"
 #include "deploy/file_server.h"
+#include "deploy/plan_fence.h"
 #include "deploy/planner.h"
 #include "deploy/rebalancer.h"
 #include "deploy/status_signal.h"
 #include "lingualinked/result.h"
+#include "net/transport.h"
 #include "pipeline/shard_store.h"
 #include "pipeline/stage_server.h"
 #include "proto/data_messages.h"
@@ -65,8 +68,10 @@ class ModelManager {
 
   // Head: per-stage step times carried home by a token (the StageServer's on_stage_stats).
   void observe(uint64_t plan_version, const std::vector<proto::StageStat>& stats);
-  // The DeployServer's handler for plan, fetch and load_progress messages.
-  std::optional<proto::DataMessage> on_message(const std::string& route, proto::DataMessage&& message);
+  // The node's view of the cluster, for the plan fence (plan_fence.h): call on every change of term or leader.
+  void set_term(uint64_t term, std::string leader, std::string leader_key);
+  // The DeployServer's handler for plan, fetch and load_progress messages, sent by `sender` (a device).
+  std::optional<proto::DataMessage> on_message(const net::Sender& sender, proto::DataMessage&& message);
 
   // Snapshots: the current plan with every device's progress; the head's data endpoint ("" before any plan).
   [[nodiscard]] nlohmann::json status_json() const;
@@ -88,6 +93,8 @@ class ModelManager {
   mutable std::mutex endpoint_mutex_;  // guards advertised_ only
   std::string advertised_;             // empty: options_.deploy_endpoint
   // Destroyed in reverse: the planner (whose thread applies plans to the loader) before the loader.
+  PlanFence fence_;
+  std::atomic<uint64_t> fenced_plans_{0};  // plans refused or held, for rate-limited logging
   std::unique_ptr<DeviceLoader> loader_;
   std::unique_ptr<FileServer> files_;
   std::unique_ptr<Planner> planner_;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "deploy/plan_fence.h"
 #include "deploy/standby.h"
 #include "model/manifest.h"
 #include "net/curve.h"
@@ -191,7 +192,7 @@ Planner::Announcement Planner::announce_locked(const placement::PlacementProblem
   msg.manifest_json = manifest_text_;
   msg.wire = request_.wire;
   // Versions grow across leaders: the term is the high part.
-  msg.plan_version = (term << 24) | (++next_plan_version_ & 0xffffff);
+  msg.plan_version = (term << kPlanTermShift) | (++next_plan_version_ & ((uint64_t{1} << kPlanTermShift) - 1));
   for (const auto& s : plan.stages) {
     proto::PlanStage stage;
     stage.device = problem.devices[s.device].name;
@@ -308,7 +309,7 @@ void Planner::rebalance_once() {
       signal_.notify();
       return;
     }
-    announcement = announce_locked(decision->problem, decision->plan, local_plan_->term);
+    announcement = announce_locked(decision->problem, decision->plan, std::max(local_plan_->term, term_.load()));
     entry["to_version"] = announcement.summary["version"];
     replans_.push_back(entry);
   }

@@ -83,6 +83,9 @@ class Planner {
   void forget_if_older_than(uint64_t plan_version);
   // Only a leader's load balancer re-plans (a deposed leader is fenced).
   void set_leader(bool leader) { leader_ = leader; }
+  // The node's current term: a re-plan of an adopted plan is announced in it, so that it fences off the leader
+  // the plan was adopted from (plan_fence.h).
+  void set_term(uint64_t term) { term_ = term; }
   void set_plan_error(std::string error);
 
   // A device's progress on the current plan (other versions are ignored).
@@ -136,6 +139,7 @@ class Planner {
   std::deque<Job> jobs_;
   bool stopping_ = false;
   std::atomic<bool> leader_{false};
+  std::atomic<uint64_t> term_{0};
   uint64_t next_plan_version_ = 0;
   std::map<std::string, std::string> served_files_;  // sha256 -> path of a file the current plan announced
   std::map<std::string, Progress> progress_;         // device -> latest report

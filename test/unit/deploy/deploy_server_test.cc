@@ -29,7 +29,7 @@ struct Fixture {
   net::InprocHub hub{clock};
   std::vector<std::string> handled;
   deploy::DeployServer server{std::make_unique<net::InprocTransport>(hub, "deploy"),
-                              [this](proto::DataMessage&& m) -> std::optional<proto::DataMessage> {
+                              [this](const net::Sender&, proto::DataMessage&& m) -> std::optional<proto::DataMessage> {
                                 handled.push_back(proto::data_message_name(m));
                                 if (std::holds_alternative<proto::FetchMsg>(m))
                                   return proto::DataMessage{proto::DataErrorMsg{"bad_request", "not announced"}};

@@ -42,6 +42,8 @@ struct TestCluster {
   }
 };
 
+constexpr uint64_t kTerm = 3;
+
 void start_devices(TestCluster& c, int n, deploy::RebalanceOptions rebalance = deploy::RebalanceOptions{}) {
   c.root = (fs::temp_directory_path() / ("ll-deploy-" + std::to_string(::getpid()))).string();
   fs::remove_all(c.root);
@@ -58,8 +60,10 @@ void start_devices(TestCluster& c, int n, deploy::RebalanceOptions rebalance = d
     REQUIRE(stage.ok());
     d.stage = std::move(stage).value();
     // Nothing reaches the deploy endpoint before the manager exists: nobody knows it yet.
-    auto deploy = deploy::DeployServer::start(
-        "tcp://127.0.0.1:*", [slot](proto::DataMessage&& m) { return slot->manager->on_message("", std::move(m)); });
+    auto deploy =
+        deploy::DeployServer::start("tcp://127.0.0.1:*", [slot](const net::Sender& sender, proto::DataMessage&& m) {
+          return slot->manager->on_message(sender, std::move(m));
+        });
     REQUIRE(deploy.ok());
     d.deploy = std::move(deploy).value();
     d.manager = std::make_unique<deploy::ModelManager>(
@@ -67,12 +71,13 @@ void start_devices(TestCluster& c, int n, deploy::RebalanceOptions rebalance = d
                                     d.deploy->endpoint(), RuntimeOptions{1}, rebalance},
         *d.stage);
     REQUIRE(d.manager->init().ok());
+    d.manager->set_term(kTerm, "dev0", "");  // what each device's node would report: dev0 leads term 3
   }
 }
 
 deploy::ClusterView view(const TestCluster& c, uint64_t memory_each) {
   deploy::ClusterView v;
-  v.term = 3;
+  v.term = kTerm;
   const int n = static_cast<int>(c.devices.size());
   for (int i = 0; i < n; ++i) {
     placement::Device d;
@@ -170,7 +175,7 @@ TEST_CASE("LeaderServesOnlyAnnouncedFiles", "[deploy][security]") {
   TestCluster c;
   start_devices(c, 1);
   proto::FetchMsg fetch{std::string(64, 'a'), 0, 100};
-  auto answer = c.devices[0].manager->on_message("", proto::DataMessage{fetch});
+  auto answer = c.devices[0].manager->on_message({}, proto::DataMessage{fetch});
   REQUIRE(answer.has_value());
   REQUIRE(std::holds_alternative<proto::DataErrorMsg>(*answer));
 }
@@ -312,7 +317,40 @@ TEST_CASE("OlderPlanArrivingLateDoesNotReplaceTheNewer", "[deploy][planner]") {
       [&](const nlohmann::json& s) { return s.value("version", uint64_t{0}) == version; }, std::chrono::seconds(30)));
   proto::PlanMsg late;  // a plan of the same leader from before, delivered late (another thread, another route)
   late.plan_version = version - 1;
+  late.term = kTerm;
   late.manifest_json = "{}";
-  CHECK_FALSE(c.devices[1].manager->on_message("", proto::DataMessage{late}).has_value());
+  CHECK_FALSE(c.devices[1].manager->on_message({}, proto::DataMessage{late}).has_value());
   CHECK(c.devices[1].manager->plan_version() == version);
+}
+
+TEST_CASE("PlanWithTheLargestVersionFromAnotherKeyDoesNotShadowRealPlans", "[deploy][security]") {
+  TestCluster c;
+  start_devices(c, 2);
+  c.devices[1].manager->set_term(kTerm, "dev0", "LEADER-KEY");  // as with CURVE on: dev0 speaks with its key
+  proto::PlanMsg forged;
+  forged.plan_version = std::numeric_limits<uint64_t>::max();
+  forged.term = forged.plan_version >> deploy::kPlanTermShift;
+  forged.manifest_json = "{}";
+  net::Sender mallory;
+  mallory.key = "MALLORY-KEY";
+  mallory.name = "mallory";
+  // A term this device has not reached: held (the newest such plan only), not applied.
+  CHECK_FALSE(c.devices[1].manager->on_message(mallory, proto::DataMessage{forged}).has_value());
+  CHECK(c.devices[1].manager->plan_version() == 0);
+  forged.term = kTerm;  // the right term, but not the leader's key
+  forged.plan_version = (kTerm << deploy::kPlanTermShift) | 0xffffff;
+  auto answer = c.devices[1].manager->on_message(mallory, proto::DataMessage{forged});
+  REQUIRE(answer.has_value());
+  CHECK(std::get<proto::DataErrorMsg>(*answer).code == "forbidden");
+  CHECK(std::get<proto::DataErrorMsg>(*answer).message.find("not sent by dev0") != std::string::npos);
+  CHECK(c.devices[1].manager->plan_version() == 0);
+  // The leader's real plan still counts.
+  deploy::LoadRequest request;
+  request.package_dir = test::model_dir("stories260K");
+  c.devices[1].manager->set_term(kTerm, "dev0", "");  // the test's leader sends without CURVE
+  auto plan = c.devices[0].manager->load(request, view(c, memory_needed(request.package_dir)));
+  REQUIRE(plan.ok());
+  const uint64_t version = (*plan)["version"];
+  CHECK(c.devices[1].manager->wait_for_status(
+      [&](const nlohmann::json& s) { return s.value("version", uint64_t{0}) == version; }, std::chrono::seconds(30)));
 }
