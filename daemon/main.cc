@@ -26,6 +26,7 @@
 #include "daemon/serving.h"
 #include "http/server.h"
 #include "net/beacon.h"
+#include "net/curve.h"
 #include "net/zmq_transport.h"
 #include "runtime/compute_profile.h"
 #include "runtime/quantized.h"
@@ -241,6 +242,7 @@ int run(const ll::daemon::DaemonConfig& config) {
     bc.name = config.name;
     bc.endpoint = node.endpoint();
     bc.port = config.beacon_port;
+    bc.loopback_only = !ll::net::security().enabled;
     bc.interval = std::chrono::milliseconds(config.beacon_interval_ms);
     beacon = std::make_unique<ll::net::Beacon>(bc);
     if (auto st = beacon->open(); !st.ok()) {

@@ -24,7 +24,8 @@ Node::Node(NodeConfig config, net::Transport& transport, const Clock& clock)
       membership_(config_.name, endpoint_, config_.suspect_after, config_.dead_after),
       election_(config_.name, config_.election, pick_seed(config_.random_seed), PersistedVote{}, clock.now()),
       store_(config_.data_dir),
-      rng_(pick_seed(config_.random_seed) + 1) {
+      rng_(pick_seed(config_.random_seed) + 1),
+      hints_(proto::kMaxDiscoveryHints, proto::kDiscoveryHintsPerSecond, 2 * config_.dead_after) {
   links_.set_emulated_egress(config_.egress_mbps, config_.egress_latency_ms);
   dispatcher_.add(MessageType::kGetStatus, MessageType::kStatus,
                   [this](const Envelope&) -> Result<proto::Json> { return status().to_json(); });
@@ -78,15 +79,21 @@ void Node::apply_posts() {
     config_.profile = *posted_profile_;
     posted_profile_.reset();
   }
+  const TimePoint now = clock_.now();
   for (const auto& ep : posted_endpoints_) {
     bool known = ep == endpoint_;
     for (const auto& [name, m] : membership_.members()) known = known || (m.endpoint == ep && !m.left);
-    if (!known && !membership_.unresolved_seeds().count(ep)) {
-      LL_INFO("discovered " << ep);
-      membership_.add_seed(ep);
-      discovered_[ep] = clock_.now();
+    if (known || membership_.unresolved_seeds().count(ep)) continue;
+    // Only a hint: greeted over CURVE, counted nowhere until it answers (cluster/discovery_hints.h).
+    if (hints_.offer(ep, now)) {
+      LL_INFO("beacon from " << ep << ": greeting it");
       send_to(ep, peer_message(MessageType::kHello, hello_body().to_json()));
     }
+  }
+  if (hints_.ignored() >= next_ignored_report_) {
+    LL_WARN("discovery: " << hints_.ignored() << " beacon hint(s) ignored (at most " << proto::kMaxDiscoveryHints
+                          << " pending, " << proto::kDiscoveryHintsPerSecond << " new per second)");
+    next_ignored_report_ = hints_.ignored() * 2;
   }
   posted_endpoints_.clear();
   std::vector<std::pair<net::Incoming, Dispatcher::Outcome>> late;
@@ -247,18 +254,13 @@ void Node::on_timers(TimePoint now) {
     next_probe_ = now + config_.probe_interval;
     send_pings(now, true, false);
   }
-  // A beacon-discovered endpoint that never answers (e.g. its last beacon arrived after its 'bye') must not inflate
-  // the quorum forever; static seeds, in contrast, stay until they answer.
-  for (auto it = discovered_.begin(); it != discovered_.end();) {
-    if (!membership_.unresolved_seeds().count(it->first)) {
-      it = discovered_.erase(it);
-    } else if (now - it->second > 2 * config_.dead_after) {
-      LL_INFO("discovered " << it->first << " never answered; forgetting it");
-      membership_.drop_seed(it->first);
-      it = discovered_.erase(it);
-    } else {
-      ++it;
-    }
+  // A hint nobody answered for: forgotten, and the connection opened to greet it closed (an endpoint a forged
+  // beacon named must not hold a socket for ever).
+  for (const auto& ep : hints_.expire(now)) {
+    LL_DEBUG("beacon hint " << ep << " never answered; forgetting it");
+    bool member = false;
+    for (const auto& [name, m] : membership_.members()) member = member || m.endpoint == ep;
+    if (!member && !membership_.unresolved_seeds().count(ep)) transport_.disconnect(ep);
   }
   links_.expire(now, std::chrono::seconds(10));
 }
@@ -285,6 +287,7 @@ void Node::send_heartbeats(TimePoint now) {
   const Envelope hello = peer_message(MessageType::kHello, hello_body().to_json());
   for (const auto& ep : membership_.target_endpoints()) send_to(ep, msg);
   for (const auto& ep : membership_.unresolved_seeds()) send_to(ep, hello);
+  for (const auto& ep : hints_.pending()) send_to(ep, hello);
   // New links are measured at once rather than at the next periodic round.
   send_pings(now, false, true);
   send_pings(now, true, true);
@@ -405,6 +408,10 @@ void Node::handle_peer(const Envelope& msg, const net::Incoming& in, TimePoint n
   }
   Member* m = membership_.heard_from(msg.from, msg.endpoint, in.via_peer, now);
   if (m == nullptr) return;
+  hints_.resolved(msg.endpoint);
+  if (!in.via_peer.empty() && hints_.resolved(in.via_peer) && in.via_peer != msg.endpoint) {
+    transport_.disconnect(in.via_peer);  // greeted under another address: the member's own endpoint is dialled
+  }
   if (election_.observe_term(msg.term, now)) {
     LL_INFO("term " << election_.term() << " seen from " << msg.from);
     persist();

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/discovery_hints.h"
 #include "cluster/dispatcher.h"
 #include "cluster/election.h"
 #include "cluster/link_meter.h"
@@ -72,6 +73,7 @@ class Node {
   const std::string& name() const { return config_.name; }
   const std::string& endpoint() const { return endpoint_; }
   const Membership& membership() const { return membership_; }
+  const DiscoveryHints& hints() const { return hints_; }
   // The CURVE key a device's messages come with ("" when CURVE is off or it was never heard directly).
   [[nodiscard]] std::string key_of(const std::string& device) const;
   [[nodiscard]] proto::StatusBody status() const;
@@ -124,8 +126,9 @@ class Node {
   uint64_t suppressed_ = 0;
   std::set<std::string> version_refusals_;  // unsupported_version lines already logged (bounded)
 
-  std::map<std::string, std::string> keys_;      // device name -> the key that first spoke for it (bounded)
-  std::map<std::string, TimePoint> discovered_;  // seeds found by beacons, until they answer or expire
+  std::map<std::string, std::string> keys_;  // device name -> the key that first spoke for it (bounded)
+  DiscoveryHints hints_;                     // endpoints named by beacons, until they answer or expire
+  uint64_t next_ignored_report_ = 1;
   std::function<bool()> refresh_hook_;
   std::mutex post_mu_;
   std::optional<proto::DeviceProfile> posted_profile_;

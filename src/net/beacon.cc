@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "net/curve.h"
 #include "proto/json_fields.h"
 #include "proto/limits.h"
 
@@ -98,12 +99,19 @@ void Beacon::send_all() {
   }
 }
 
+bool beacon_source_allowed(bool loopback_only, uint32_t source, const BeaconInfo& info) {
+  if (!loopback_only) return true;
+  return (source >> 24) == 127 && is_loopback_endpoint(info.endpoint);
+}
+
 void Beacon::run(const OnPeer& on_peer) {
   auto next_send = std::chrono::steady_clock::now();
   char buf[kMaxBeaconBytes + 1];
   // Malformed beacons are logged once per 10 s with a count, so a flood cannot flood the log.
   uint64_t dropped = 0;
   auto last_warning = std::chrono::steady_clock::now() - std::chrono::seconds(10);
+  uint64_t ignored_remote = 0;
+  auto last_remote_warning = last_warning;
   while (!stop_) {
     const auto now = std::chrono::steady_clock::now();
     if (sending_ && now >= next_send) {
@@ -127,6 +135,16 @@ void Beacon::run(const OnPeer& on_peer) {
       continue;
     }
     if (info->cluster != config_.cluster || info->name == config_.name) continue;
+    if (!beacon_source_allowed(config_.loopback_only, ntohl(from.sin_addr.s_addr), *info)) {
+      ++ignored_remote;
+      if (std::chrono::steady_clock::now() - last_remote_warning >= std::chrono::seconds(10)) {
+        LL_WARN("ignored a beacon from " << inet_ntoa(from.sin_addr) << " naming " << info->endpoint
+                                         << ": without keys this daemon listens to loopback only (" << ignored_remote
+                                         << " so far)");
+        last_remote_warning = std::chrono::steady_clock::now();
+      }
+      continue;
+    }
     on_peer(*info);
   }
 }

@@ -22,6 +22,9 @@ struct BeaconConfig {
   int port = 7701;       // UDP port, the same on every device
   Duration interval = std::chrono::seconds(1);
   std::vector<std::string> extra_targets;  // additional IPv4 addresses to send to (unicast or broadcast)
+  // Keyless mode (no CURVE, loopback only): a beacon from another host, or naming another host, is ignored — its
+  // endpoint would be dialled in the clear.
+  bool loopback_only = false;
 };
 
 // A beacon's payload, as sent and as validated on receipt.
@@ -33,6 +36,8 @@ struct BeaconInfo {
 
 [[nodiscard]] std::string encode_beacon(const BeaconInfo& info);
 [[nodiscard]] Result<BeaconInfo> decode_beacon(const std::string& datagram);
+// Whether a valid beacon from IPv4 `source` (host byte order) may be acted on; see BeaconConfig::loopback_only.
+[[nodiscard]] bool beacon_source_allowed(bool loopback_only, uint32_t source, const BeaconInfo& info);
 
 class Beacon {
  public:

@@ -41,6 +41,9 @@ inline constexpr size_t kMaxProfileFields = 32;    // keys of a device profile o
 inline constexpr int64_t kMaxProfileThreads = 4096;
 // Error replies and log lines about refused messages: a token bucket refilled this many per second.
 inline constexpr int kRefusalsPerSecond = 20;
+// Beacons (unauthenticated UDP) name endpoints to greet: at most this many pending, this many new per second.
+inline constexpr size_t kMaxDiscoveryHints = 16;
+inline constexpr int kDiscoveryHintsPerSecond = 4;
 
 // The data and deploy planes (docs/pipeline.md).
 inline constexpr size_t kMaxDataControlFrameBytes = 512 * 1024;  // a prompt, or a finished generation's whole text

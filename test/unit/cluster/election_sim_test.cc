@@ -231,16 +231,55 @@ TEST_CASE("lossy links (10% dropped) do not make a healthy cluster change leader
   CHECK(changes <= 1);
 }
 
-TEST_CASE("a beacon-discovered endpoint that never answers stops counting towards the quorum",
+TEST_CASE("a beacon-discovered endpoint counts towards nothing and is forgotten when it never answers",
           "[cluster][membership]") {
   SimCluster sim(3, 17);
   REQUIRE(run_until_converged(sim, 10s) > 0s);
   sim.node(0)->post_discovered("inproc://ghost");
   sim.step();
-  CHECK(sim.node(0)->membership().known_count() == 4);
+  CHECK(sim.node(0)->hints().contains("inproc://ghost"));
+  CHECK(sim.node(0)->membership().known_count() == 3);
   sim.run_for(7s);
+  CHECK_FALSE(sim.node(0)->hints().contains("inproc://ghost"));
   CHECK(sim.node(0)->membership().known_count() == 3);
   CHECK(sim.converged());
+}
+
+// Forged beacons (issue 17): anyone on the LAN can beacon invented devices. Before, each became a seed counted in
+// the quorum: a few dozen took the leader away and stopped elections.
+TEST_CASE("ForgedBeaconsForManyInventedDevicesNeitherDeposeTheLeaderNorBlockItsReplacement",
+          "[cluster][membership][hostile]") {
+  SimCluster sim(3, 23);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  const int leader = sim.leaders()[0];
+  const uint64_t term = sim.node(leader)->term();
+  int invented = 0;
+  auto forge = [&](ll::Duration duration) {  // 50 invented devices per 100 ms, to every node
+    for (ll::Duration t{0}; t < duration; t += 100ms) {
+      for (int k = 0; k < 50; ++k, ++invented) {
+        for (int i = 0; i < 3; ++i) {
+          if (sim.node(i)) sim.node(i)->post_discovered("inproc://invented-" + std::to_string(invented));
+        }
+      }
+      sim.run_for(100ms);
+      for (int i = 0; i < 3; ++i) {
+        if (!sim.node(i)) continue;
+        CHECK(sim.node(i)->membership().known_count() == 3);
+        CHECK(sim.node(i)->hints().size() <= ll::proto::kMaxDiscoveryHints);
+      }
+    }
+  };
+  forge(20s);
+  CHECK(sim.leaders() == std::vector<int>{leader});
+  CHECK(sim.node(leader)->term() == term);
+  CHECK(sim.node(leader)->hints().ignored() > 0);
+  // The leader dies while the forgeries go on: the two others still elect one of them.
+  sim.kill_process(leader);
+  forge(15s);
+  const auto leaders = sim.leaders();
+  REQUIRE(leaders.size() == 1);
+  CHECK(leaders[0] != leader);
+  CHECK(sim.safe());
 }
 
 TEST_CASE("a killed member whose address refuses connections is dead at once, a silent one only after the timeout",

@@ -64,6 +64,8 @@ const std::map<std::string, uint64_t> kValues = {
     {"kMaxProfileFields", ll::proto::kMaxProfileFields},
     {"kMaxProfileThreads", ll::proto::kMaxProfileThreads},
     {"kRefusalsPerSecond", ll::proto::kRefusalsPerSecond},
+    {"kMaxDiscoveryHints", ll::proto::kMaxDiscoveryHints},
+    {"kDiscoveryHintsPerSecond", ll::proto::kDiscoveryHintsPerSecond},
     {"kMaxDataControlFrameBytes", ll::proto::kMaxDataControlFrameBytes},
     {"kMaxPromptBytes", ll::proto::kMaxPromptBytes},
     {"kMaxGenerateTokens", ll::proto::kMaxGenerateTokens},
