@@ -4,10 +4,12 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
 #include "client/head_stream.h"
+#include "common/sha256.h"
 #include "deploy/deploy_server.h"
 #include "deploy/model_manager.h"
 #include "engine/generator.h"
@@ -28,6 +30,7 @@ struct Device {
 struct TestCluster {
   std::vector<Device> devices;
   std::string root;
+  bool keep_root = false;  // the next cluster restarts on the same data folders
   ~TestCluster() {
     // Every data and deploy thread stops first: until then a peer's message may reach any device's manager.
     for (auto& d : devices) {
@@ -38,13 +41,14 @@ struct TestCluster {
       d.manager.reset();
       d.stage.reset();
     }
-    fs::remove_all(root);
+    if (!keep_root) fs::remove_all(root);
   }
 };
 
-void start_devices(TestCluster& c, int n, deploy::RebalanceOptions rebalance = deploy::RebalanceOptions{}) {
+void start_devices(TestCluster& c, int n, deploy::RebalanceOptions rebalance = deploy::RebalanceOptions{},
+                   bool reuse_stores = false) {
   c.root = (fs::temp_directory_path() / ("ll-deploy-" + std::to_string(::getpid()))).string();
-  fs::remove_all(c.root);
+  if (!reuse_stores) fs::remove_all(c.root);
   c.devices.resize(n);
   for (int i = 0; i < n; ++i) {
     Device& d = c.devices[i];
@@ -164,6 +168,48 @@ TEST_CASE("LeaderPlansAndDevicesFetchVerifyLoadAndServe", "[deploy]") {
   CHECK(c.devices[1].manager->plan_version() > first_version);
   const auto status_again = c.devices[0].manager->status_json();  // a named copy: the loop iterates inside it
   for (const auto& d : status_again["devices"]) CHECK(d["bytes_from_cache"] == d["bytes_total"]);
+}
+
+TEST_CASE("CorruptCachedShardIsRefetched", "[deploy][store]") {
+  const std::string pkg = test::model_dir("stories260K");
+  const uint64_t need = memory_needed(pkg);
+  deploy::LoadRequest request;
+  request.package_dir = pkg;
+  auto manifest = load_manifest(pkg);
+  REQUIRE(manifest.ok());
+  std::string store;
+  std::vector<std::string> stage_files;  // dev1's shards: what its stage loads
+  {
+    TestCluster first;
+    first.keep_root = true;
+    start_devices(first, 3);
+    auto plan = first.devices[0].manager->load(request, view(first, need * 45 / 100));
+    if (!plan.ok()) FAIL(plan.error());
+    REQUIRE(wait_all(first, "ready", 30));
+    for (const auto& stage : (*plan)["stages"]) {
+      if (stage["device"] != "dev1") continue;
+      for (int64_t i = stage["first_shard"].get<int64_t>(); i <= stage["last_shard"].get<int64_t>(); ++i)
+        stage_files.push_back(manifest->shards[static_cast<size_t>(i)].sha256);
+    }
+    store = first.root + "/dev1/shards";
+  }
+  REQUIRE_FALSE(stage_files.empty());
+  // Bit rot while the device was off: same size, one byte changed, in every shard its stage will load.
+  for (const auto& sha : stage_files) {
+    std::fstream f(store + "/" + sha, std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(f);
+    f.seekg(100);
+    const char c = static_cast<char>(f.get());
+    f.seekp(100);
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+  // Restarted on the same stores, the same plan: dev1 finds the bad copies, fetches them again and gets ready.
+  TestCluster second;
+  start_devices(second, 3, deploy::RebalanceOptions{}, true);
+  auto plan = second.devices[0].manager->load(request, view(second, need * 45 / 100));
+  if (!plan.ok()) FAIL(plan.error());
+  REQUIRE(wait_all(second, "ready", 30));
+  for (const auto& sha : stage_files) CHECK(sha256_file_hex(store + "/" + sha).value() == sha);
 }
 
 TEST_CASE("LeaderServesOnlyAnnouncedFiles", "[deploy][security]") {
