@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The data folder with real daemons: a second lingualinkd pointed at a folder another one holds refuses to start
 # (exit 1, one line naming the holder's pid) while the first keeps serving, and gets it once the first has exited; a
-# data folder that group or others may write to is refused at start.
+# data folder that group or others may write to, or that another user owns, is refused at start.
 # Pins: two daemons overwriting one election state and one shard store; a data folder another local user can write.
 source "$(dirname "$0")/lib/cluster.bash"
 assign_ports a b
@@ -37,4 +37,15 @@ out=$(second "$TMP/open.data" 2>&1) || rc=$?
   fail "a world-writable data folder: exit $rc: $out"
 [[ ! -e $TMP/open.data/lock ]] || fail "a lock file was made in the refused folder"
 echo "world-writable folder refused: $(tail -n 1 <<<"$out")"
+
+# A folder another user made (as root the test can make one: nobody's).
+if [[ $EUID == 0 ]]; then
+  mkdir -m 0700 "$TMP/theirs.data"
+  chown 65534 "$TMP/theirs.data"
+  rc=0
+  out=$(second "$TMP/theirs.data" 2>&1) || rc=$?
+  [[ $rc == 1 && $(tail -n 1 <<<"$out") == "lingualinkd: data folder $TMP/theirs.data belongs to uid 65534, not to this user (uid 0): refusing it" ]] ||
+    fail "another user's data folder: exit $rc: $out"
+  echo "another user's folder refused: $(tail -n 1 <<<"$out")"
+fi
 echo "PASS"
