@@ -212,24 +212,26 @@ void DeviceLoader::run_plan(const proto::PlanMsg& plan, const std::string& local
   const Manifest& m = *manifest;
   // A cached file can rot after it was stored (bit rot; a power loss that kept the rename but not the bytes). The
   // runtime hashes every file before libtorch sees it, so a rotten one fails the load; then, once per plan, each file
-  // of this stage is hashed again in the store, and each that no longer matches its name is deleted and fetched again.
-  // True when something was fetched again (the caller retries once); a second mismatch fails the fetch (finish()
+  // of this stage is hashed again in the store, every one that no longer matches its name is deleted, and those are
+  // fetched again. True when something was (the caller retries once); a second mismatch fails the fetch (finish()
   // verifies what arrives) or the retry.
   bool healed_once = false;
   auto heal = [&]() -> Result<bool> {
     if (!local_dir.empty() || healed_once || cancel_) return false;
     healed_once = true;
-    bool refetched = false;
+    std::vector<File> bad;
     for (const File& f : files) {
-      Status intact = store_.verify(f.sha);
+      Status intact = store_.verify(f.sha);  // deletes a bad copy
       if (intact.ok()) continue;
       LL_WARN("plan " << plan.plan_version << ": " << f.name << ": " << intact.error() << "; fetching it again");
+      bad.push_back(f);
+    }
+    for (const File& f : bad) {
       Status fetched = fetch_file(
           f, [](uint64_t) {}, fetcher, FetchOptions{}.window);
       if (!fetched.ok()) return make_error(f.name + ": fetched again after a bad cached copy: " + fetched.error());
-      refetched = true;
     }
-    return refetched;
+    return !bad.empty();
   };
   auto load_range = [&] {
     return load_shard_range(

@@ -170,46 +170,96 @@ TEST_CASE("LeaderPlansAndDevicesFetchVerifyLoadAndServe", "[deploy]") {
   for (const auto& d : status_again["devices"]) CHECK(d["bytes_from_cache"] == d["bytes_total"]);
 }
 
-TEST_CASE("CorruptCachedShardIsRefetched", "[deploy][store]") {
-  const std::string pkg = test::model_dir("stories260K");
-  const uint64_t need = memory_needed(pkg);
-  deploy::LoadRequest request;
-  request.package_dir = pkg;
-  auto manifest = load_manifest(pkg);
+namespace {
+
+// Loads the package over `n` fresh devices with `memory_each`, waits until all are ready, then stops them, keeping
+// their stores. The shards dev1's stage loaded (what a restart on the same plan loads again from its store).
+std::vector<std::string> deploy_then_stop(const deploy::LoadRequest& request, int n, uint64_t memory_each) {
+  auto manifest = load_manifest(request.package_dir);
   REQUIRE(manifest.ok());
-  std::string store;
-  std::vector<std::string> stage_files;  // dev1's shards: what its stage loads
-  {
-    TestCluster first;
-    first.keep_root = true;
-    start_devices(first, 3);
-    auto plan = first.devices[0].manager->load(request, view(first, need * 45 / 100));
-    if (!plan.ok()) FAIL(plan.error());
-    REQUIRE(wait_all(first, "ready", 30));
-    for (const auto& stage : (*plan)["stages"]) {
-      if (stage["device"] != "dev1") continue;
-      for (int64_t i = stage["first_shard"].get<int64_t>(); i <= stage["last_shard"].get<int64_t>(); ++i)
-        stage_files.push_back(manifest->shards[static_cast<size_t>(i)].sha256);
-    }
-    store = first.root + "/dev1/shards";
+  TestCluster first;
+  first.keep_root = true;
+  start_devices(first, n);
+  auto plan = first.devices[0].manager->load(request, view(first, memory_each));
+  if (!plan.ok()) FAIL(plan.error());
+  REQUIRE(wait_all(first, "ready", 30));
+  std::vector<std::string> files;
+  for (const auto& stage : (*plan)["stages"]) {
+    if (stage["device"] != "dev1") continue;
+    for (int64_t i = stage["first_shard"].get<int64_t>(); i <= stage["last_shard"].get<int64_t>(); ++i)
+      files.push_back(manifest->shards[static_cast<size_t>(i)].sha256);
   }
-  REQUIRE_FALSE(stage_files.empty());
-  // Bit rot while the device was off: same size, one byte changed, in every shard its stage will load.
-  for (const auto& sha : stage_files) {
-    std::fstream f(store + "/" + sha, std::ios::in | std::ios::out | std::ios::binary);
-    REQUIRE(f);
-    f.seekg(100);
-    const char c = static_cast<char>(f.get());
-    f.seekp(100);
-    f.put(static_cast<char>(c ^ 0x5a));
-  }
+  REQUIRE_FALSE(files.empty());
+  return files;
+}
+
+// Bit rot: same size, one byte changed.
+void flip_a_byte(const std::string& path) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  REQUIRE(f);
+  f.seekg(100);
+  const char c = static_cast<char>(f.get());
+  f.seekp(100);
+  f.put(static_cast<char>(c ^ 0x5a));
+}
+
+std::string dev1_store() {
+  return (fs::temp_directory_path() / ("ll-deploy-" + std::to_string(::getpid()))).string() + "/dev1/shards";
+}
+
+}  // namespace
+
+TEST_CASE("CorruptCachedShardIsRefetched", "[deploy][store]") {
+  deploy::LoadRequest request;
+  request.package_dir = test::model_dir("stories260K");
+  const uint64_t need = memory_needed(request.package_dir);
+  const std::vector<std::string> stage_files = deploy_then_stop(request, 3, need * 45 / 100);
+  // Bit rot while the device was off, in every shard its stage will load.
+  for (const auto& sha : stage_files) flip_a_byte(dev1_store() + "/" + sha);
   // Restarted on the same stores, the same plan: dev1 finds the bad copies, fetches them again and gets ready.
   TestCluster second;
   start_devices(second, 3, deploy::RebalanceOptions{}, true);
   auto plan = second.devices[0].manager->load(request, view(second, need * 45 / 100));
   if (!plan.ok()) FAIL(plan.error());
   REQUIRE(wait_all(second, "ready", 30));
-  for (const auto& sha : stage_files) CHECK(sha256_file_hex(store + "/" + sha).value() == sha);
+  for (const auto& sha : stage_files) CHECK(sha256_file_hex(dev1_store() + "/" + sha).value() == sha);
+}
+
+TEST_CASE("CachedShardStillBadAfterOneRefetchFailsThePlan", "[deploy][store]") {
+  // The leader's own package rots too: what dev1 fetches again is no better, and it stops after that one fetch.
+  const std::string copy = (fs::temp_directory_path() / ("ll-pkg-rot-" + std::to_string(::getpid()))).string();
+  fs::remove_all(copy);
+  fs::copy(test::model_dir("stories260K"), copy, fs::copy_options::recursive);
+  deploy::LoadRequest request;
+  request.package_dir = copy;
+  const uint64_t need = memory_needed(copy);
+  const std::vector<std::string> stage_files = deploy_then_stop(request, 2, need * 60 / 100);
+  auto manifest = load_manifest(copy);
+  REQUIRE(manifest.ok());
+  for (const auto& sha : stage_files) {
+    flip_a_byte(dev1_store() + "/" + sha);
+    for (const auto& shard : manifest->shards) {
+      if (shard.sha256 == sha) flip_a_byte(copy + "/" + shard.file);
+    }
+  }
+  {
+    TestCluster second;
+    start_devices(second, 2, deploy::RebalanceOptions{}, true);
+    auto plan = second.devices[0].manager->load(request, view(second, need * 60 / 100));
+    if (!plan.ok()) FAIL(plan.error());
+    std::string error;
+    REQUIRE(second.devices[0].manager->wait_for_status(
+        [&](const nlohmann::json& status) {
+          for (const auto& d : status["devices"]) {
+            if (d["device"] == "dev1" && d["state"] == "failed") error = d["error"].get<std::string>();
+          }
+          return !error.empty();
+        },
+        std::chrono::seconds(30)));
+    CHECK_THAT(error, Catch::Contains("fetched again after a bad cached copy") && Catch::Contains("does not hash"));
+    for (const auto& sha : stage_files) CHECK_FALSE(fs::exists(dev1_store() + "/" + sha));  // no bad copy is kept
+  }
+  fs::remove_all(copy);
 }
 
 TEST_CASE("LeaderServesOnlyAnnouncedFiles", "[deploy][security]") {
