@@ -5,6 +5,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -18,6 +19,7 @@
 
 #include "cluster/device_profile.h"
 #include "cluster/node.h"
+#include "common/data_folder.h"
 #include "common/log.h"
 #include "common/units.h"
 #include "daemon/config.h"
@@ -136,7 +138,7 @@ std::string advertised_endpoint(const std::string& bound) {
   return "tcp://" + found + ":" + port;
 }
 
-int run(const ll::daemon::DaemonConfig& config) {
+int run(const ll::daemon::DaemonConfig& config, bool default_data_dir) {
   ll::set_log_level(*ll::parse_log_level(config.log_level));
   ll::set_log_prefix(config.name);
 
@@ -173,7 +175,7 @@ int run(const ll::daemon::DaemonConfig& config) {
   so.data_listen =
       config.data_listen.empty() ? config.listen.substr(0, config.listen.rfind(':')) + ":*" : config.data_listen;
   so.deploy_listen = config.deploy_listen;
-  so.data_dir = config.data_dir.empty() ? "/tmp/lingualinked-" + config.name : config.data_dir;
+  so.data_dir = config.data_dir;
   so.threads = config.threads;
   so.emulate_speed = config.emulate_speed;
   so.emulate_egress = *ll::pipeline::parse_link_shape(config.emulate_egress);  // validated
@@ -226,11 +228,8 @@ int run(const ll::daemon::DaemonConfig& config) {
   }
   LL_INFO("lingualinkd " << kVersion << " listening on " << (*transport)->endpoint());
   (*serving)->register_commands(node);
-  if (config.data_dir.empty()) {
-    LL_WARN(
-        "no --data-dir: the election term and vote are kept in memory only; a crash and restart could vote "
-        "twice in one term (see docs/cluster.md)");
-  }
+  LL_INFO("data folder " << config.data_dir << (default_data_dir ? " (the default; --data-dir chooses another)" : "")
+                         << ": election term and vote, shard cache");
 
   profiler.start();
 
@@ -333,7 +332,26 @@ int main(int argc, char** argv) {
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
-    return run(config);
+    // The data folder (election state, shard cache): private to this user, and one daemon's for its whole life.
+    const bool default_data_dir = config.data_dir.empty();
+    if (default_data_dir) {
+      auto folder = ll::default_data_folder(ll::current_data_folder_env(), config.name);
+      if (!folder.ok()) {
+        std::fprintf(stderr, "lingualinkd: %s\n", folder.error().c_str());
+        return 2;
+      }
+      config.data_dir = *folder;
+    }
+    if (auto st = ll::prepare_data_folder(config.data_dir, ::geteuid()); !st.ok()) {
+      std::fprintf(stderr, "lingualinkd: %s\n", st.error().c_str());
+      return 1;
+    }
+    auto data_lock = ll::DataFolderLock::acquire(config.data_dir);
+    if (!data_lock.ok()) {
+      std::fprintf(stderr, "lingualinkd: %s\n", data_lock.error().c_str());
+      return 1;
+    }
+    return run(config, default_data_dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lingualinkd: %s\n", e.what());
     return 1;

@@ -259,8 +259,10 @@ std::vector<Option> build_table() {
   t.push_back(std::move(budget));
   t.push_back(
       with_default_text(integer("--threads", "threads", &C::threads, 0, 0, 1024, "compute threads"), "0 = all cores"));
-  t.push_back(text("--data-dir", "data_dir", &C::data_dir, "", nullptr,
-                   "directory for persistent state (election term and vote)"));
+  t.push_back(with_default_text(text("--data-dir", "data_dir", &C::data_dir, "", nullptr,
+                                     "data folder: election term and vote, shard cache, lock (one daemon per "
+                                     "folder); 0700, owned by this user"),
+                                "/var/lib/lingualinked/NAME as root, else $XDG_STATE_HOME/lingualinked/NAME"));
   t.push_back(text("--log-level", "log_level", &C::log_level, "info", log_level, "debug, info, warn or error"));
   // Cluster timing. The election timeouts, beacon interval and link measurement are config-file only, as they
   // always were: tuning knobs that should be the same on every device.

@@ -210,12 +210,43 @@ void DeviceLoader::run_plan(const proto::PlanMsg& plan, const std::string& local
   const auto fetched_at = Clock::now();
   send_progress("loading");
   const Manifest& m = *manifest;
-  auto range = load_shard_range(
-      m, static_cast<int>(mine.first_shard), static_cast<int>(mine.last_shard),
-      [&](const ShardInfo& s) {
-        return path_of_file(File{s.sha256, s.file_bytes, s.file});
-      },
-      runtime_, loaded_range_.get());
+  // A cached file can rot after it was stored (bit rot; a power loss that kept the rename but not the bytes). The
+  // runtime hashes every file before libtorch sees it, so a rotten one fails the load; then, once per plan, each file
+  // of this stage is hashed again in the store, every one that no longer matches its name is deleted, and those are
+  // fetched again. True when something was (the caller retries once); a second mismatch fails the fetch (finish()
+  // verifies what arrives) or the retry.
+  bool healed_once = false;
+  auto heal = [&]() -> Result<bool> {
+    if (!local_dir.empty() || healed_once || cancel_) return false;
+    healed_once = true;
+    std::vector<File> bad;
+    for (const File& f : files) {
+      Status intact = store_.verify(f.sha);  // deletes a bad copy
+      if (intact.ok()) continue;
+      LL_WARN("plan " << plan.plan_version << ": " << f.name << ": " << intact.error() << "; fetching it again");
+      bad.push_back(f);
+    }
+    for (const File& f : bad) {
+      Status fetched = fetch_file(
+          f, [](uint64_t) {}, fetcher, FetchOptions{}.window);
+      if (!fetched.ok()) return make_error(f.name + ": fetched again after a bad cached copy: " + fetched.error());
+    }
+    return !bad.empty();
+  };
+  auto load_range = [&] {
+    return load_shard_range(
+        m, static_cast<int>(mine.first_shard), static_cast<int>(mine.last_shard),
+        [&](const ShardInfo& s) {
+          return path_of_file(File{s.sha256, s.file_bytes, s.file});
+        },
+        runtime_, loaded_range_.get());
+  };
+  auto range = load_range();
+  if (!range) {
+    auto healed = heal();
+    if (!healed) return fail(healed.error());
+    if (*healed) range = load_range();
+  }
   if (!range) return fail(range.error());
   LL_INFO("plan " << plan.plan_version << ": shards " << mine.first_shard << ".." << mine.last_shard << ": fetched "
                   << (progress.bytes_done - progress.bytes_from_cache) / 1e6 << " MB in "
@@ -232,7 +263,13 @@ void DeviceLoader::run_plan(const proto::PlanMsg& plan, const std::string& local
   if (index == 0) {
     const File tok{m.tokenizer.sha256, 0, m.tokenizer.file};
     const std::string path = path_of_file(tok);
-    if (Status ok = verify_file(path, file_size(path), m.tokenizer.sha256); !ok.ok()) return fail(ok.error());
+    Status intact = verify_file(path, file_size(path), m.tokenizer.sha256);
+    if (!intact.ok()) {
+      auto healed = heal();
+      if (!healed) return fail(healed.error());
+      if (*healed) intact = verify_file(path, file_size(path), m.tokenizer.sha256);
+    }
+    if (!intact.ok()) return fail(intact.error());
     auto tokenizer = load_tokenizer_file(m, path);
     if (!tokenizer) return fail(tokenizer.error());
     config->tokenizer = std::make_shared<Tokenizer>(std::move(tokenizer).value());

@@ -1,9 +1,10 @@
 // DeviceLoader: what every device does with a plan. A plan received is queued; the loader's own thread runs the
 // newest one: it fetches the files its stage needs into the content-addressed store (from the leader, else from the
 // other stages), checks each against the manifest, loads its shard range, configures the StageServer and reports
-// its progress to the leader; a device outside the ring keeps its standby copies instead. A newer plan cancels the
-// one running (fetches stop at once; a shard load in progress finishes). Callers never wait for a load.
-// Thread-safety: all public methods are thread-safe; fetching and loading run on the loader thread alone, which
+// its progress to the leader; a device outside the ring keeps its standby copies instead. A cached file that no
+// longer hashes to its name fails the load; the loader then deletes it, fetches it again and retries, once. A newer
+// plan cancels the one running (fetches stop at once; a shard load in progress finishes). Callers never wait for a
+// load. Thread-safety: all public methods are thread-safe; fetching and loading run on the loader thread alone, which
 // alone owns the worker state. mutex_ guards the plan and state; queue_mutex_ the queue; never both at once.
 #pragma once
 

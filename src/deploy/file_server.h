@@ -1,7 +1,8 @@
 // FileServer: answers a device's `fetch` with one chunk of a file the current deployment names — from the leader's
 // package folder for the files its plan announced, or from this device's store for the files of the plan it holds
 // (peers fetch from each other when the leader lacks a file). Nothing else is served: a hash no plan names is
-// refused, whatever the store holds. Thread-safety: stateless apart from the lookups it is given, which must be
+// refused, whatever the store holds; so is a file that is a symlink or not a regular file (opened O_NOFOLLOW, sized
+// by fstat on the descriptor it reads). Thread-safety: stateless apart from the lookups it is given, which must be
 // thread-safe; serve() may run on any thread.
 #pragma once
 

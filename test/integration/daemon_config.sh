@@ -21,11 +21,12 @@ d=$(devices_json a)
 stop_daemon a TERM || fail "non-zero exit on SIGTERM"
 
 # A port already in use: one line naming the endpoint, exit 1.
-"$LLD" --name a --listen "$(endpoint a)" --no-beacon --profile-seconds 0 >>"$TMP/a.log" 2>&1 &
+"$LLD" --name a --listen "$(endpoint a)" --data-dir "$TMP/a.data" --no-beacon --profile-seconds 0 >>"$TMP/a.log" 2>&1 &
 PIDS[a]=$!
 sleep 1
 rc=0
-out=$(timeout 10 "$LLD" --name b --listen "$(endpoint a)" --no-beacon --profile-seconds 0 2>&1) || rc=$?
+out=$(timeout 10 "$LLD" --name b --listen "$(endpoint a)" --data-dir "$TMP/b.data" --no-beacon --profile-seconds 0 2>&1) ||
+  rc=$?
 [[ $rc == 1 && $out == *"cannot listen on $(endpoint a)"* ]] || fail "port in use: exit $rc: $out"
 echo "port in use: refused: $(grep -o 'cannot listen.*' <<<"$out")"
 stop_daemon a TERM || fail "non-zero exit on SIGTERM"
@@ -64,7 +65,8 @@ echo "--init: $(head -n 2 "$TMP/init.out" | tr '\n' ' ')"
 cp -r "$TMP/init-keys" "$TMP/bad-keys"
 sed -i 's/^secret = ./secret = 0/' "$TMP/bad-keys/device.key"
 expect_refused "corrupt device key" --keys "$TMP/bad-keys" --listen "tcp://127.0.0.1:$lan_port" --no-beacon
-"$LLD" --insecure --name open --listen "tcp://0.0.0.0:$lan_port" --no-beacon --profile-seconds 0 >"$TMP/open.log" 2>&1 &
+"$LLD" --insecure --name open --listen "tcp://0.0.0.0:$lan_port" --data-dir "$TMP/open.data" --no-beacon \
+  --profile-seconds 0 >"$TMP/open.log" 2>&1 &
 PIDS[open]=$!
 for _ in $(seq 1 50); do grep -q "listening" "$TMP/open.log" && break; sleep 0.1; done
 grep -q -- "--insecure: CURVE is off" "$TMP/open.log" || fail "no warning for --insecure: $(cat "$TMP/open.log")"

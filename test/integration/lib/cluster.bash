@@ -8,6 +8,9 @@ LLD="$LL_BUILD_DIR/bin/lingualinkd"
 LLCTL="$LL_BUILD_DIR/bin/llctl"
 TMP=$(mktemp -d /tmp/ll-it-XXXXXX)
 CLUSTER="it$$"
+# A daemon started without --data-dir by a non-root test keeps its state under the test's folder, not in ~/.local
+# (as root the default is /var/lib/lingualinked/NAME: tests that run daemons pass --data-dir under $TMP).
+export XDG_STATE_HOME="$TMP/state"
 # Every test cluster runs with CURVE: one keys folder shared by its daemons and by llctl (LL_KEYS). A test that
 # wants the clear sets LL_TEST_INSECURE=1 before sourcing this file.
 KEYS="$TMP/keys"

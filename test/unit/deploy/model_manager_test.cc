@@ -4,10 +4,12 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
 #include "client/head_stream.h"
+#include "common/sha256.h"
 #include "deploy/deploy_server.h"
 #include "deploy/model_manager.h"
 #include "engine/generator.h"
@@ -28,6 +30,7 @@ struct Device {
 struct TestCluster {
   std::vector<Device> devices;
   std::string root;
+  bool keep_root = false;  // the next cluster restarts on the same data folders
   ~TestCluster() {
     // Every data and deploy thread stops first: until then a peer's message may reach any device's manager.
     for (auto& d : devices) {
@@ -38,15 +41,16 @@ struct TestCluster {
       d.manager.reset();
       d.stage.reset();
     }
-    fs::remove_all(root);
+    if (!keep_root) fs::remove_all(root);
   }
 };
 
 constexpr uint64_t kTerm = 3;
 
-void start_devices(TestCluster& c, int n, deploy::RebalanceOptions rebalance = deploy::RebalanceOptions{}) {
+void start_devices(TestCluster& c, int n, deploy::RebalanceOptions rebalance = deploy::RebalanceOptions{},
+                   bool reuse_stores = false) {
   c.root = (fs::temp_directory_path() / ("ll-deploy-" + std::to_string(::getpid()))).string();
-  fs::remove_all(c.root);
+  if (!reuse_stores) fs::remove_all(c.root);
   c.devices.resize(n);
   for (int i = 0; i < n; ++i) {
     Device& d = c.devices[i];
@@ -169,6 +173,98 @@ TEST_CASE("LeaderPlansAndDevicesFetchVerifyLoadAndServe", "[deploy]") {
   CHECK(c.devices[1].manager->plan_version() > first_version);
   const auto status_again = c.devices[0].manager->status_json();  // a named copy: the loop iterates inside it
   for (const auto& d : status_again["devices"]) CHECK(d["bytes_from_cache"] == d["bytes_total"]);
+}
+
+namespace {
+
+// Loads the package over `n` fresh devices with `memory_each`, waits until all are ready, then stops them, keeping
+// their stores. The shards dev1's stage loaded (what a restart on the same plan loads again from its store).
+std::vector<std::string> deploy_then_stop(const deploy::LoadRequest& request, int n, uint64_t memory_each) {
+  auto manifest = load_manifest(request.package_dir);
+  REQUIRE(manifest.ok());
+  TestCluster first;
+  first.keep_root = true;
+  start_devices(first, n);
+  auto plan = first.devices[0].manager->load(request, view(first, memory_each));
+  if (!plan.ok()) FAIL(plan.error());
+  REQUIRE(wait_all(first, "ready", 30));
+  std::vector<std::string> files;
+  for (const auto& stage : (*plan)["stages"]) {
+    if (stage["device"] != "dev1") continue;
+    for (int64_t i = stage["first_shard"].get<int64_t>(); i <= stage["last_shard"].get<int64_t>(); ++i)
+      files.push_back(manifest->shards[static_cast<size_t>(i)].sha256);
+  }
+  REQUIRE_FALSE(files.empty());
+  return files;
+}
+
+// Bit rot: same size, one byte changed.
+void flip_a_byte(const std::string& path) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  REQUIRE(f);
+  f.seekg(100);
+  const char c = static_cast<char>(f.get());
+  f.seekp(100);
+  f.put(static_cast<char>(c ^ 0x5a));
+}
+
+std::string dev1_store() {
+  return (fs::temp_directory_path() / ("ll-deploy-" + std::to_string(::getpid()))).string() + "/dev1/shards";
+}
+
+}  // namespace
+
+TEST_CASE("CorruptCachedShardIsRefetched", "[deploy][store]") {
+  deploy::LoadRequest request;
+  request.package_dir = test::model_dir("stories260K");
+  const uint64_t need = memory_needed(request.package_dir);
+  const std::vector<std::string> stage_files = deploy_then_stop(request, 3, need * 45 / 100);
+  // Bit rot while the device was off, in every shard its stage will load.
+  for (const auto& sha : stage_files) flip_a_byte(dev1_store() + "/" + sha);
+  // Restarted on the same stores, the same plan: dev1 finds the bad copies, fetches them again and gets ready.
+  TestCluster second;
+  start_devices(second, 3, deploy::RebalanceOptions{}, true);
+  auto plan = second.devices[0].manager->load(request, view(second, need * 45 / 100));
+  if (!plan.ok()) FAIL(plan.error());
+  REQUIRE(wait_all(second, "ready", 30));
+  for (const auto& sha : stage_files) CHECK(sha256_file_hex(dev1_store() + "/" + sha).value() == sha);
+}
+
+TEST_CASE("CachedShardStillBadAfterOneRefetchFailsThePlan", "[deploy][store]") {
+  // The leader's own package rots too: what dev1 fetches again is no better, and it stops after that one fetch.
+  const std::string copy = (fs::temp_directory_path() / ("ll-pkg-rot-" + std::to_string(::getpid()))).string();
+  fs::remove_all(copy);
+  fs::copy(test::model_dir("stories260K"), copy, fs::copy_options::recursive);
+  deploy::LoadRequest request;
+  request.package_dir = copy;
+  const uint64_t need = memory_needed(copy);
+  const std::vector<std::string> stage_files = deploy_then_stop(request, 2, need * 60 / 100);
+  auto manifest = load_manifest(copy);
+  REQUIRE(manifest.ok());
+  for (const auto& sha : stage_files) {
+    flip_a_byte(dev1_store() + "/" + sha);
+    for (const auto& shard : manifest->shards) {
+      if (shard.sha256 == sha) flip_a_byte(copy + "/" + shard.file);
+    }
+  }
+  {
+    TestCluster second;
+    start_devices(second, 2, deploy::RebalanceOptions{}, true);
+    auto plan = second.devices[0].manager->load(request, view(second, need * 60 / 100));
+    if (!plan.ok()) FAIL(plan.error());
+    std::string error;
+    REQUIRE(second.devices[0].manager->wait_for_status(
+        [&](const nlohmann::json& status) {
+          for (const auto& d : status["devices"]) {
+            if (d["device"] == "dev1" && d["state"] == "failed") error = d["error"].get<std::string>();
+          }
+          return !error.empty();
+        },
+        std::chrono::seconds(30)));
+    CHECK_THAT(error, Catch::Contains("fetched again after a bad cached copy") && Catch::Contains("does not hash"));
+    for (const auto& sha : stage_files) CHECK_FALSE(fs::exists(dev1_store() + "/" + sha));  // no bad copy is kept
+  }
+  fs::remove_all(copy);
 }
 
 TEST_CASE("LeaderServesOnlyAnnouncedFiles", "[deploy][security]") {
