@@ -12,6 +12,7 @@
 #include "client/resume.h"
 #include "common/log.h"
 #include "http/api.h"
+#include "http/errors.h"
 #include "http/metrics.h"
 #include "http/page.h"
 #include "http/sse.h"
@@ -26,49 +27,6 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kOpenTimeout = std::chrono::milliseconds(15000);  // the head's accept/refuse (queues behind work)
 constexpr auto kTopologyMaxAge = std::chrono::milliseconds(500);
 constexpr auto kResumeTimeout = std::chrono::milliseconds(30000);  // how long to look for a new head after a loss
-
-ApiError api_error(int status, std::string type, std::string message, std::string code) {
-  ApiError e;
-  e.status = status;
-  e.type = std::move(type);
-  e.message = std::move(message);
-  e.code = std::move(code);
-  return e;
-}
-
-// The head stage's refusal or failure, as an HTTP status and OpenAI error.
-ApiError head_error(const client::ClientError& error, Endpoint endpoint) {
-  using client::ErrorCode;
-  const std::string code = client::error_code_name(error.code);
-  switch (error.code) {
-    case ErrorCode::kBadRequest: {
-      ApiError e = bad_request(error.message, endpoint == Endpoint::kChat ? "messages" : "prompt");
-      // OpenAI's code for a prompt the context cannot hold; the head says so only in its message (its data error
-      // has no code of its own for it).
-      if (error.message.find("context") != std::string::npos) e.code = "context_length_exceeded";
-      return e;
-    }
-    case ErrorCode::kBusy:
-      return api_error(429, "server_error", error.message, code);
-    case ErrorCode::kNotReady:
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kLost:
-    case ErrorCode::kNoModel:
-      return api_error(503, "server_error", error.message, code);
-    case ErrorCode::kRefused:
-      return api_error(502, "server_error", error.message, code);
-    case ErrorCode::kTimeout:
-    case ErrorCode::kUnreachable:
-      return api_error(504, "server_error", error.message, code);
-    default:
-      return api_error(500, "server_error", error.message, code);
-  }
-}
-
-void send_error(httplib::Response& res, const ApiError& error) {
-  res.status = error.status;
-  res.set_content(dump(error_json(error)), "application/json");
-}
 
 std::string hex_id(const char* prefix, uint64_t session) {
   char buf[40];
