@@ -22,8 +22,13 @@ ApiError head_error(const client::ClientError& error, Endpoint endpoint) {
       if (error.message.find("context") != std::string::npos) e.code = "context_length_exceeded";
       return e;
     }
-    case ErrorCode::kBusy:
-      return api_error(429, "server_error", error.message, code);
+    case ErrorCode::kBusy: {
+      // The head is at its admitted concurrency: a generation ends within seconds, so ask for a retry soon
+      // (OpenAI's clients honour Retry-After on a 429).
+      ApiError e = api_error(429, "server_error", error.message, code);
+      e.retry_after_s = kBusyRetryAfterSeconds;
+      return e;
+    }
     case ErrorCode::kNotReady:
     case ErrorCode::kUnavailable:
     case ErrorCode::kLost:
@@ -41,6 +46,7 @@ ApiError head_error(const client::ClientError& error, Endpoint endpoint) {
 
 void send_error(httplib::Response& res, const ApiError& error) {
   res.status = error.status;
+  if (error.retry_after_s > 0) res.set_header("Retry-After", std::to_string(error.retry_after_s));
   res.set_content(dump(error_json(error)), "application/json");
 }
 

@@ -11,6 +11,8 @@
 
 namespace ll::http {
 
+inline constexpr int kBusyRetryAfterSeconds = 1;
+
 [[nodiscard]] ApiError api_error(int status, std::string type, std::string message, std::string code);
 // The head stage's refusal or failure, as an HTTP status and OpenAI error (docs/http.md, "Errors").
 [[nodiscard]] ApiError head_error(const client::ClientError& error, Endpoint endpoint);
