@@ -95,7 +95,7 @@ EdgePolicy make_edge_policy(const std::string& bound_host, int port, std::vector
 
 Status check_allowed_host(const std::string& entry) {
   if (entry == "*" || parse_host_port(entry)) return Status::Ok();
-  return make_error("http_allowed_hosts: '" + entry + "' is not NAME, NAME:PORT, [IPv6]:PORT or *");
+  return make_error("'" + entry + "' is not NAME, NAME:PORT, [IPv6]:PORT or *");
 }
 
 Status check_allowed_origin(const std::string& entry) {
@@ -104,7 +104,7 @@ Status check_allowed_origin(const std::string& entry) {
   for (const char* scheme : {"http://", "https://"}) {
     if (l.rfind(scheme, 0) == 0 && parse_host_port(l.substr(std::string(scheme).size()))) return Status::Ok();
   }
-  return make_error("http_allowed_origins: '" + entry + "' is not http(s)://HOST[:PORT] or *");
+  return make_error("'" + entry + "' is not http(s)://HOST[:PORT] or *");
 }
 
 std::optional<ApiError> check_edge(const EdgePolicy& policy, const EdgeRequest& request) {

@@ -26,7 +26,7 @@ struct EdgePolicy {
                                           std::vector<std::string> allowed_hosts,
                                           std::vector<std::string> allowed_origins);
 
-// Validates one http_allowed_hosts / http_allowed_origins entry; the error names it.
+// Validates one http_allowed_hosts / http_allowed_origins entry; the error quotes it.
 [[nodiscard]] Status check_allowed_host(const std::string& entry);
 [[nodiscard]] Status check_allowed_origin(const std::string& entry);
 

@@ -381,8 +381,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpOptions& options
   if (options.max_client_connections < 0 || options.max_client_connections > options.threads) {
     return make_error("http_max_client_connections must be 0..http_threads");
   }
-  for (const auto& h : options.allowed_hosts) LL_TRY_STATUS(check_allowed_host(h));
-  for (const auto& o : options.allowed_origins) LL_TRY_STATUS(check_allowed_origin(o));
+  for (const auto& h : options.allowed_hosts) {
+    if (auto st = check_allowed_host(h); !st.ok()) return make_error("http_allowed_hosts: " + st.error());
+  }
+  for (const auto& o : options.allowed_origins) {
+    if (auto st = check_allowed_origin(o); !st.ok()) return make_error("http_allowed_origins: " + st.error());
+  }
   ConnectionLimits limits;
   limits.request_timeout = options.request_timeout;
   // An idle keep-alive connection holds a pool thread, and shutdown waits for it: keep that wait short.
