@@ -14,6 +14,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 thread_local bool close_requested = false;
+thread_local bool head_done = false;
 
 int poll_ms(Clock::duration d) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
@@ -65,7 +66,11 @@ class DeadlineStream : public httplib::Stream {
   DeadlineStream(socket_t sock, const ConnectionLimits& limits) : sock_(sock), limits_(limits) {}
 
   bool has_buffered() const { return begin_ < end_; }
-  void begin_request() { deadline_ = Clock::now() + limits_.request_timeout; }
+  void begin_request() {
+    deadline_ = Clock::now() + limits_.request_timeout;
+    head_bytes_ = 0;
+    head_done = false;
+  }
   bool timed_out() const { return timed_out_; }
 
   bool is_readable() const override { return has_buffered() || wait_readable(); }
@@ -90,6 +95,13 @@ class DeadlineStream : public httplib::Stream {
       end_ = static_cast<size_t>(n);
     }
     const size_t n = std::min(size, end_ - begin_);
+    if (!head_done) {
+      head_bytes_ += n;
+      if (head_bytes_ > limits_.max_head_bytes) {
+        timed_out_ = true;  // ends the connection like a timeout: no answer is owed to a head this size
+        return -1;
+      }
+    }
     std::memcpy(ptr, buffer_ + begin_, n);
     begin_ += n;
     return static_cast<ssize_t>(n);
@@ -123,6 +135,7 @@ class DeadlineStream : public httplib::Stream {
   const ConnectionLimits& limits_;
   std::optional<Clock::time_point> deadline_;
   mutable bool timed_out_ = false;
+  size_t head_bytes_ = 0;
   char buffer_[4096];
   size_t begin_ = 0;
   size_t end_ = 0;
@@ -145,6 +158,7 @@ void refuse(socket_t sock, const ConnectionLimits& limits) {
 }  // namespace
 
 void GuardedServer::close_after_response() { close_requested = true; }
+void GuardedServer::head_complete() { head_done = true; }
 
 bool GuardedServer::admit(const std::string& address) {
   std::lock_guard<std::mutex> lock(mutex_);

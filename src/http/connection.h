@@ -22,6 +22,9 @@ struct ConnectionLimits {
   std::chrono::milliseconds keep_alive_timeout{1000};
   int max_requests_per_connection = 100;
   int max_client_connections = 4;  // connections open at once from one client address
+  // A request line and headers beyond this end the connection. httplib 0.11.4 bounds neither the number of header
+  // lines nor (before checking it) a line's length: CVE-2025-52887, CVE-2025-53628.
+  size_t max_head_bytes = 64 * 1024;
 };
 
 class GuardedServer : public httplib::Server {
@@ -31,6 +34,9 @@ class GuardedServer : public httplib::Server {
   // Called from a handler on the connection's thread: close the connection after this response (a request refused
   // before its body was read, whose unread bytes must not be parsed as the next request).
   static void close_after_response();
+  // Called once the request head has been parsed (the pre-routing handler): the body that follows is bounded by
+  // the payload limit instead of max_head_bytes.
+  static void head_complete();
 
  private:
   bool process_and_close_socket(socket_t sock) override;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -35,6 +36,21 @@ std::string hex_id(const char* prefix, uint64_t session) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%s%016llx", prefix, static_cast<unsigned long long>(session));
   return buf;
+}
+
+// A request body httplib could not bound: 411 or 415 (see the pre-routing handler).
+std::optional<ApiError> check_body_framing(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding") || (req.method == "POST" && !req.has_header("Content-Length"))) {
+    ApiError e = bad_request("send the request body with a Content-Length (chunked bodies are not accepted)");
+    e.status = 411;
+    return e;
+  }
+  if (req.has_header("Content-Encoding") && req.get_header_value("Content-Encoding") != "identity") {
+    ApiError e = bad_request("compressed request bodies (Content-Encoding) are not accepted");
+    e.status = 415;
+    return e;
+  }
+  return std::nullopt;
 }
 
 // Compares without an early exit, so the time taken does not tell how much of a guessed token was right.
@@ -132,11 +148,20 @@ void HttpServer::Impl::routes() {
   server->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     // First, before any handler: a browser page of another site must not reach the API, directly (Origin) or by
     // DNS rebinding (Host). Every refusal here leaves the body unread, so the connection ends with the answer.
+    GuardedServer::head_complete();
     EdgeRequest edge_request;
     if (req.has_header("Host")) edge_request.host = req.get_header_value("Host");
     if (req.has_header("Origin")) edge_request.origin = req.get_header_value("Origin");
     edge_request.local_address = req.local_addr;
     if (auto refused = check_edge(edge, edge_request)) {
+      send_error(res, *refused);
+      GuardedServer::close_after_response();
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // Bodies: only with a Content-Length (checked against http_max_body_bytes before anything is read) and not
+    // compressed. httplib 0.11.4 reads a chunked body, or one without a length, with no size limit
+    // (CVE-2025-46728), and inflates a gzip/brotli body with none either (CVE-2026-22776).
+    if (auto refused = check_body_framing(req)) {
       send_error(res, *refused);
       GuardedServer::close_after_response();
       return httplib::Server::HandlerResponse::Handled;

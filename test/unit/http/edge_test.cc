@@ -40,6 +40,15 @@ class Conn {
   Conn(const Conn&) = delete;
 
   void send(const std::string& bytes) { REQUIRE(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) >= 0); }
+  // As send(), for bytes the server may stop reading midway (it closes the connection: the rest is lost).
+  void send_all_or_closed(const std::string& bytes) {
+    size_t at = 0;
+    while (at < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      at += static_cast<size_t>(n);
+    }
+  }
 
   // Everything the server sends until it closes the connection; waits on the socket for at most `bound`.
   // closed() says whether the close came.
@@ -244,4 +253,42 @@ TEST_CASE("OverTheAddressCapAConnectionGetsAOneLine429", "[http][edge]") {
   holder.send("\r\n");
   const std::string held = holder.read_until_closed(std::chrono::milliseconds(5000));
   CHECK(status_of(held) == 200);
+}
+
+TEST_CASE("ChunkedLengthlessOrCompressedBodiesAreRefusedBeforeTheyAreRead", "[http][edge]") {
+  Server s;
+  const std::string head =
+      "POST /v1/completions HTTP/1.1\r\nHost: " + s.self + "\r\nContent-Type: application/json\r\n";
+  // Chunked: httplib 0.11.4 would read it with no size limit (CVE-2025-46728).
+  Conn chunked(s.port);
+  chunked.send(head + "Transfer-Encoding: chunked\r\n\r\n9\r\n{\"model\":\r\n0\r\n\r\n");
+  std::string r = chunked.read_until_closed(std::chrono::milliseconds(5000));
+  CHECK(status_of(r) == 411);
+  CHECK(body_of(r).find("Content-Length") != std::string::npos);
+  // No length at all: httplib would read until the client closes.
+  Conn lengthless(s.port);
+  lengthless.send(head + "\r\n{\"model\":");
+  r = lengthless.read_until_closed(std::chrono::milliseconds(5000));
+  CHECK(lengthless.closed());
+  CHECK(status_of(r) == 411);
+  // Compressed: httplib would inflate it with no limit (CVE-2026-22776).
+  Conn gzip(s.port);
+  gzip.send(head + "Content-Encoding: gzip\r\nContent-Length: 9\r\n\r\n{\"model\":");
+  r = gzip.read_until_closed(std::chrono::milliseconds(5000));
+  CHECK(status_of(r) == 415);
+}
+
+TEST_CASE("ARequestHeadOverTheLimitEndsTheConnectionUnanswered", "[http][edge]") {
+  Server s;
+  // 2000 short header lines (~120 KB): each passes httplib's per-line check and it has no count limit
+  // (CVE-2025-52887); the head limit (64 KiB) ends the connection instead of serving it.
+  std::string head = "GET / HTTP/1.1\r\nHost: " + s.self + "\r\n";
+  for (int i = 0; i < 2000; ++i) head += "X-Filler-" + std::to_string(i) + ": " + std::string(40, 'a') + "\r\n";
+  Conn c(s.port);
+  c.send_all_or_closed(head + "\r\n");
+  const std::string r = c.read_until_closed(std::chrono::milliseconds(5000));
+  CHECK(c.closed());
+  CHECK(status_of(r) != 200);
+  // A head under the limit is served as before.
+  CHECK(status_of(ask(s.port, "GET", "/", {"Host: " + s.self, "X-Filler: " + std::string(4000, 'a')})) == 200);
 }
