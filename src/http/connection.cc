@@ -8,6 +8,8 @@
 #include <cstring>
 #include <optional>
 
+#include "common/log.h"
+
 namespace ll::http {
 namespace {
 
@@ -72,6 +74,7 @@ class DeadlineStream : public httplib::Stream {
     head_done = false;
   }
   bool timed_out() const { return timed_out_; }
+  bool head_too_large() const { return head_bytes_ > limits_.max_head_bytes; }
 
   bool is_readable() const override { return has_buffered() || wait_readable(); }
   bool is_writable() const override {
@@ -160,6 +163,18 @@ void refuse(socket_t sock, const ConnectionLimits& limits) {
 void GuardedServer::close_after_response() { close_requested = true; }
 void GuardedServer::head_complete() { head_done = true; }
 
+void GuardedServer::log_refusal(const std::string& reason, const std::string& address) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto now = Clock::now();
+    if (last_logged_.size() > 1024) last_logged_.clear();  // bounded, whatever the number of addresses
+    auto [it, fresh] = last_logged_.emplace(reason + " " + address, now);
+    if (!fresh && now - it->second < std::chrono::seconds(10)) return;
+    it->second = now;
+  }
+  LL_WARN("http: " << reason << " (client " << (address.empty() ? "?" : address) << ")");
+}
+
 bool GuardedServer::admit(const std::string& address) {
   std::lock_guard<std::mutex> lock(mutex_);
   int& open = open_by_address_[address];
@@ -178,6 +193,8 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
   const std::string address = peer_address(sock, nullptr);
   bool ok = false;
   if (!admit(address)) {
+    log_refusal("refused: more than " + std::to_string(limits_.max_client_connections) + " connections at once",
+                address);
     refuse(sock, limits_);
   } else {
     DeadlineStream stream(sock, limits_);
@@ -189,7 +206,15 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
       bool closed = false;
       const bool last = served + 1 == limits_.max_requests_per_connection;
       ok = process_request(stream, last, closed, nullptr);
-      if (!ok || closed || close_requested || stream.timed_out()) break;
+      if (stream.timed_out()) {
+        log_refusal(
+            stream.head_too_large()
+                ? "closed: a request head over " + std::to_string(limits_.max_head_bytes) + " bytes"
+                : "closed: a request not complete within " + std::to_string(limits_.request_timeout.count()) + " ms",
+            address);
+        break;
+      }
+      if (!ok || closed || close_requested) break;
     }
     release(address);
   }

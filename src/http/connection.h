@@ -38,6 +38,10 @@ class GuardedServer : public httplib::Server {
   // the payload limit instead of max_head_bytes.
   static void head_complete();
 
+  // A log line for a refused or closed client (`reason` says which): at most one per 10 s per reason and address, so a
+  // reconnecting client cannot flood the log.
+  void log_refusal(const std::string& reason, const std::string& address);
+
  private:
   bool process_and_close_socket(socket_t sock) override;
   // Counts a connection of `address`; false when it has max_client_connections already.
@@ -47,6 +51,7 @@ class GuardedServer : public httplib::Server {
   const ConnectionLimits limits_;
   std::mutex mutex_;
   std::map<std::string, int> open_by_address_;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_logged_;  // by reason and address
 };
 
 }  // namespace ll::http

@@ -54,6 +54,15 @@ bool contains(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();
 }
 
+// A header value quoted in a message (and the log): at most 100 bytes, control bytes and non-ASCII as '?'.
+std::string quoted(const std::string& value) {
+  std::string out = value.substr(0, 100);
+  for (auto& c : out) {
+    if (c < ' ' || c > '~') c = '?';
+  }
+  return "'" + out + "'";
+}
+
 ApiError forbidden(std::string message) {
   ApiError e = bad_request(std::move(message));
   e.status = 403;
@@ -111,8 +120,8 @@ std::optional<ApiError> check_edge(const EdgePolicy& policy, const EdgeRequest& 
   if (!request.host) return forbidden("refused: the request has no Host header");
   auto hp = parse_host_port(*request.host);
   if (!hp || !host_allowed(policy, *hp, request.local_address)) {
-    return forbidden("refused: Host '" + request.host->substr(0, 100) +
-                     "' is not this server (add it to http_allowed_hosts to serve it)");
+    return forbidden("refused: Host " + quoted(*request.host) +
+                     " is not this server (add it to http_allowed_hosts to serve it)");
   }
   if (!request.origin || contains(policy.allowed_origins, "*")) return std::nullopt;
   // Same origin: the page this server sent, reached under the Host just accepted (or through a TLS proxy).
@@ -121,8 +130,8 @@ std::optional<ApiError> check_edge(const EdgePolicy& policy, const EdgeRequest& 
   if (origin == "http://" + host || origin == "https://" + host || contains(policy.allowed_origins, origin)) {
     return std::nullopt;
   }
-  return forbidden("refused: cross-origin request from '" + request.origin->substr(0, 100) +
-                   "' (add it to http_allowed_origins to serve it)");
+  return forbidden("refused: cross-origin request from " + quoted(*request.origin) +
+                   " (add it to http_allowed_origins to serve it)");
 }
 
 }  // namespace ll::http

@@ -154,6 +154,7 @@ void HttpServer::Impl::routes() {
     if (req.has_header("Origin")) edge_request.origin = req.get_header_value("Origin");
     edge_request.local_address = req.local_addr;
     if (auto refused = check_edge(edge, edge_request)) {
+      server->log_refusal(refused->message, req.remote_addr);
       send_error(res, *refused);
       GuardedServer::close_after_response();
       return httplib::Server::HandlerResponse::Handled;
@@ -162,6 +163,7 @@ void HttpServer::Impl::routes() {
     // compressed. httplib 0.11.4 reads a chunked body, or one without a length, with no size limit
     // (CVE-2025-46728), and inflates a gzip/brotli body with none either (CVE-2026-22776).
     if (auto refused = check_body_framing(req)) {
+      server->log_refusal("refused: " + refused->message, req.remote_addr);
       send_error(res, *refused);
       GuardedServer::close_after_response();
       return httplib::Server::HandlerResponse::Handled;

@@ -98,6 +98,13 @@ out=$(cat "$TMP/loris.json")
 (($(jq .open_when_answered <<<"$out") >= 1)) || fail "no slow client was still open when the normal one was answered: $out"
 [[ $(jq -c .closed <<<"$out") == '[true,true,true]' ]] || fail "trickling clients not closed: $out"
 echo "ok: slow-loris from one address: a normal client answered while they trickled, all three closed ($out)"
+# The operator sees each kind of refusal in the log (rate-limited to one line per reason and address every 10 s).
+for line in "refused: Host 'attacker.example:$PORT' is not this server" "refused: cross-origin request from 'http://attacker.example'" \
+  "refused: more than 1 connections at once (client 127.0.0.2)" "closed: a request not complete within 1500 ms (client 127.0.0.2)"; do
+  wait_for_log "$TMP/a.log" "$line" 5 || fail "no log line '$line'"
+done
+(($(grep -c "refused: Host 'attacker.example:$PORT'" "$TMP/a.log") == 1)) || fail "refusals not rate-limited"
+echo "ok: the refusals are logged, once per reason and address"
 
 kill -0 "${PIDS[a]}" || fail "the daemon died"
 check "after all that, the daemon serves" 200 "$URL/health"
