@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <optional>
 
@@ -65,7 +66,8 @@ std::string local_address(socket_t sock, int* port) {
 // reads the request head one byte at a time.
 class DeadlineStream : public httplib::Stream {
  public:
-  DeadlineStream(socket_t sock, const ConnectionLimits& limits) : sock_(sock), limits_(limits) {}
+  DeadlineStream(socket_t sock, const ConnectionLimits& limits, const std::atomic<socket_t>& server_socket)
+      : sock_(sock), limits_(limits), server_socket_(server_socket) {}
 
   bool has_buffered() const { return begin_ < end_; }
   void begin_request() {
@@ -125,17 +127,23 @@ class DeadlineStream : public httplib::Stream {
   socket_t socket() const override { return sock_; }
 
  private:
+  // Waits for request bytes until the deadline, in slices so that a server being stopped (its listening socket
+  // closed) does not wait out a slow client's deadline.
   bool wait_readable() const {
-    const auto left = deadline_ ? *deadline_ - Clock::now() : Clock::duration(limits_.request_timeout);
-    if (left <= Clock::duration::zero() || !wait_for(sock_, POLLIN, poll_ms(left))) {
-      timed_out_ = true;
-      return false;
+    const auto end = deadline_ ? *deadline_ : Clock::now() + limits_.request_timeout;
+    while (server_socket_ != INVALID_SOCKET) {
+      const auto left = end - Clock::now();
+      if (left <= Clock::duration::zero()) break;
+      if (wait_for(sock_, POLLIN, std::min(poll_ms(left), kStopCheckMs))) return true;
     }
-    return true;
+    timed_out_ = true;
+    return false;
   }
 
+  static constexpr int kStopCheckMs = 200;
   const socket_t sock_;
   const ConnectionLimits& limits_;
+  const std::atomic<socket_t>& server_socket_;
   std::optional<Clock::time_point> deadline_;
   mutable bool timed_out_ = false;
   size_t head_bytes_ = 0;
@@ -197,7 +205,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
                 address);
     refuse(sock, limits_);
   } else {
-    DeadlineStream stream(sock, limits_);
+    DeadlineStream stream(sock, limits_, svr_sock_);
     for (int served = 0; served < limits_.max_requests_per_connection && svr_sock_ != INVALID_SOCKET; ++served) {
       // Between requests: a keep-alive connection may stay quiet this long before it is closed.
       if (!stream.has_buffered() && !wait_for(sock, POLLIN, poll_ms(limits_.keep_alive_timeout))) break;
@@ -207,6 +215,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
       const bool last = served + 1 == limits_.max_requests_per_connection;
       ok = process_request(stream, last, closed, nullptr);
       if (stream.timed_out()) {
+        if (svr_sock_ == INVALID_SOCKET) break;  // cut short by stop(), not by the client
         log_refusal(
             stream.head_too_large()
                 ? "closed: a request head over " + std::to_string(limits_.max_head_bytes) + " bytes"

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -291,4 +292,22 @@ TEST_CASE("ARequestHeadOverTheLimitEndsTheConnectionUnanswered", "[http][edge]")
   CHECK(status_of(r) != 200);
   // A head under the limit is served as before.
   CHECK(status_of(ask(s.port, "GET", "/", {"Host: " + s.self, "X-Filler: " + std::string(4000, 'a')})) == 200);
+}
+
+TEST_CASE("StopDoesNotWaitForATricklingClientsDeadline", "[http][edge]") {
+  HttpOptions o;
+  o.threads = 2;
+  o.max_client_connections = 1;
+  o.request_timeout = std::chrono::milliseconds(60000);
+  Server s(o);
+  Conn slow(s.port, "127.0.0.4");
+  slow.send("GET / HT");
+  // The address's second connection is refused only once the first holds its slot (and a pool thread).
+  Conn second(s.port, "127.0.0.4");
+  CHECK(status_of(second.read_until_closed(std::chrono::milliseconds(5000))) == 429);
+  // Shutting down (the daemon's SIGTERM) ends the unfinished request instead of waiting out its 60 s.
+  auto stopped = std::async(std::launch::async, [&] { s.server->stop(); });
+  CHECK(stopped.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  slow.read_until_closed(std::chrono::milliseconds(5000));
+  CHECK(slow.closed());
 }
