@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <optional>
 
@@ -36,29 +37,33 @@ bool wait_for(socket_t sock, short events, int timeout_ms) {
   }
 }
 
-std::string numeric_address(const sockaddr_storage& addr, socklen_t len, int* port) {
+struct SocketAddress {
+  std::string ip;  // numeric; "" when unknown
+  int port = 0;
+};
+
+SocketAddress numeric_address(const sockaddr_storage& addr, socklen_t len) {
   char host[NI_MAXHOST] = "";
   char serv[NI_MAXSERV] = "";
   if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host, sizeof host, serv, sizeof serv,
                   NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-    return "";
+    return {};
   }
-  if (port) *port = std::atoi(serv);
-  return host;
+  return {host, std::atoi(serv)};
 }
 
-std::string peer_address(socket_t sock, int* port) {
+SocketAddress peer_address(socket_t sock) {
   sockaddr_storage addr{};
   socklen_t len = sizeof addr;
-  if (getpeername(sock, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
-  return numeric_address(addr, len, port);
+  if (getpeername(sock, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return {};
+  return numeric_address(addr, len);
 }
 
-std::string local_address(socket_t sock, int* port) {
+SocketAddress local_address(socket_t sock) {
   sockaddr_storage addr{};
   socklen_t len = sizeof addr;
-  if (getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
-  return numeric_address(addr, len, port);
+  if (getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return {};
+  return numeric_address(addr, len);
 }
 
 // One connection's socket as httplib reads it, with a deadline over each request: the first read of a request
@@ -71,7 +76,7 @@ class DeadlineStream : public httplib::Stream {
 
   bool has_buffered() const { return begin_ < end_; }
   void begin_request() {
-    deadline_ = Clock::now() + limits_.request_timeout;
+    start_clock();
     head_bytes_ = 0;
     head_done = false;
   }
@@ -88,7 +93,7 @@ class DeadlineStream : public httplib::Stream {
   }
 
   ssize_t read(char* ptr, size_t size) override {
-    if (!deadline_) begin_request();
+    if (!deadline_) start_clock();  // reading again after a write: the body after a 100 Continue
     if (!has_buffered()) {
       if (!wait_readable()) return -1;
       ssize_t n;
@@ -122,11 +127,22 @@ class DeadlineStream : public httplib::Stream {
     return n;
   }
 
-  void get_remote_ip_and_port(std::string& ip, int& port) const override { ip = peer_address(sock_, &port); }
-  void get_local_ip_and_port(std::string& ip, int& port) const override { ip = local_address(sock_, &port); }
+  // httplib's interface (output parameters are its, not ours).
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    const SocketAddress a = peer_address(sock_);
+    ip = a.ip;
+    port = a.port;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    const SocketAddress a = local_address(sock_);
+    ip = a.ip;
+    port = a.port;
+  }
   socket_t socket() const override { return sock_; }
 
  private:
+  void start_clock() { deadline_ = Clock::now() + limits_.request_timeout; }
+
   // Waits for request bytes until the deadline, in slices so that a server being stopped (its listening socket
   // closed) does not wait out a slow client's deadline.
   bool wait_readable() const {
@@ -198,7 +214,7 @@ void GuardedServer::release(const std::string& address) {
 }
 
 bool GuardedServer::process_and_close_socket(socket_t sock) {
-  const std::string address = peer_address(sock, nullptr);
+  const std::string address = peer_address(sock).ip;
   bool ok = false;
   if (!admit(address)) {
     log_refusal("refused: more than " + std::to_string(limits_.max_client_connections) + " connections at once",

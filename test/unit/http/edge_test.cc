@@ -68,6 +68,22 @@ class Conn {
     }
     return out;
   }
+  // What the server sends until `marker` has arrived (or it closes, or `bound` passes).
+  std::string read_until(const std::string& marker, std::chrono::milliseconds bound) {
+    std::string out;
+    const auto end = Clock::now() + bound;
+    while (!closed_ && out.find(marker) == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count();
+      pollfd p{fd_, POLLIN, 0};
+      if (left < 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+      char c;
+      if (::recv(fd_, &c, 1, 0) <= 0)
+        closed_ = true;  // one byte at a time: nothing past the marker is taken
+      else
+        out += c;
+    }
+    return out;
+  }
   // Waits up to `step` for the server to close; when it has not, sends one more byte of the request. The test
   // waits on the close event; the byte keeps a per-read timeout (httplib's own) from ending the connection.
   bool trickle_until_closed(std::chrono::milliseconds step, std::chrono::milliseconds bound) {
@@ -310,4 +326,19 @@ TEST_CASE("StopDoesNotWaitForATricklingClientsDeadline", "[http][edge]") {
   CHECK(stopped.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   slow.read_until_closed(std::chrono::milliseconds(5000));
   CHECK(slow.closed());
+}
+
+TEST_CASE("ABodyAfter100ContinueIsNotCountedAsRequestHead", "[http][edge]") {
+  Server s;
+  // A 200 KB body (over the 64 KiB head limit) announced with Expect: 100-continue, as curl sends large bodies: the
+  // server answers 100, reads the body, and the parser refuses it (400), not the head limit.
+  const std::string body = "{\"model\":\"m\",\"prompt\":\"" + std::string(200000, 'a') + "\",\"max_tokens\":-1}";
+  Conn c(s.port);
+  c.send("POST /v1/completions HTTP/1.1\r\nHost: " + s.self + "\r\nConnection: close\r\nExpect: 100-continue\r\n" +
+         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  REQUIRE(c.read_until("\r\n\r\n", std::chrono::milliseconds(5000)).find("100 Continue") != std::string::npos);
+  c.send_all_or_closed(body);
+  const std::string answer = c.read_until_closed(std::chrono::milliseconds(5000));
+  CHECK(status_of(answer) == 400);
+  CHECK(body_of(answer).find("max_tokens") != std::string::npos);
 }
