@@ -19,9 +19,7 @@ TEST_CASE("BusyHeadIsA429WithRetryAfterAndAnOpenAIErrorBody", "[http]") {
   CHECK(body["error"].contains("type"));
   CHECK(body["error"]["param"].is_null());
   CHECK(res.get_header_value("Content-Type") == "application/json");
-}
-
-TEST_CASE("OnlyBusyAsksTheClientToRetryLater", "[http]") {
+  // Only busy asks for a retry: the other refusals would fail again the same way.
   for (auto code : {client::ErrorCode::kBadRequest, client::ErrorCode::kNotReady, client::ErrorCode::kInternal,
                     client::ErrorCode::kTimeout, client::ErrorCode::kUnavailable}) {
     httplib::Response res;
