@@ -72,7 +72,12 @@ ApiError forbidden(std::string message) {
 
 bool host_allowed(const EdgePolicy& policy, const HostPort& hp, const std::string& local_address) {
   const int port = hp.port == 0 ? 80 : hp.port;  // a Host without a port means the scheme's default
-  if (port == policy.port && (contains(policy.own_names, hp.name) || hp.name == lower(local_address))) return true;
+  // An IPv4 client of a dual-stack "::" bind arrives on "::ffff:a.b.c.d" and names "a.b.c.d".
+  std::string local = lower(local_address);
+  if (local.rfind("::ffff:", 0) == 0 && local.find('.') != std::string::npos) local = local.substr(7);
+  if (port == policy.port && (contains(policy.own_names, hp.name) || (!local.empty() && hp.name == local))) {
+    return true;
+  }
   for (const auto& entry : policy.allowed_hosts) {
     if (entry == "*") return true;
     auto allowed = parse_host_port(entry);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "http/edge.h"
 #include "http/server.h"
 
 using namespace ll::http;
@@ -341,4 +342,24 @@ TEST_CASE("ABodyAfter100ContinueIsNotCountedAsRequestHead", "[http][edge]") {
   const std::string answer = c.read_until_closed(std::chrono::milliseconds(5000));
   CHECK(status_of(answer) == 400);
   CHECK(body_of(answer).find("max_tokens") != std::string::npos);
+}
+
+TEST_CASE("AWildcardBindServesTheAddressTheClientReachedAlsoThroughDualStack", "[http][edge]") {
+  for (const char* bound : {"0.0.0.0", "::"}) {
+    const EdgePolicy policy = make_edge_policy(bound, 8080, {}, {});
+    EdgeRequest lan{std::string("192.168.1.5:8080"), std::nullopt, "192.168.1.5"};
+    CHECK_FALSE(check_edge(policy, lan).has_value());
+    // An IPv4 client of a dual-stack IPv6 socket: getsockname says ::ffff:192.168.1.5.
+    EdgeRequest mapped{std::string("192.168.1.5:8080"), std::nullopt, "::ffff:192.168.1.5"};
+    CHECK_FALSE(check_edge(policy, mapped).has_value());
+    EdgeRequest v6{std::string("[fe80::1]:8080"), std::nullopt, "fe80::1"};
+    CHECK_FALSE(check_edge(policy, v6).has_value());
+    // Still no other name, and no other port.
+    EdgeRequest rebound{std::string("attacker.example:8080"), std::nullopt, "::ffff:192.168.1.5"};
+    CHECK(check_edge(policy, rebound).has_value());
+    EdgeRequest other_port{std::string("192.168.1.5:9090"), std::nullopt, "192.168.1.5"};
+    CHECK(check_edge(policy, other_port).has_value());
+    EdgeRequest unknown_local{std::string(":8080"), std::nullopt, ""};
+    CHECK(check_edge(policy, unknown_local).has_value());
+  }
 }
