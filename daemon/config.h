@@ -49,10 +49,14 @@ struct DaemonConfig {
   std::string keys_dir;   // "" = $LL_KEYS, else /etc/lingualinked/keys (validate())
   bool insecure = false;  // no CURVE even when keys exist: explicit only, warned about
   // The HTTP API (docs/http.md): off unless an address is given.
-  std::string http;                 // HOST:PORT, e.g. 127.0.0.1:8080; "" = off
-  std::string http_token;           // bearer token; required to bind beyond loopback
-  int64_t http_threads = 0;         // connections served at once
-  int64_t http_max_body_bytes = 0;  // larger request bodies: 413
+  std::string http;                               // HOST:PORT, e.g. 127.0.0.1:8080; "" = off
+  std::string http_token;                         // bearer token; required to bind beyond loopback
+  int64_t http_threads = 0;                       // connections served at once
+  int64_t http_max_body_bytes = 0;                // larger request bodies: 413
+  int64_t http_request_timeout_ms = 0;            // a whole request must arrive within this
+  int64_t http_max_client_connections = 0;        // per client address; 0 = half of http_threads
+  std::vector<std::string> http_allowed_hosts;    // Host names served besides our own (docs/security.md)
+  std::vector<std::string> http_allowed_origins;  // cross-origin callers allowed
 };
 
 // The keys folder a daemon or llctl uses when none is given: $LL_KEYS, else /etc/lingualinked/keys.

@@ -212,6 +212,10 @@ int run(const ll::daemon::DaemonConfig& config, bool default_data_dir) {
     ho.token = config.http_token;
     ho.threads = static_cast<int>(config.http_threads);
     ho.max_body_bytes = static_cast<uint64_t>(config.http_max_body_bytes);
+    ho.request_timeout = std::chrono::milliseconds(config.http_request_timeout_ms);
+    ho.max_client_connections = static_cast<int>(config.http_max_client_connections);
+    ho.allowed_hosts = config.http_allowed_hosts;
+    ho.allowed_origins = config.http_allowed_origins;
     ho.control_endpoint = node.endpoint();
     auto started = ll::http::HttpServer::start(ho);
     if (!started.ok()) {

@@ -5,9 +5,11 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "common/log.h"
 #include "common/units.h"
+#include "http/edge.h"
 #include "http/server.h"
 #include "pipeline/link_emulator.h"
 #include "proto/limits.h"
@@ -322,6 +324,24 @@ std::vector<Option> build_table() {
   t.push_back(integer<int64_t>("", "http_threads", &C::http_threads, 8, 1, 256, "HTTP connections served at once"));
   t.push_back(integer<int64_t>("", "http_max_body_bytes", &C::http_max_body_bytes, 1 << 20, 1024, int64_t{64} << 20,
                                "larger HTTP request bodies are refused with 413"));
+  t.push_back(integer<int64_t>("", "http_request_timeout_ms", &C::http_request_timeout_ms, 10000, 100, 600000,
+                               "a whole HTTP request (head and body) must arrive within this"));
+  t.push_back(with_default_text(integer<int64_t>("", "http_max_client_connections", &C::http_max_client_connections, 0,
+                                                 0, 256, "HTTP connections open at once from one client address"),
+                                "0 = half of http_threads"));
+  for (auto [key, field, check, help] :
+       {std::tuple{"http_allowed_hosts", &C::http_allowed_hosts, &http::check_allowed_host,
+                   "Host names served besides the bound address (NAME, NAME:PORT or *)"},
+        std::tuple{"http_allowed_origins", &C::http_allowed_origins, &http::check_allowed_origin,
+                   "cross-origin callers allowed (http(s)://HOST[:PORT] or *)"}}) {
+    Option o = endpoint_list("", key, field, help);
+    o.add_flag = nullptr;  // config file only, like the other HTTP settings
+    o.check = [field = field, check = check](const DaemonConfig& c) -> Status {
+      for (const auto& entry : c.*field) LL_TRY_STATUS(check(entry));
+      return Status::Ok();
+    };
+    t.push_back(std::move(o));
+  }
   return t;
 }
 

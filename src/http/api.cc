@@ -25,8 +25,12 @@ std::variant<std::string, ApiError> message_content(const Json& content, const s
   }
   std::string text;
   for (const auto& part : content) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
-      return bad_request(param + ": only parts of type 'text' are supported", param);
+    // Types are checked before any value is read: nlohmann's value() and get() throw on a mismatch (a 500).
+    const bool text_part = part.is_object() && part.contains("type") && part["type"].is_string() &&
+                           part["type"].get<std::string>() == "text" && part.contains("text") &&
+                           part["text"].is_string();
+    if (!text_part) {
+      return bad_request(param + ": only parts of type 'text' (a string) with a string 'text' are supported", param);
     }
     text += part["text"].get<std::string>();
   }

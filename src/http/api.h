@@ -28,8 +28,9 @@ struct ApiError {
   int status = 400;
   std::string type = "invalid_request_error";
   std::string message;
-  std::string param;  // "" -> null
-  std::string code;   // "" -> null
+  std::string param;      // "" -> null
+  std::string code;       // "" -> null
+  int retry_after_s = 0;  // > 0: sent as Retry-After (a refusal that passes, e.g. a busy head)
 };
 [[nodiscard]] Json error_json(const ApiError& error);
 [[nodiscard]] ApiError bad_request(std::string message, std::string param = "");

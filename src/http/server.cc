@@ -2,16 +2,21 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "client/resume.h"
 #include "common/log.h"
 #include "http/api.h"
+#include "http/connection.h"
+#include "http/edge.h"
+#include "http/errors.h"
 #include "http/metrics.h"
 #include "http/page.h"
 #include "http/sse.h"
@@ -27,53 +32,25 @@ constexpr auto kOpenTimeout = std::chrono::milliseconds(15000);  // the head's a
 constexpr auto kTopologyMaxAge = std::chrono::milliseconds(500);
 constexpr auto kResumeTimeout = std::chrono::milliseconds(30000);  // how long to look for a new head after a loss
 
-ApiError api_error(int status, std::string type, std::string message, std::string code) {
-  ApiError e;
-  e.status = status;
-  e.type = std::move(type);
-  e.message = std::move(message);
-  e.code = std::move(code);
-  return e;
-}
-
-// The head stage's refusal or failure, as an HTTP status and OpenAI error.
-ApiError head_error(const client::ClientError& error, Endpoint endpoint) {
-  using client::ErrorCode;
-  const std::string code = client::error_code_name(error.code);
-  switch (error.code) {
-    case ErrorCode::kBadRequest: {
-      ApiError e = bad_request(error.message, endpoint == Endpoint::kChat ? "messages" : "prompt");
-      // OpenAI's code for a prompt the context cannot hold; the head says so only in its message (its data error
-      // has no code of its own for it).
-      if (error.message.find("context") != std::string::npos) e.code = "context_length_exceeded";
-      return e;
-    }
-    case ErrorCode::kBusy:
-      return api_error(429, "server_error", error.message, code);
-    case ErrorCode::kNotReady:
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kLost:
-    case ErrorCode::kNoModel:
-      return api_error(503, "server_error", error.message, code);
-    case ErrorCode::kRefused:
-      return api_error(502, "server_error", error.message, code);
-    case ErrorCode::kTimeout:
-    case ErrorCode::kUnreachable:
-      return api_error(504, "server_error", error.message, code);
-    default:
-      return api_error(500, "server_error", error.message, code);
-  }
-}
-
-void send_error(httplib::Response& res, const ApiError& error) {
-  res.status = error.status;
-  res.set_content(dump(error_json(error)), "application/json");
-}
-
 std::string hex_id(const char* prefix, uint64_t session) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%s%016llx", prefix, static_cast<unsigned long long>(session));
   return buf;
+}
+
+// A request body httplib could not bound: 411 or 415 (see the pre-routing handler).
+std::optional<ApiError> check_body_framing(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding") || (req.method == "POST" && !req.has_header("Content-Length"))) {
+    ApiError e = bad_request("send the request body with a Content-Length (chunked bodies are not accepted)");
+    e.status = 411;
+    return e;
+  }
+  if (req.has_header("Content-Encoding") && req.get_header_value("Content-Encoding") != "identity") {
+    ApiError e = bad_request("compressed request bodies (Content-Encoding) are not accepted");
+    e.status = 415;
+    return e;
+  }
+  return std::nullopt;
 }
 
 // Compares without an early exit, so the time taken does not tell how much of a guessed token was right.
@@ -141,7 +118,8 @@ Status check_http_security(const HttpAddress& address, const std::string& token)
 
 struct HttpServer::Impl {
   HttpOptions options;
-  httplib::Server server;
+  std::unique_ptr<GuardedServer> server;
+  EdgePolicy edge;
   std::thread thread;
   int port = 0;
   client::ControlClient control{std::vector<std::string>{}, "http", std::chrono::milliseconds(1500)};
@@ -167,7 +145,29 @@ struct HttpServer::Impl {
 };
 
 void HttpServer::Impl::routes() {
-  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+  server->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // First, before any handler: a browser page of another site must not reach the API, directly (Origin) or by
+    // DNS rebinding (Host). Every refusal here leaves the body unread, so the connection ends with the answer.
+    GuardedServer::head_complete();
+    EdgeRequest edge_request;
+    if (req.has_header("Host")) edge_request.host = req.get_header_value("Host");
+    if (req.has_header("Origin")) edge_request.origin = req.get_header_value("Origin");
+    edge_request.local_address = req.local_addr;
+    if (auto refused = check_edge(edge, edge_request)) {
+      server->log_refusal(refused->message, req.remote_addr);
+      send_error(res, *refused);
+      GuardedServer::close_after_response();
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // Bodies: only with a Content-Length (checked against http_max_body_bytes before anything is read) and not
+    // compressed. httplib 0.11.4 reads a chunked body, or one without a length, with no size limit
+    // (CVE-2025-46728), and inflates a gzip/brotli body with none either (CVE-2026-22776).
+    if (auto refused = check_body_framing(req)) {
+      server->log_refusal("refused: " + refused->message, req.remote_addr);
+      send_error(res, *refused);
+      GuardedServer::close_after_response();
+      return httplib::Server::HandlerResponse::Handled;
+    }
     // The page itself holds no data, and liveness probes carry no secrets: both are open.
     if (options.token.empty() || req.path == "/" || req.path == "/health") {
       return httplib::Server::HandlerResponse::Unhandled;
@@ -179,12 +179,13 @@ void HttpServer::Impl::routes() {
                              "invalid_api_key");
       send_error(res, e);
       res.set_header("WWW-Authenticate", "Bearer");
+      GuardedServer::close_after_response();
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   // Errors httplib raises itself (413, 404 of an unknown path, 400 of a broken request) get OpenAI's shape too.
-  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  server->set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
     const char* message = res.status == 413   ? "request body too large"
                           : res.status == 404 ? "no such endpoint"
@@ -192,7 +193,7 @@ void HttpServer::Impl::routes() {
                                               : "the request was refused";
     send_error(res, api_error(res.status, "invalid_request_error", message, ""));
   });
-  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+  server->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "internal error";
     try {
       if (ep) std::rethrow_exception(ep);
@@ -202,19 +203,19 @@ void HttpServer::Impl::routes() {
     }
     send_error(res, api_error(500, "server_error", what, "internal"));
   });
-  server.set_logger(
+  server->set_logger(
       [this](const httplib::Request&, const httplib::Response& res) { counters.count_response(res.status); });
 
-  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+  server->Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(topology_page_html(), "text/html; charset=utf-8");
   });
-  server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+  server->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     auto plan = control.current_head();
     nlohmann::json body = {{"status", "ok"}, {"cluster", plan ? "reachable" : "unreachable"}};
     body["model"] = plan && !plan->model.empty() ? nlohmann::json(plan->model) : nlohmann::json(nullptr);
     res.set_content(dump(body), "application/json");
   });
-  server.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+  server->Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     auto plan = control.current_head();
     if (!plan) return send_error(res, api_error(503, "server_error", plan.error().message, "cluster_unavailable"));
     nlohmann::json data = nlohmann::json::array();
@@ -223,23 +224,23 @@ void HttpServer::Impl::routes() {
     }
     res.set_content(dump({{"object", "list"}, {"data", data}}), "application/json");
   });
-  server.Get("/api/topology", [this](const httplib::Request&, httplib::Response& res) {
+  server->Get("/api/topology", [this](const httplib::Request&, httplib::Response& res) {
     auto t = topology();
     if (!t) return send_error(res, api_error(503, "server_error", t.error(), "cluster_unavailable"));
     res.set_header("Cache-Control", "no-store");
     res.set_content(dump(*t), "application/json");
   });
-  server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  server->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     auto t = topology();
     if (!t) LL_WARN("metrics: " << t.error());
     res.set_content(render_metrics(t ? *t : nlohmann::json(), counters.snapshot()),
                     "text/plain; version=0.0.4; charset=utf-8");
   });
-  server.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+  server->Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     complete(req, res, Endpoint::kCompletions);
   });
-  server.Post("/v1/chat/completions",
-              [this](const httplib::Request& req, httplib::Response& res) { complete(req, res, Endpoint::kChat); });
+  server->Post("/v1/chat/completions",
+               [this](const httplib::Request& req, httplib::Response& res) { complete(req, res, Endpoint::kChat); });
 }
 
 void HttpServer::Impl::complete(const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
@@ -402,26 +403,42 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpOptions& options
   Impl& impl = *server->impl_;
   impl.options = options;
   impl.control = client::ControlClient({options.control_endpoint}, "http", std::chrono::milliseconds(1500));
-  const size_t threads = static_cast<size_t>(options.threads);
-  impl.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  impl.server.set_payload_max_length(options.max_body_bytes);
-  impl.server.set_read_timeout(options.read_timeout_s, 0);
-  impl.server.set_write_timeout(10, 0);
+  if (options.request_timeout < std::chrono::milliseconds(100))
+    return make_error("http_request_timeout_ms is too short");
+  if (options.max_client_connections < 0 || options.max_client_connections > options.threads) {
+    return make_error("http_max_client_connections must be 0..http_threads");
+  }
+  for (const auto& h : options.allowed_hosts) {
+    if (auto st = check_allowed_host(h); !st.ok()) return make_error("http_allowed_hosts: " + st.error());
+  }
+  for (const auto& o : options.allowed_origins) {
+    if (auto st = check_allowed_origin(o); !st.ok()) return make_error("http_allowed_origins: " + st.error());
+  }
+  ConnectionLimits limits;
+  limits.request_timeout = options.request_timeout;
   // An idle keep-alive connection holds a pool thread, and shutdown waits for it: keep that wait short.
-  impl.server.set_keep_alive_timeout(1);
+  limits.keep_alive_timeout = std::chrono::milliseconds(1000);
+  // One address may hold half the pool: the other half stays free for everyone else.
+  limits.max_client_connections =
+      options.max_client_connections > 0 ? options.max_client_connections : std::max(1, options.threads / 2);
+  impl.server = std::make_unique<GuardedServer>(limits);
+  const size_t threads = static_cast<size_t>(options.threads);
+  impl.server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  impl.server->set_payload_max_length(options.max_body_bytes);
   impl.routes();
   const std::string& host = options.address.host;
   if (options.address.port == 0) {
-    impl.port = impl.server.bind_to_any_port(host);
+    impl.port = impl.server->bind_to_any_port(host);
     if (impl.port <= 0) return make_error("cannot listen for HTTP on " + host + " (a free port)");
   } else {
-    if (!impl.server.bind_to_port(host, options.address.port)) {
+    if (!impl.server->bind_to_port(host, options.address.port)) {
       return make_error("cannot listen for HTTP on " + host + ":" + std::to_string(options.address.port) +
                         " (in use, or not an address of this device?)");
     }
     impl.port = options.address.port;
   }
-  impl.thread = std::thread([&impl] { impl.server.listen_after_bind(); });
+  impl.edge = make_edge_policy(host, impl.port, options.allowed_hosts, options.allowed_origins);
+  impl.thread = std::thread([&impl] { impl.server->listen_after_bind(); });
   LL_INFO("HTTP API on http://" << (host.find(':') != std::string::npos ? "[" + host + "]" : host) << ":" << impl.port
                                 << (options.token.empty() ? " (no token: loopback only)" : " (bearer token required)"));
   return server;
@@ -430,7 +447,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpOptions& options
 void HttpServer::stop() {
   if (!impl_ || !impl_->thread.joinable()) return;
   impl_->stopping = true;
-  impl_->server.stop();
+  impl_->server->stop();
   impl_->thread.join();
 }
 

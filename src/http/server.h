@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "lingualinked/result.h"
 
@@ -30,12 +31,15 @@ struct HttpAddress {
 
 struct HttpOptions {
   HttpAddress address{"127.0.0.1", 8080};
-  std::string token;                  // "": no authentication (loopback only)
-  int threads = 8;                    // concurrent connections served (a streaming completion holds one)
-  uint64_t max_body_bytes = 1 << 20;  // larger bodies: 413
-  int read_timeout_s = 10;
-  std::chrono::milliseconds head_timeout{60000};  // longest silence of the head stage in a generation
-  std::string control_endpoint;                   // this daemon's control endpoint
+  std::string token;                                 // "": no authentication (loopback only)
+  int threads = 8;                                   // concurrent connections served (a streaming completion holds one)
+  uint64_t max_body_bytes = 1 << 20;                 // larger bodies: 413
+  std::chrono::milliseconds request_timeout{10000};  // a whole request (head and body) must arrive within this
+  int max_client_connections = 0;                    // per client address; 0: half of `threads` (at least 1)
+  std::vector<std::string> allowed_hosts;            // Host names served besides this server's own (http/edge.h)
+  std::vector<std::string> allowed_origins;          // cross-origin callers allowed (http/edge.h)
+  std::chrono::milliseconds head_timeout{60000};     // longest silence of the head stage in a generation
+  std::string control_endpoint;                      // this daemon's control endpoint
 };
 
 class HttpServer {

@@ -54,6 +54,10 @@ const std::map<std::string, Json> kSamples = {
     {"http_token", "0123456789abcdef0123"},
     {"http_threads", 4},
     {"http_max_body_bytes", 4096},
+    {"http_request_timeout_ms", 2500},
+    {"http_max_client_connections", 2},
+    {"http_allowed_hosts", Json::array({"box.lan", "proxy.lan:443"})},
+    {"http_allowed_origins", Json::array({"https://app.example"})},
 };
 
 // The command-line words that give `sample` to the option.

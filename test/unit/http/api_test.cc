@@ -91,6 +91,21 @@ TEST_CASE("Malformed or out-of-range requests are 400s naming the field", "[http
   }
 }
 
+TEST_CASE("NonStringTypeInAChatContentPartIsA400NotAThrow", "[http]") {
+  // nlohmann's value("type", "") throws type_error on a number: that was a 500 from the exception handler.
+  for (const char* part : {R"({"type":5,"text":"x"})", R"({"type":null,"text":"x"})", R"({"type":["text"],"text":"x"})",
+                           R"({"type":"text","text":5})", R"({"type":"text"})", R"(7)"}) {
+    const std::string body = std::string(R"({"model":"m","messages":[{"role":"user","content":[)") + part + "]}]}";
+    ParsedRequest parsed = ParsedRequest(bad_request(""));
+    REQUIRE_NOTHROW(parsed = parse_completion_request(body, Endpoint::kChat, kLimit));
+    REQUIRE(std::holds_alternative<ApiError>(parsed));
+    const ApiError& e = std::get<ApiError>(parsed);
+    CHECK(e.status == 400);
+    CHECK(e.param == "messages[0].content");
+    CHECK(e.message.find("text") != std::string::npos);
+  }
+}
+
 TEST_CASE("Errors have OpenAI's shape, with null for an absent param and code", "[http]") {
   const Json j = error_json(bad_request("bad", "top_p"));
   CHECK(j["error"]["message"] == "bad");
