@@ -129,6 +129,12 @@ ClientResult<double> ControlClient::set_speed(double speed) const {
   return typed(proto::get_number(reply.body, "speed"), proto::MessageType::kSpeedSet);
 }
 
+ClientResult<proto::Json> ControlClient::remove_device(const std::string& device) const {
+  LL_ASSIGN_OR_RETURN(proto::Envelope reply, call(proto::MessageType::kRemoveDevice, proto::MessageType::kDeviceRemoved,
+                                                  proto::Json{{"name", device}}, timeout_));
+  return std::move(reply.body);
+}
+
 ClientResult<std::string> ControlClient::leader_endpoint() const {
   LL_ASSIGN_OR_RETURN(proto::DevicesBody devices, get_devices());
   if (devices.leader.empty()) {

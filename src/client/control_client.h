@@ -61,6 +61,8 @@ class ControlClient {
                                             std::chrono::milliseconds timeout = std::chrono::milliseconds(60000)) const;
   // Sets the answering daemon's emulated speed; returns the speed it now runs at.
   [[nodiscard]] ClientResult<double> set_speed(double speed) const;
+  // Asks the answering daemon to stop counting `device` (dead for good) towards its quorum; its answer's body.
+  [[nodiscard]] ClientResult<proto::Json> remove_device(const std::string& device) const;
 
   // The leader's control endpoint, as the answering daemon knows it.
   [[nodiscard]] ClientResult<std::string> leader_endpoint() const;

@@ -62,6 +62,11 @@ class Node {
   // Thread-safe: applied on the node's thread at the next poll_once().
   void post_profile(const proto::DeviceProfile& profile);
   void post_discovered(const std::string& endpoint);
+  // An operator's removal of a device gone for good (llctl device NAME --remove): it stops counting towards the
+  // quorum, as if it had said 'bye'; it comes back only by being heard again. Refused for ourselves, an unknown
+  // name, and a member alive or suspect (heard within the heartbeat timeout): a live device is never removed by
+  // mistake. Node's thread only.
+  [[nodiscard]] Status remove_member(const std::string& name);
   // Called on the node's thread when a client asks for a new profile (refresh_profile); returns whether a compute
   // re-profile was scheduled. Set before start().
   void set_refresh_hook(std::function<bool()> hook) { refresh_hook_ = std::move(hook); }

@@ -26,6 +26,8 @@ const TypeInfo kTypes[] = {
     {MessageType::kPlanInfo, "plan_info", Direction::kReply, 0, 0},
     {MessageType::kSetSpeed, "set_speed", Direction::kClientRequest, 0, 0},
     {MessageType::kSpeedSet, "speed_set", Direction::kReply, 0, 0},
+    {MessageType::kRemoveDevice, "remove_device", Direction::kClientRequest, 0, 0},
+    {MessageType::kDeviceRemoved, "device_removed", Direction::kReply, 0, 0},
     {MessageType::kError, "error", Direction::kReply, 0, 0},
 };
 

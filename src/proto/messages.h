@@ -38,6 +38,8 @@ enum class MessageType {
   kPlanInfo,
   kSetSpeed,
   kSpeedSet,
+  kRemoveDevice,
+  kDeviceRemoved,
   kError,
 };
 
