@@ -72,3 +72,35 @@ TEST_CASE("HostileMemberNeverMakesTwoLeadersInATermAndALeaderFollowsWithinTheBou
   }
   WARN("worst time to a leader after the hostile input stopped: " << ll::to_ms(worst) << " ms");
 }
+
+TEST_CASE("MemberRestartedWithTermZeroCatchesUpWithTermsAHostileMemberPushedPastOneBudget",
+          "[cluster][election][hostile]") {
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    SimCluster sim(3, seed);
+    for (ll::Duration t{0}; t < 10s && !sim.converged(); t += 10ms) sim.step();
+    REQUIRE(sim.converged());
+    HostilePeer hostile(sim.hub(), seed, {SimCluster::endpoint(0), SimCluster::endpoint(1), SimCluster::endpoint(2)},
+                        {"h0"}, {sim.name(0), sim.name(1), sim.name(2)});
+    for (ll::Duration t{0}; t < 5s; t += 10ms) {
+      hostile.act(5);
+      sim.step();
+    }
+    for (ll::Duration t{0}; t < 60s && !sim.converged(); t += 10ms) sim.step();
+    REQUIRE(sim.converged());
+    const uint64_t cluster_term = sim.node(sim.leaders()[0])->term();
+    const uint64_t burst = ll::cluster::ElectionTiming{}.term_rise_burst;
+    INFO("seed " << seed << ": cluster term " << cluster_term);
+    REQUIRE(cluster_term > burst);  // one message cannot bring a fresh member there
+    const int restarted = (sim.leaders()[0] + 1) % 3;
+    sim.start(restarted);  // no data directory: term 0
+    REQUIRE(sim.node(restarted)->term() == 0);
+    // It follows the leader at once and adopts the term over a few refills of its budget, without an election.
+    for (ll::Duration t{0}; t < 120s && sim.node(restarted)->term() != cluster_term; t += 10ms) sim.step();
+    CHECK(sim.node(restarted)->term() == cluster_term);
+    // Adopting a term from a follower's heartbeat forgets the leader until its next heartbeat (a second).
+    for (ll::Duration t{0}; t < 2s && !sim.converged(); t += 10ms) sim.step();
+    CHECK(sim.converged());
+    CHECK(sim.node(sim.leaders()[0])->term() == cluster_term);
+    CHECK(sim.safe());
+  }
+}
