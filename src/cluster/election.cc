@@ -1,6 +1,9 @@
 #include "cluster/election.h"
 
+#include <algorithm>
+
 #include "common/log.h"
+#include "proto/limits.h"
 
 namespace ll::cluster {
 
@@ -19,7 +22,31 @@ const char* role_name(Role role) {
 Election::Election(std::string self, ElectionTiming timing, uint64_t seed, PersistedVote initial, TimePoint now)
     : self_(std::move(self)), timing_(timing), rng_(seed), term_(initial.term), voted_for_(initial.voted_for) {
   if (timing_.stickiness.count() <= 0) timing_.stickiness = timing_.election_min * 7 / 10;
+  if (timing_.term_rise_refill.count() <= 0) timing_.term_rise_refill = std::chrono::hours(1);
+  rise_tokens_ = timing_.term_rise_burst;
+  rise_time_ = now;
   reset_timer(now);
+}
+
+uint64_t Election::rise_budget(TimePoint now) const {
+  const uint64_t burst = timing_.term_rise_burst;
+  const Duration elapsed = now - rise_time_;
+  if (elapsed >= timing_.term_rise_refill) return burst;
+  if (elapsed.count() <= 0) return rise_tokens_;
+  const double refill = static_cast<double>(burst) * static_cast<double>(elapsed.count()) /
+                        static_cast<double>(timing_.term_rise_refill.count());
+  return std::min(burst, rise_tokens_ + static_cast<uint64_t>(refill));
+}
+
+bool Election::at_term_limit(TimePoint now) {
+  if (term_ < proto::kMaxTerm) return false;
+  if (now >= next_warning_) {
+    next_warning_ = now + std::chrono::seconds(10);
+    LL_ERROR("term " << term_ << " is at the limit (" << proto::kMaxTerm
+                     << "): no election can start; stop every daemon of the cluster, delete election.json in each "
+                        "data directory, and start them again");
+  }
+  return true;
 }
 
 bool Election::leader_fresh(TimePoint now) const {
@@ -45,8 +72,20 @@ void Election::become_follower(TimePoint now) {
 }
 
 bool Election::observe_term(uint64_t term, TimePoint now) {
-  if (term <= term_) return false;
-  term_ = term;
+  if (term <= term_ || term_ >= proto::kMaxTerm) return false;
+  // Raising our term by much at once is what a member restarted with no state does, once; a member pushing it
+  // again and again would walk it to the bound, where no election can start. The budget makes that take decades.
+  const uint64_t budget = rise_budget(now);
+  const uint64_t target = std::min({term, proto::kMaxTerm, term_ + budget});
+  if (target < term && now >= next_warning_) {
+    next_warning_ = now + std::chrono::seconds(10);
+    LL_WARN("term " << term << " is " << term - term_ << " ahead of ours (" << term_
+                    << "), more than the term rise budget allows now; moving to " << target);
+  }
+  if (target <= term_) return false;
+  rise_tokens_ = budget - (target - term_);
+  rise_time_ = now;
+  term_ = target;
   voted_for_.clear();
   leader_.clear();
   become_follower(now);
@@ -81,6 +120,7 @@ VoteDecision Election::on_vote_request(const std::string& candidate, uint64_t te
     return d;
   }
   d.state_changed = observe_term(term, now);
+  if (term != term_) return d;  // too far ahead to adopt at once: a vote is only ever cast in a term we hold
   if (role_ == Role::kFollower && (voted_for_.empty() || voted_for_ == candidate)) {
     if (voted_for_ != candidate) d.state_changed = true;
     voted_for_ = candidate;
@@ -103,15 +143,17 @@ bool Election::on_vote_reply(const std::string& voter, uint64_t term, bool grant
 }
 
 bool Election::on_prevote_request(uint64_t term, TimePoint now) const {
-  // Would we vote for this member in term + 1? Not while we lead or follow a live leader (stickiness).
-  return term >= term_ && role_ != Role::kLeader && !leader_fresh(now);
+  // Would we vote for this member in term + 1? Not while we lead or follow a live leader (stickiness), nor if we
+  // could not adopt term + 1 (beyond the bound or our rise budget).
+  if (term < term_ || term >= proto::kMaxTerm || term + 1 - term_ > rise_budget(now)) return false;
+  return role_ != Role::kLeader && !leader_fresh(now);
 }
 
 bool Election::on_prevote_reply(const std::string& voter, uint64_t asked_term, bool granted, size_t quorum,
                                 TimePoint now) {
   if (!prevoting_ || asked_term != term_ || !granted) return false;
   prevotes_.insert(voter);
-  if (prevotes_.size() < quorum) return false;
+  if (prevotes_.size() < quorum || at_term_limit(now)) return false;
   start_election(now, quorum);
   return true;
 }
@@ -120,6 +162,7 @@ TickAction Election::tick(TimePoint now, size_t quorum) {
   if (role_ == Role::kLeader || now < deadline_) return TickAction::kNone;
   reset_timer(now);
   leader_.clear();
+  if (at_term_limit(now)) return TickAction::kNone;
   if (quorum <= 1) {
     start_election(now, quorum);
     return TickAction::kElection;

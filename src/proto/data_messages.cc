@@ -283,6 +283,7 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     PlanMsg m;
     LL_ASSIGN_OR_RETURN(m.plan_version, get_u64(j, "plan_version"));
     LL_ASSIGN_OR_RETURN(m.term, get_u64(j, "term"));
+    if (m.term > kMaxTerm) return make_error("plan: term over the limit");
     LL_ASSIGN_OR_RETURN(m.leader_deploy_endpoint, get_endpoint(j, "leader_deploy_endpoint"));
     LL_ASSIGN_OR_RETURN(m.manifest_json, get_string(j, "manifest", kMaxDataControlFrameBytes));
     LL_ASSIGN_OR_RETURN(m.wire, get_string(j, "wire", 16));

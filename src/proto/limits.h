@@ -29,7 +29,10 @@ inline constexpr size_t kMaxMembers = 64;
 inline constexpr int kReceiveHighWaterMark = 64;
 // Messages queued per data-plane socket: decode steps of many sessions in flight between two stages.
 inline constexpr int kDataHighWaterMark = 10000;
-inline constexpr uint64_t kMaxTerm = uint64_t{1} << 53;  // exact in every JSON implementation; never wraps
+// Election terms (docs/cluster.md, "Terms and their bound"). A term rises at most a few times per second, so an
+// honest cluster needs centuries to get here; a larger term is hostile or corrupt. 2^39 also keeps the plan version
+// (term << 24) below 2^63, and is exact in every JSON implementation.
+inline constexpr uint64_t kMaxTerm = uint64_t{1} << 39;
 
 // Strings and numbers inside control messages.
 inline constexpr size_t kMaxTypeNameBytes = 64;  // type, error code, in_reply_to

@@ -63,6 +63,13 @@ Result<LinkStat> link_from_json(const Json& j) {
   return s;
 }
 
+// Every term field: at most kMaxTerm (docs/cluster.md, "Terms and their bound").
+Result<uint64_t> get_term(const Json& j, const char* key) {
+  LL_ASSIGN_OR_RETURN(uint64_t term, get_u64(j, key));
+  if (term > kMaxTerm) return make_error(std::string("field '") + key + "' is over the term limit");
+  return term;
+}
+
 Json link_to_json(const LinkStat& s) { return {{"rtt_ms", s.rtt_ms}, {"bandwidth_mbps", s.bandwidth_mbps}}; }
 
 // A message of another protocol version. Only the fields every version keeps (docs/protocol.md, "Versions") are
@@ -297,8 +304,7 @@ Result<VoteReplyBody> VoteReplyBody::from_json(const Json& j) {
   LL_ASSIGN_OR_RETURN(b.granted, get_bool(j, "granted"));
   LL_ASSIGN_OR_RETURN(b.candidate, get_name(j, "candidate"));
   LL_ASSIGN_OR_RETURN(b.pre, get_bool(j, "pre"));
-  LL_ASSIGN_OR_RETURN(b.asked_term, get_u64(j, "asked_term"));
-  if (b.asked_term > kMaxTerm) return make_error("asked_term over the limit");
+  LL_ASSIGN_OR_RETURN(b.asked_term, get_term(j, "asked_term"));
   return b;
 }
 
@@ -349,7 +355,7 @@ Result<DevicesBody> DevicesBody::from_json(const Json& j) {
   DevicesBody b;
   LL_ASSIGN_OR_RETURN(b.self, get_name(j, "self"));
   LL_ASSIGN_OR_RETURN(b.leader, get_name_or_empty(j, "leader"));
-  LL_ASSIGN_OR_RETURN(b.term, get_u64(j, "term"));
+  LL_ASSIGN_OR_RETURN(b.term, get_term(j, "term"));
   LL_ASSIGN_OR_RETURN(const Json* devs, get_array(j, "devices", kMaxMembers));
   for (const Json& d : *devs) {
     if (!d.is_object()) return make_error("device row is not an object");
@@ -357,7 +363,7 @@ Result<DevicesBody> DevicesBody::from_json(const Json& j) {
     LL_ASSIGN_OR_RETURN(const Json* p, get_object(d, "profile", kMaxProfileFields));
     LL_ASSIGN_OR_RETURN(row.profile, DeviceProfile::from_json(*p));
     LL_ASSIGN_OR_RETURN(row.role, get_string(d, "role", kMaxRoleBytes));
-    LL_ASSIGN_OR_RETURN(row.term, get_u64(d, "term"));
+    LL_ASSIGN_OR_RETURN(row.term, get_term(d, "term"));
     LL_ASSIGN_OR_RETURN(row.state, get_string(d, "state", kMaxRoleBytes));
     LL_ASSIGN_OR_RETURN(row.last_heartbeat_ms, get_i64(d, "last_heartbeat_ms"));
     b.devices.push_back(std::move(row));
@@ -392,7 +398,7 @@ Result<StatusBody> StatusBody::from_json(const Json& j) {
   LL_ASSIGN_OR_RETURN(b.cluster, get_name(j, "cluster"));
   LL_ASSIGN_OR_RETURN(b.role, get_string(j, "role", kMaxRoleBytes));
   LL_ASSIGN_OR_RETURN(b.leader, get_name_or_empty(j, "leader"));
-  LL_ASSIGN_OR_RETURN(b.term, get_u64(j, "term"));
+  LL_ASSIGN_OR_RETURN(b.term, get_term(j, "term"));
   LL_ASSIGN_OR_RETURN(b.members_known, get_u64(j, "members_known"));
   LL_ASSIGN_OR_RETURN(b.members_alive, get_u64(j, "members_alive"));
   LL_ASSIGN_OR_RETURN(b.quorum, get_u64(j, "quorum"));

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include "proto/data_messages.h"
 #include "proto/limits.h"
 #include "proto/messages.h"
 
@@ -64,10 +65,26 @@ TEST_CASE("every message carries version, type, term and sender", "[messages]") 
   CHECK(code_of({R"({"v":1,"type":"get_status","term":0,"from":"x"})"}) == "ok");
 }
 
-TEST_CASE("terms beyond 2^53 are refused (no wrap-around, exact in JSON)", "[messages]") {
-  CHECK(code_of({R"({"v":1,"type":"get_status","term":9007199254740992,"from":"x"})"}) == "ok");
-  CHECK(code_of({R"({"v":1,"type":"get_status","term":9007199254740993,"from":"x"})"}) == "malformed");
+TEST_CASE("terms beyond kMaxTerm (2^39) are refused, in the envelope and in every body", "[messages]") {
+  CHECK(code_of({R"({"v":1,"type":"get_status","term":549755813888,"from":"x"})"}) == "ok");
+  CHECK(code_of({R"({"v":1,"type":"get_status","term":549755813889,"from":"x"})"}) == "malformed");
+  CHECK(code_of({R"({"v":1,"type":"get_status","term":9007199254740992,"from":"x"})"}) == "malformed");
   CHECK(code_of({R"({"v":1,"type":"get_status","term":18446744073709551615,"from":"x"})"}) == "malformed");
+  auto reply = ll::proto::Json::parse(R"({"granted":true,"candidate":"a","pre":false,"asked_term":549755813888})");
+  CHECK(ll::proto::VoteReplyBody::from_json(reply).ok());
+  reply["asked_term"] = ll::proto::kMaxTerm + 1;
+  CHECK_FALSE(ll::proto::VoteReplyBody::from_json(reply).ok());
+  ll::proto::StatusBody status;
+  status.self = "a";
+  status.cluster = "c";
+  status.term = ll::proto::kMaxTerm;
+  CHECK(ll::proto::StatusBody::from_json(status.to_json()).ok());
+  status.term = ll::proto::kMaxTerm + 1;
+  CHECK_FALSE(ll::proto::StatusBody::from_json(status.to_json()).ok());
+  ll::proto::DevicesBody devices;
+  devices.self = "a";
+  devices.term = ll::proto::kMaxTerm + 1;
+  CHECK_FALSE(ll::proto::DevicesBody::from_json(devices.to_json()).ok());
 }
 
 TEST_CASE("peer messages also need a valid endpoint and cluster", "[messages]") {
@@ -241,4 +258,21 @@ TEST_CASE("MessageOfAnotherVersionWithoutReadableFieldsStillGetsOneLine", "[mess
   CHECK(e.in_reply_to.empty());  // an unknown type is not echoed
   CHECK(e.message.rfind("the sender speaks lingualinked protocol version 7,", 0) == 0);
   CHECK(e.message.find("answered") == std::string::npos);
+}
+
+TEST_CASE("a plan whose term is over kMaxTerm is refused by the device decoding it", "[messages]") {
+  ll::proto::PlanMsg plan;
+  plan.term = ll::proto::kMaxTerm;
+  plan.leader_deploy_endpoint = "tcp://127.0.0.1:1";
+  plan.manifest_json = "{}";
+  plan.stages.push_back({"a", "tcp://127.0.0.1:2", "tcp://127.0.0.1:3", 0, 1, {}});
+  auto frames = ll::proto::encode_data_message(plan);
+  REQUIRE(frames.ok());
+  CHECK(ll::proto::decode_data_message(*frames).ok());
+  plan.term = ll::proto::kMaxTerm + 1;
+  frames = ll::proto::encode_data_message(plan);
+  REQUIRE(frames.ok());
+  auto decoded = ll::proto::decode_data_message(*frames);
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.error().find("term") != std::string::npos);
 }
