@@ -225,6 +225,9 @@ void StageLoop::on_generate(const net::Incoming& from, proto::GenerateMsg reques
   }
   last_seen_[id] = clock_.now();
   HeadSession& session = heads_.open(id, from, std::move(request), prompt, *config_->tokenizer);
+  LL_INFO(options_.name << ": session " << id << " admitted for "
+                        << (from.sender.name.empty() ? std::string("a local client") : "'" + from.sender.name + "'")
+                        << " (" << heads_.size() << " of " << config_->max_sessions << " in flight)");
   reply(from, proto::StartedMsg{id, std::vector<int64_t>(prompt.begin(), prompt.end())});
   if (session.request.max_tokens == 0) return finish(id, "max_tokens");
   for (auto& step : heads_.rebuild_steps(id)) scheduler_.push(std::move(step));
