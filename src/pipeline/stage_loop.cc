@@ -36,6 +36,12 @@ bool is_answer(const DataMessage& m) {
          std::holds_alternative<proto::TokensMsg>(m) || std::holds_alternative<proto::ChunkMsg>(m);
 }
 
+// Steps of one session that can be waiting at a stage at once: a replay's steps (HeadSessions::kReplayStepRows rows
+// each) plus one.
+size_t steps_per_session(const StageConfig& c) {
+  return static_cast<size_t>(c.manifest->hparams.context_length) / HeadSessions::kReplayStepRows + 2;
+}
+
 }  // namespace
 
 StageLoop::StageLoop(StageServerOptions options, std::unique_ptr<net::Transport> transport, const Clock& clock)
@@ -323,9 +329,7 @@ void StageLoop::on_activation(proto::ActivationMsg m) {
     }
   }
   // The queue holds at most what the plan's sessions can have in flight: a replay's steps each, plus one.
-  const size_t max_waiting =
-      max_sessions *
-      (static_cast<size_t>(config_->manifest->hparams.context_length) / HeadSessions::kReplayStepRows + 2);
+  const size_t max_waiting = max_sessions * steps_per_session(*config_);
   if (scheduler_.size() >= max_waiting) {
     LL_WARN(options_.name << ": " << scheduler_.size() << " steps waiting, the plan's bound; dropped session "
                           << m.session);

@@ -116,6 +116,22 @@ TEST_CASE("PrefillOvertakingTheEndOfThePreviousSessionWaitsForItsCache", "[admis
   for (int i = 0; i < 3; ++i) CHECK(ring.open_sessions(i) == 0);
 }
 
+TEST_CASE("FloodOfStepsForOneSessionIsBoundedByThePlan", "[admission]") {
+  // One session of stories260K (context 512) has at most 512 / 64 + 2 = 10 steps waiting at a stage.
+  SimRing ring(2, /*idle_timeout_s=*/120, /*max_sessions=*/1);
+  ring.plan(1, {0, 1}, {{0, 3}, {4, 6}});
+  net::InprocTransport peer(ring.hub(), "rogue-device", device_key("rogue"));
+  for (int64_t position = 0; position <= 100; ++position) {
+    auto frames = proto::encode_data_message(activation(55, position));
+    REQUIRE(frames.ok());
+    REQUIRE(peer.send(ring.endpoint(1), std::move(frames).value()).ok());
+  }
+  ring.stage(1).turn(Duration(0));  // takes in all 101 (up to 256 a turn), then computes what it queued
+  CHECK(ring.stage(1).stats().queue_depth <= 10);
+  ring.settle();
+  CHECK(ring.open_sessions(1) == 0);  // the flooded session was dropped
+}
+
 TEST_CASE("ActivationOfASessionNotOpenHereAndPastThePrefillOpensNoCache", "[admission]") {
   SimRing ring(2);
   const int last = static_cast<int>(stories260k().manifest->shards.size()) - 1;
