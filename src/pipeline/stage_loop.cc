@@ -300,6 +300,14 @@ void StageLoop::on_activation(proto::ActivationMsg m) {
   }
   if (ended_.count(m.session)) return;  // its head already ended it
   const size_t max_sessions = static_cast<size_t>(std::max(1, config_->max_sessions));
+  const size_t max_deferred = max_sessions * steps_per_session(*config_);
+  const bool behind_waiting_prefill =
+      !last_seen_.count(m.session) &&
+      std::any_of(deferred_.begin(), deferred_.end(), [&](const auto& d) { return d.session == m.session; });
+  if (behind_waiting_prefill && deferred_.size() < max_deferred) {  // a replay's later steps wait behind its first
+    deferred_.push_back(std::move(m));
+    return;
+  }
   if (!last_seen_.count(m.session)) {
     // A cache is opened only for a session the head admitted: its first activation is the head's prefill (position
     // 0), and the plan's max_sessions caches are all this stage reserved memory for.
@@ -311,7 +319,7 @@ void StageLoop::on_activation(proto::ActivationMsg m) {
     if (last_seen_.size() >= max_sessions) {
       // The head admitted it, so a session it ended is on its way out of here: its session_end and this prefill
       // come by different connections, in either order. The prefill waits for the slot (a bounded wait).
-      if (deferred_.size() < max_sessions) {
+      if (deferred_.size() < max_deferred) {
         LL_DEBUG(options_.name << ": session " << m.session << " waits for one of the plan's " << max_sessions
                                << " caches");
         deferred_.push_back(std::move(m));
@@ -361,7 +369,7 @@ void StageLoop::open_deferred() {
   while (!waiting.empty()) {
     proto::ActivationMsg m = std::move(waiting.front());
     waiting.pop_front();
-    if (last_seen_.size() < max_sessions) {
+    if (last_seen_.count(m.session) || last_seen_.size() < max_sessions) {
       on_activation(std::move(m));
     } else {
       deferred_.push_back(std::move(m));

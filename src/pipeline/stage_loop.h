@@ -117,7 +117,7 @@ class StageLoop {
   HeadSessions heads_;
   std::unordered_map<uint64_t, TimePoint> last_seen_;  // sessions open on this stage
   std::unordered_map<uint64_t, TimePoint> ended_;      // sessions their head ended (kept 10 min)
-  std::deque<proto::ActivationMsg> deferred_;          // prefills waiting for a cache (at most max_sessions)
+  std::deque<proto::ActivationMsg> deferred_;          // prefills (and steps behind them) waiting for a cache
   TimePoint last_sweep_{};
   uint64_t tokens_generated_ = 0;
   uint64_t replayed_sessions_ = 0;

@@ -116,6 +116,32 @@ TEST_CASE("PrefillOvertakingTheEndOfThePreviousSessionWaitsForItsCache", "[admis
   for (int i = 0; i < 3; ++i) CHECK(ring.open_sessions(i) == 0);
 }
 
+TEST_CASE("ResumedGenerationOvertakingTheEndOfThePreviousSessionWaitsWithAllItsSteps", "[admission]") {
+  // A resumed generation's first steps go out at once (prompt and 100 tokens: two replay steps). At a tail still
+  // holding the previous session, the second step must wait behind the first, not be dropped as "not open here".
+  const auto expected = one_stage_answer(150);
+  SimRing ring(3, /*idle_timeout_s=*/120, /*max_sessions=*/1);
+  ring.plan(1, {0, 1, 2}, {{0, 2}, {3, 4}, {5, 6}});
+  ring.generate(kPrompt, 5);
+  ring.settle([&] { return ring.seen().tokens.size() >= 4; });
+  ring.hub().hold(ring.endpoint(0), ring.endpoint(2));  // the first session's end reaches the tail late
+  ring.settle();
+  REQUIRE(ring.seen().done);
+  proto::GenerateMsg resumed;
+  resumed.prompt = kPrompt;
+  resumed.max_tokens = 150;
+  resumed.ignore_eos = true;
+  resumed.resume_tokens.assign(expected.begin(), expected.begin() + 100);
+  const int b = ring.add_client("b");
+  ring.send_from_client(0, resumed, b);
+  ring.settle();
+  ring.hub().release(ring.endpoint(0), ring.endpoint(2));
+  ring.settle();
+  REQUIRE(ring.seen(b).done);
+  CHECK(ring.seen(b).tokens == std::vector<int32_t>(expected.begin() + 100, expected.end()));
+  for (int i = 0; i < 3; ++i) CHECK(ring.open_sessions(i) == 0);
+}
+
 TEST_CASE("FloodOfStepsForOneSessionIsBoundedByThePlan", "[admission]") {
   // One session of stories260K (context 512) has at most 512 / 64 + 2 = 10 steps waiting at a stage.
   SimRing ring(2, /*idle_timeout_s=*/120, /*max_sessions=*/1);
