@@ -19,6 +19,7 @@ struct LoadFlags {
   std::string package;
   std::string objective = "latency";
   uint64_t context = 0;
+  uint64_t max_sessions = 0;
   std::string wire = "fp32";
   int timeout_s = 600;
   std::string policy = "optimal";
@@ -47,6 +48,7 @@ int run_load(const LoadFlags& flags, const GlobalOptions& global) {
   request.package = package;
   request.objective = flags.objective;
   request.context = flags.context;
+  request.max_sessions = flags.max_sessions;
   request.wire = flags.wire == "fp16" ? "float16" : "float32";
   request.policy = flags.policy;
   auto started = leader.load(request);
@@ -114,6 +116,10 @@ void add_load_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("--objective", flags->objective, "latency (one stream) or throughput (many)")
       ->check(CLI::IsMember({"latency", "throughput"}));
   sub->add_option("--context", flags->context, "tokens of KV cache to reserve per stage (0: the model's)");
+  sub->add_option("--max-sessions", flags->max_sessions,
+                  "generations in flight at once: every stage reserves KV cache for each, more are answered busy "
+                  "(0: the leader's --max-sessions)")
+      ->check(CLI::Range(0, 256));
   sub->add_option("--wire", flags->wire, "hidden states on the wire: fp32 or fp16")
       ->check(CLI::IsMember({"fp32", "fp16"}));
   sub->add_option("--policy", flags->policy,

@@ -32,6 +32,7 @@ struct PlanOptions {
   std::string model;
   std::string objective = "latency";
   uint64_t context = 0;
+  uint64_t max_sessions = 1;  // offline: what one generation needs, unless asked
   bool json = false;
   bool dot = false;
   bool bench = false;
@@ -152,7 +153,7 @@ int run_simulate(const PlanOptions& o) {
     std::fprintf(stderr, "llctl plan: %s: %s\n", o.simulate.c_str(), cluster.error().c_str());
     return 1;
   }
-  auto problem = placement::with_model(std::move(cluster).value(), *manifest, o.context);
+  auto problem = placement::with_model(std::move(cluster).value(), *manifest, o.context, o.max_sessions);
   if (!problem.ok()) {
     std::fprintf(stderr, "llctl plan: %s\n", problem.error().c_str());
     return 1;
@@ -305,6 +306,9 @@ void add_plan_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("--objective", options->objective, "latency (sum of stages) or throughput (slowest stage)")
       ->check(CLI::IsMember({"latency", "throughput"}));
   sub->add_option("--context", options->context, "tokens of KV cache to reserve (default: the model's)");
+  sub->add_option("--max-sessions", options->max_sessions,
+                  "--simulate: generations in flight at once, KV reserved for each (default 1)")
+      ->check(CLI::Range(1, 256));
   auto* json = sub->add_flag("--json", options->json, "print the plan as JSON");
   auto* dot = sub->add_flag("--dot", options->dot, "print the ring as a Graphviz graph");
   json->excludes(dot);

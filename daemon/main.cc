@@ -182,6 +182,7 @@ int run(const ll::daemon::DaemonConfig& config, bool default_data_dir) {
   so.rebalance = config.rebalance;
   so.rebalance_cooldown_s = config.rebalance_cooldown_s;
   so.model = config.model;
+  so.max_sessions = config.max_sessions;
   auto serving = ll::daemon::Serving::start(so);
   if (!serving.ok()) {
     LL_ERROR(serving.error());

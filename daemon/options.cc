@@ -299,6 +299,9 @@ std::vector<Option> build_table() {
                                 "the data endpoint's host, a free port"));
   t.push_back(
       text("--model", "model", &C::model, "", nullptr, "model package the leader loads at start (like llctl load)"));
+  t.push_back(integer("--max-sessions", "max_sessions", &C::max_sessions, 1, 1, 256,
+                      "generations in flight at once in the plans this device makes as leader; each stage reserves "
+                      "KV cache for all of them, and more are answered busy (llctl load --max-sessions overrides)"));
   t.push_back(number("--emulate-speed", "emulate_speed", &C::emulate_speed, 1, 0, 1, true,
                      "test knob: behave as a device this many times as fast, in (0, 1]"));
   t.push_back(with_default_text(

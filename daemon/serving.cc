@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "net/curve.h"
 #include "proto/json_fields.h"
+#include "proto/limits.h"
 
 namespace ll::daemon {
 namespace {
@@ -117,6 +118,13 @@ Result<Serving::PreparedLoad> Serving::prepare_load(cluster::Node& node, const p
   LL_ASSIGN_OR_RETURN(request.objective, placement::parse_objective(objective));
   LL_ASSIGN_OR_RETURN(request.context, proto::get_u64(body, "context"));
   LL_ASSIGN_OR_RETURN(request.wire, proto::get_string(body, "wire", 16));
+  request.max_sessions = options_.max_sessions;
+  if (body.contains("max_sessions")) {  // optional; 0: this leader's --max-sessions
+    LL_ASSIGN_OR_RETURN(uint64_t sessions, proto::get_u64(body, "max_sessions"));
+    if (sessions > static_cast<uint64_t>(proto::kMaxPlanSessions))
+      return make_error("max_sessions must be at most " + std::to_string(proto::kMaxPlanSessions));
+    if (sessions > 0) request.max_sessions = static_cast<int>(sessions);
+  }
   if (request.wire != "float32" && request.wire != "float16") return make_error("wire must be float32 or float16");
   if (body.contains("dry_run")) {
     LL_ASSIGN_OR_RETURN(request.dry_run, proto::get_bool(body, "dry_run"));

@@ -25,7 +25,8 @@ struct ServingOptions {
   pipeline::LinkShape emulate_egress;
   bool rebalance = true;
   double rebalance_cooldown_s = 5;
-  std::string model;  // loaded by the leader at start
+  std::string model;     // loaded by the leader at start
+  int max_sessions = 1;  // a load request that does not say: generations in flight at once (KV reserved)
 };
 
 class Serving {

@@ -117,6 +117,7 @@ ClientResult<PlanInfo> ControlClient::load(const LoadRequest& request, std::chro
                       {"context", request.context},
                       {"wire", request.wire}};
   if (request.policy != "optimal") body["policy"] = request.policy;
+  if (request.max_sessions > 0) body["max_sessions"] = request.max_sessions;
   if (request.dry_run) body["dry_run"] = true;
   LL_ASSIGN_OR_RETURN(proto::Envelope reply,
                       call(proto::MessageType::kLoad, proto::MessageType::kPlanInfo, std::move(body), timeout));

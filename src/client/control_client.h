@@ -31,6 +31,7 @@ struct LoadRequest {
   std::string package;  // folder on the leader's disk
   std::string objective = "latency";
   uint64_t context = 0;
+  uint64_t max_sessions = 0;  // generations in flight at once (KV reserved on every stage); 0: the leader's default
   std::string wire = "float32";
   std::string policy = "optimal";  // optimal | equal | memory | flops
   bool dry_run = false;            // only plan (llctl plan --model)

@@ -260,6 +260,7 @@ void DeviceLoader::run_plan(const proto::PlanMsg& plan, const std::string& local
   loaded_range_ = config->shards;  // the next plan reuses what it can of it
   config->manifest = std::make_shared<Manifest>(m);
   config->wire = plan.wire == "float16" ? proto::DType::kF16 : proto::DType::kF32;
+  config->max_sessions = static_cast<int>(plan.max_sessions);
   if (index == 0) {
     const File tok{m.tokenizer.sha256, 0, m.tokenizer.file};
     const std::string path = path_of_file(tok);

@@ -143,7 +143,8 @@ Result<nlohmann::json> Planner::run_job(Job& job) {
     LL_TRY_STATUS(verify_file(tokenizer_path, file_size(tokenizer_path), manifest.tokenizer.sha256));
   }
   LL_ASSIGN_OR_RETURN(placement::PlacementProblem problem,
-                      placement::with_model(std::move(job.cluster.problem), manifest, request.context));
+                      placement::with_model(std::move(job.cluster.problem), manifest, request.context,
+                                            static_cast<uint64_t>(request.max_sessions)));
   placement::SolveOptions solve;
   solve.objective = request.objective;
   Result<placement::Plan> planned = make_error("no plan");
@@ -191,6 +192,7 @@ Planner::Announcement Planner::announce_locked(const placement::PlacementProblem
   msg.leader_deploy_endpoint = hooks_.own_endpoint();
   msg.manifest_json = manifest_text_;
   msg.wire = request_.wire;
+  msg.max_sessions = static_cast<int64_t>(problem.sessions);
   // Versions grow across leaders: the term is the high part.
   msg.plan_version = (term << kPlanTermShift) | (++next_plan_version_ & ((uint64_t{1} << kPlanTermShift) - 1));
   for (const auto& s : plan.stages) {
@@ -325,6 +327,7 @@ bool Planner::adopt(const std::optional<proto::PlanMsg>& held) {
   model_name_ = manifest->name;
   request_ = LoadRequest{};
   request_.wire = held->wire;
+  request_.max_sessions = static_cast<int>(held->max_sessions);  // a re-plan keeps the concurrency it reserved for
   local_plan_ = *held;
   served_files_.clear();  // the store serves what it holds (FileServer)
   data_endpoints_.clear();

@@ -36,7 +36,8 @@ struct LoadRequest {
   placement::Objective objective = placement::Objective::kLatency;
   uint64_t context = 0;  // 0: the model's
   std::string wire = "float32";
-  bool dry_run = false;  // plan and report, deploy nothing
+  int max_sessions = static_cast<int>(proto::kDefaultPlanSessions);  // generations in flight at once (KV reserved)
+  bool dry_run = false;                                              // plan and report, deploy nothing
   // A peer rule instead of the solver (benchmarks compare them live); re-plans use the solver. nullopt: the solver.
   std::optional<placement::PeerRule> rule;
 };

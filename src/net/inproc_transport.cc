@@ -184,7 +184,8 @@ std::optional<Incoming> InprocHub::take(const std::string& endpoint, Duration ti
   }
 }
 
-InprocTransport::InprocTransport(InprocHub& hub, std::string endpoint) : hub_(hub), endpoint_(std::move(endpoint)) {
+InprocTransport::InprocTransport(InprocHub& hub, std::string endpoint, Sender sender)
+    : hub_(hub), endpoint_(std::move(endpoint)), sender_(std::move(sender)) {
   hub_.attach(endpoint_);
 }
 
@@ -194,6 +195,7 @@ Status InprocTransport::send(const std::string& peer_endpoint, Frames frames) {
   Incoming in;
   in.frames = std::move(frames);
   in.reply_route = endpoint_;
+  in.sender = sender_;
   return hub_.post(endpoint_, peer_endpoint, std::move(in));
 }
 

@@ -88,7 +88,8 @@ class InprocHub {
 
 class InprocTransport final : public Transport {
  public:
-  InprocTransport(InprocHub& hub, std::string endpoint);
+  // `sender`: who the receivers of this transport's sends take it for (as CURVE would authenticate it).
+  InprocTransport(InprocHub& hub, std::string endpoint, Sender sender = {});
   ~InprocTransport() override;
 
   const std::string& endpoint() const override { return endpoint_; }
@@ -101,6 +102,7 @@ class InprocTransport final : public Transport {
  private:
   InprocHub& hub_;
   std::string endpoint_;
+  Sender sender_;
 };
 
 }  // namespace ll::net

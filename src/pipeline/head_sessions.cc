@@ -15,7 +15,8 @@ SamplingParams to_params(const proto::SamplingWire& s) {
 }  // namespace
 
 bool same_client(const net::Incoming& a, const net::Incoming& b) {
-  return a.reply_route == b.reply_route && a.via_peer == b.via_peer;
+  // The route alone is not enough: a ZeroMQ peer may choose its routing id. The CURVE key is not spoofable.
+  return a.reply_route == b.reply_route && a.via_peer == b.via_peer && a.sender.key == b.sender.key;
 }
 
 std::variant<std::vector<int32_t>, proto::DataErrorMsg> HeadSessions::check(const proto::GenerateMsg& request,
@@ -45,7 +46,10 @@ std::variant<std::vector<int32_t>, proto::DataErrorMsg> HeadSessions::check(cons
   for (int64_t t : resume) {
     if (t < 0 || t >= vocab) return DataErrorMsg{"bad_request", "resume: token out of range"};
   }
-  if (sessions_.size() >= max_sessions) return DataErrorMsg{"busy", "too many sessions in flight; retry later"};
+  if (sessions_.size() >= max_sessions) {
+    return DataErrorMsg{"busy", "busy: the plan admits " + std::to_string(max_sessions) +
+                                    " generations at once and all are in flight; retry later"};
+  }
   return prompt;
 }
 

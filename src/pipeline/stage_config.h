@@ -22,6 +22,9 @@ struct StageConfig {
   std::shared_ptr<const Manifest> manifest;
   std::shared_ptr<const Tokenizer> tokenizer;  // needed by the head stage only
   proto::DType wire = proto::DType::kF32;      // precision of hidden states on the wire
+  // Generations in flight at once: the KV caches the plan reserved on this stage. The head admits no more, and a
+  // stage opens no more caches.
+  int max_sessions = 1;
 
   bool is_head() const { return stage_index == 0; }
   bool is_tail() const { return stage_index + 1 == static_cast<int>(stage_endpoints.size()); }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/random_id.h"
 #include "engine/sampler.h"
 #include "pipeline/hidden_codec.h"
 
@@ -35,6 +36,12 @@ bool is_answer(const DataMessage& m) {
          std::holds_alternative<proto::TokensMsg>(m) || std::holds_alternative<proto::ChunkMsg>(m);
 }
 
+// Steps of one session that can be waiting at a stage at once: a replay's steps (HeadSessions::kReplayStepRows rows
+// each) plus one.
+size_t steps_per_session(const StageConfig& c) {
+  return static_cast<size_t>(c.manifest->hparams.context_length) / HeadSessions::kReplayStepRows + 2;
+}
+
 }  // namespace
 
 StageLoop::StageLoop(StageServerOptions options, std::unique_ptr<net::Transport> transport, const Clock& clock)
@@ -43,7 +50,6 @@ StageLoop::StageLoop(StageServerOptions options, std::unique_ptr<net::Transport>
       transport_(std::move(transport)),
       scheduler_(clock, options_.max_batch, options_.emulated_speed),
       heads_(clock) {
-  next_session_ = static_cast<uint64_t>(clock_.now().time_since_epoch().count()) << 8;
   last_sweep_ = clock_.now();
 }
 
@@ -89,6 +95,7 @@ void StageLoop::turn(Duration wait) {
     publish();  // before the next message's reply: a reply to a later message implies these figures
     if (n + 1 < kMessagesPerTurn) in = transport_->receive(Duration(0));
   }
+  open_deferred();
   if (!scheduler_.empty() && config_ && config_->shards) {
     scheduler_.run(
         *config_->shards, [this](uint64_t id) { return last_seen_.count(id) != 0; },
@@ -129,6 +136,7 @@ void StageLoop::apply_pending_config() {
     for (const auto& [id, _] : last_seen_) config_->shards->close_session(id);
   }
   last_seen_.clear();
+  deferred_.clear();
   scheduler_.clear();
   const bool model_kept = same_model(config_.get(), *next);
   config_ = std::move(next);
@@ -163,13 +171,29 @@ void StageLoop::replay(uint64_t id) {
 
 void StageLoop::handle(const net::Incoming& from, DataMessage message) {
   if (auto* m = std::get_if<proto::GenerateMsg>(&message)) return on_generate(from, std::move(*m));
-  if (auto* m = std::get_if<proto::ActivationMsg>(&message)) return on_activation(std::move(*m));
-  if (auto* m = std::get_if<proto::TokenMsg>(&message)) return on_token(*m);
   if (auto* m = std::get_if<proto::CancelMsg>(&message)) {
+    // Only the connection and key that opened a session may end it (docs/security.md, "Sessions and admission").
     HeadSession* session = heads_.find(m->session);
     if (session && same_client(session->client, from)) finish(m->session, "cancelled");
     return;
   }
+  const bool ring_message = std::holds_alternative<proto::ActivationMsg>(message) ||
+                            std::holds_alternative<proto::TokenMsg>(message) ||
+                            std::holds_alternative<proto::SessionEndMsg>(message);
+  if (ring_message && !net::permits(from.sender.roles, net::Role::kDevice)) {
+    // Hidden states, tokens and session ends travel between the ring's devices only: a client key could otherwise
+    // write into another user's generation or end it.
+    LL_WARN(options_.name << ": refused " << proto::data_message_name(message) << " from '" << from.sender.name
+                          << "', a key without the device role");
+    if (from.via_peer.empty()) {
+      reply(from, proto::DataErrorMsg{"forbidden", std::string(proto::data_message_name(message)) +
+                                                       " is sent between devices only; this key lacks the device "
+                                                       "role"});
+    }
+    return;
+  }
+  if (auto* m = std::get_if<proto::ActivationMsg>(&message)) return on_activation(std::move(*m));
+  if (auto* m = std::get_if<proto::TokenMsg>(&message)) return on_token(*m);
   if (auto* m = std::get_if<proto::SessionEndMsg>(&message)) return on_session_end(m->session);
   if (is_answer(message) || !from.via_peer.empty()) {
     if (auto* e = std::get_if<proto::DataErrorMsg>(&message))
@@ -191,20 +215,25 @@ void StageLoop::on_generate(const net::Incoming& from, proto::GenerateMsg reques
     reply(from, proto::DataErrorMsg{"not_ready", "this device is not the head stage of a loaded model"});
     return;
   }
-  auto checked = heads_.check(request, *config_, static_cast<size_t>(options_.max_sessions));
+  auto checked = heads_.check(request, *config_, static_cast<size_t>(std::max(1, config_->max_sessions)));
   if (auto* refusal = std::get_if<proto::DataErrorMsg>(&checked)) {
     LL_INFO(options_.name << ": refused a generation: " << refusal->message);
     reply(from, *refusal);
     return;
   }
   std::vector<int32_t> prompt = std::move(std::get<std::vector<int32_t>>(checked));
-  const uint64_t id = ++next_session_;
+  // Unguessable, and never one this stage still knows of: an id is all a cancel or a late message names.
+  uint64_t id = random_nonzero_u64();
+  while (last_seen_.count(id) || ended_.count(id) || heads_.contains(id)) id = random_nonzero_u64();
   if (Status opened = config_->shards->open_session(id); !opened.ok()) {
     reply(from, proto::DataErrorMsg{"internal", opened.error()});
     return;
   }
   last_seen_[id] = clock_.now();
   HeadSession& session = heads_.open(id, from, std::move(request), prompt, *config_->tokenizer);
+  LL_INFO(options_.name << ": session " << id << " admitted for "
+                        << (from.sender.name.empty() ? std::string("a local client") : "'" + from.sender.name + "'")
+                        << " (" << heads_.size() << " of " << config_->max_sessions << " in flight)");
   reply(from, proto::StartedMsg{id, std::vector<int64_t>(prompt.begin(), prompt.end())});
   if (session.request.max_tokens == 0) return finish(id, "max_tokens");
   for (auto& step : heads_.rebuild_steps(id)) scheduler_.push(std::move(step));
@@ -270,15 +299,52 @@ void StageLoop::on_activation(proto::ActivationMsg m) {
     return;
   }
   if (ended_.count(m.session)) return;  // its head already ended it
+  const size_t max_sessions = static_cast<size_t>(std::max(1, config_->max_sessions));
+  const size_t max_deferred = max_sessions * steps_per_session(*config_);
+  const bool behind_waiting_prefill =
+      !last_seen_.count(m.session) &&
+      std::any_of(deferred_.begin(), deferred_.end(), [&](const auto& d) { return d.session == m.session; });
+  if (behind_waiting_prefill && deferred_.size() < max_deferred) {  // a replay's later steps wait behind its first
+    deferred_.push_back(std::move(m));
+    return;
+  }
   if (!last_seen_.count(m.session)) {
-    if (last_seen_.size() >= static_cast<size_t>(options_.max_sessions)) {
-      LL_WARN(options_.name << ": session limit reached; dropped session " << m.session);
+    // A cache is opened only for a session the head admitted: its first activation is the head's prefill (position
+    // 0), and the plan's max_sessions caches are all this stage reserved memory for.
+    if (m.start_pos != 0) {
+      LL_WARN(options_.name << ": dropped an activation at position " << m.start_pos << " of session " << m.session
+                            << ", which is not open here");
+      return;
+    }
+    if (last_seen_.size() >= max_sessions) {
+      // The head admitted it, so a session it ended is on its way out of here: its session_end and this prefill
+      // come by different connections, in either order. The prefill waits for the slot (a bounded wait).
+      if (deferred_.size() < max_deferred) {
+        LL_DEBUG(options_.name << ": session " << m.session << " waits for one of the plan's " << max_sessions
+                               << " caches");
+        deferred_.push_back(std::move(m));
+        return;
+      }
+      LL_WARN(options_.name << ": the plan's " << max_sessions << " sessions are open here and " << deferred_.size()
+                            << " wait; refused session " << m.session);
+      send(config_->stage_endpoints[0], proto::SessionEndMsg{m.session});  // the head tells its client
       return;
     }
     if (Status opened = config_->shards->open_session(m.session); !opened.ok()) {
       LL_WARN(options_.name << ": " << opened.error());
+      send(config_->stage_endpoints[0], proto::SessionEndMsg{m.session});
       return;
     }
+  }
+  // The queue holds at most what the plan's sessions can have in flight: a replay's steps each, plus one.
+  const size_t max_waiting = max_sessions * steps_per_session(*config_);
+  if (scheduler_.size() >= max_waiting) {
+    LL_WARN(options_.name << ": " << scheduler_.size() << " steps waiting, the plan's bound; dropped session "
+                          << m.session);
+    close_session(m.session);
+    scheduler_.drop_session(m.session);
+    send(config_->stage_endpoints[0], proto::SessionEndMsg{m.session});
+    return;
   }
   last_seen_[m.session] = clock_.now();
   WorkItem item;
@@ -291,6 +357,24 @@ void StageLoop::on_activation(proto::ActivationMsg m) {
   item.stats = std::move(m.stats);
   item.enqueued = clock_.now();
   scheduler_.push(std::move(item));
+}
+
+// Prefills that waited for a cache, oldest first, as far as caches are free now (a session its head ended meanwhile
+// is dropped by on_activation: it is in ended_).
+void StageLoop::open_deferred() {
+  if (deferred_.empty() || !config_) return;
+  const size_t max_sessions = static_cast<size_t>(std::max(1, config_->max_sessions));
+  std::deque<proto::ActivationMsg> waiting;
+  waiting.swap(deferred_);
+  while (!waiting.empty()) {
+    proto::ActivationMsg m = std::move(waiting.front());
+    waiting.pop_front();
+    if (last_seen_.count(m.session) || last_seen_.size() < max_sessions) {
+      on_activation(std::move(m));
+    } else {
+      deferred_.push_back(std::move(m));
+    }
+  }
 }
 
 // --- compute results -----------------------------------------------------------------------------------------

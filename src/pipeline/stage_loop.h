@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,7 +35,6 @@ struct StageServerOptions {
   std::string bind = "tcp://127.0.0.1:*";
   std::string name = "stage";  // for logs
   int max_batch = 16;
-  int max_sessions = 64;
   double session_idle_timeout_s = 120;
   double emulated_speed = 1.0;
   LinkShape emulated_egress;  // benchmark knob: send through an emulated uplink (link_emulator.h)
@@ -95,6 +95,7 @@ class StageLoop {
   void on_token(const proto::TokenMsg& m);
   void on_session_end(uint64_t id);
   void on_activation(proto::ActivationMsg m);
+  void open_deferred();
   void take_token(uint64_t id, int32_t token, int position);
   void finish(uint64_t id, const std::string& reason);
   void on_step_done(StepOutcome& outcome);
@@ -116,7 +117,7 @@ class StageLoop {
   HeadSessions heads_;
   std::unordered_map<uint64_t, TimePoint> last_seen_;  // sessions open on this stage
   std::unordered_map<uint64_t, TimePoint> ended_;      // sessions their head ended (kept 10 min)
-  uint64_t next_session_ = 0;
+  std::deque<proto::ActivationMsg> deferred_;          // prefills (and steps behind them) waiting for a cache
   TimePoint last_sweep_{};
   uint64_t tokens_generated_ = 0;
   uint64_t replayed_sessions_ = 0;

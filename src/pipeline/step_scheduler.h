@@ -52,6 +52,7 @@ class StepScheduler {
   void drop_session(uint64_t session);
   void clear() { waiting_.clear(); }
   [[nodiscard]] bool empty() const { return waiting_.empty(); }
+  [[nodiscard]] size_t size() const { return waiting_.size(); }
 
   // Runs every waiting step whose session `still_open` holds, handing each pass's outcome to `done` as soon as it is
   // computed (so the next stage starts on it while this one computes the next pass). Steps pushed meanwhile (by

@@ -34,6 +34,7 @@ Status validate_problem(const PlacementProblem& p) {
   const int d = p.num_devices();
   if (n == 0) return make_error("placement: the model has no shards");
   if (d == 0) return make_error("placement: no devices");
+  if (p.sessions == 0) return make_error("placement: sessions must be at least 1");
   if (p.head < 0 || p.head >= d) return make_error("placement: head device index out of range");
   if (static_cast<int>(p.links.size()) != d) return make_error("placement: links matrix has the wrong size");
   for (int a = 0; a < d; ++a) {
@@ -84,7 +85,7 @@ bool uses_measured_times(const PlacementProblem& p) {
 
 uint64_t shard_memory(const PlacementProblem& p, int shard) {
   const ShardInfo& s = p.shards[shard];
-  return s.bytes + s.kv_bytes_per_token * p.context;
+  return s.bytes + s.kv_bytes_per_token * p.context * p.sessions;
 }
 
 uint64_t stage_output_bytes(const PlacementProblem& p, int last_shard) {

@@ -110,9 +110,10 @@ Result<PlacementProblem> parse_cluster_json(std::string_view input) {
   return p;
 }
 
-Result<PlacementProblem> with_model(PlacementProblem p, const Manifest& manifest, uint64_t context) {
+Result<PlacementProblem> with_model(PlacementProblem p, const Manifest& manifest, uint64_t context, uint64_t sessions) {
   p.shards = manifest.shards;
   p.context = context > 0 ? context : static_cast<uint64_t>(manifest.hparams.context_length);
+  p.sessions = sessions;
   LL_TRY_STATUS(validate_problem(p));
   return p;
 }
@@ -156,6 +157,7 @@ json plan_to_json(const PlacementProblem& p, const Plan& plan) {
   j["solve_seconds"] = plan.solve_seconds;
   j["cost_source"] = plan.cost_source;
   j["context"] = p.context;
+  j["max_sessions"] = p.sessions;
   if (!plan.note.empty()) j["note"] = plan.note;
   j["stages"] = json::array();
   for (const auto& s : plan.stages) {

@@ -18,8 +18,10 @@ namespace ll::placement {
 // Without any "head": true the first device is the head; more than one is an error.
 [[nodiscard]] Result<PlacementProblem> parse_cluster_json(std::string_view text);
 
-// Adds the manifest's shards and the context length (0: the model's context_length).
-[[nodiscard]] Result<PlacementProblem> with_model(PlacementProblem problem, const Manifest& manifest, uint64_t context);
+// Adds the manifest's shards, the context length (0: the model's context_length) and the sessions in flight at once
+// (each stage reserves KV for every one of them).
+[[nodiscard]] Result<PlacementProblem> with_model(PlacementProblem problem, const Manifest& manifest, uint64_t context,
+                                                  uint64_t sessions = 1);
 
 // The plan as JSON: objective, predicted_s_per_token (the objective's value), one_stream_s_per_token,
 // pipeline_s_per_token, solver, status, optimal, solve_seconds, cost_source, note, stages[] with device,

@@ -36,7 +36,8 @@ struct Link {
 
 struct PlacementProblem {
   std::vector<ShardInfo> shards;  // model order
-  uint64_t context = 0;           // tokens of KV cache reserved per stage
+  uint64_t context = 0;           // tokens of KV cache reserved per session
+  uint64_t sessions = 1;          // generations in flight at once: each stage reserves `context` tokens of KV for each
   std::vector<Device> devices;
   int head = 0;                          // index of the device that tokenizes; always runs the first stage
   std::vector<std::vector<Link>> links;  // links[from][to], devices.size() squared

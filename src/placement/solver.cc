@@ -76,7 +76,8 @@ Status check_memory(const PlacementProblem& p) {
     have += p.devices[d].memory_bytes;
     largest_device = std::max(largest_device, p.devices[d].memory_bytes);
   }
-  const std::string ctx = " (weights + KV cache for " + std::to_string(p.context) + " tokens)";
+  const std::string ctx = " (weights + KV cache for " + std::to_string(p.sessions) + " session(s) of " +
+                          std::to_string(p.context) + " tokens)";
   if (need > have) {
     return make_error("infeasible: the model needs " + format_bytes(need) + ctx +
                       " but the devices that can join the ring hold " + format_bytes(have) + ": " +
@@ -89,7 +90,7 @@ Status check_memory(const PlacementProblem& p) {
   }
   if (shard_memory(p, 0) > p.devices[p.head].memory_bytes) {
     return make_error("infeasible: the head device '" + p.devices[p.head].name + "' cannot hold shard 0 (" +
-                      format_bytes(shard_memory(p, 0)) + " of " + format_bytes(p.devices[p.head].memory_bytes) +
+                      format_bytes(shard_memory(p, 0)) + ctx + " of " + format_bytes(p.devices[p.head].memory_bytes) +
                       "): " + format_bytes(shard_memory(p, 0) - p.devices[p.head].memory_bytes) + " missing");
   }
   return Status::Ok();

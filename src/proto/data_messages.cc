@@ -140,6 +140,7 @@ struct Encoder {
                  {"leader_deploy_endpoint", m.leader_deploy_endpoint},
                  {"manifest", m.manifest_json},
                  {"wire", m.wire},
+                 {"max_sessions", m.max_sessions},
                  {"stages", stages}});
     if (!m.standby.empty()) {
       Json standby = Json::array();
@@ -288,6 +289,9 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     LL_ASSIGN_OR_RETURN(m.manifest_json, get_string(j, "manifest", kMaxDataControlFrameBytes));
     LL_ASSIGN_OR_RETURN(m.wire, get_string(j, "wire", 16));
     if (m.wire != "float32" && m.wire != "float16") return make_error("plan: wire must be float32 or float16");
+    if (j.contains("max_sessions")) {
+      LL_ASSIGN_OR_RETURN(m.max_sessions, bounded(j, "max_sessions", 1, kMaxPlanSessions));
+    }
     LL_ASSIGN_OR_RETURN(const Json* stages, get_array(j, "stages", kMaxPlanStages));
     if (stages->empty()) return make_error("plan: no stages");
     for (const Json& item : *stages) {

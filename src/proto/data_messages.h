@@ -109,6 +109,7 @@ struct PlanMsg {
   std::string leader_deploy_endpoint;  // where files are fetched and progress reported
   std::string manifest_json;
   std::string wire = "float32";
+  int64_t max_sessions = kDefaultPlanSessions;  // generations in flight at once: KV caches every stage reserves
   std::vector<PlanStage> stages;
   std::vector<PlanStandby> standby;  // optional
 };

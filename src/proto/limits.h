@@ -58,5 +58,8 @@ inline constexpr size_t kMaxStageStats = 64;
 inline constexpr uint64_t kMaxChunkBytes = 4u << 20;
 inline constexpr size_t kMaxPlanStages = 256;
 inline constexpr int64_t kMaxShardIndex = 1 << 16;  // shard numbers and backup lists in a plan
+// Concurrent generations a plan admits (KV caches reserved per stage); a plan without the field admits the default.
+inline constexpr int64_t kMaxPlanSessions = 256;
+inline constexpr int64_t kDefaultPlanSessions = 1;
 
 }  // namespace ll::proto

@@ -32,12 +32,13 @@ HTTP_PORT=$(free_ports 1)
 TOKEN="test-token-$RANDOM$RANDOM-0123456789"
 echo "{\"http_token\": \"$TOKEN\"}" >"$TMP/a.json"
 PEERS=$(all_endpoints "${NAMES[@]}")
-# 860000 B each: no two devices hold the model with its KV cache, three do (as in pipeline_three_daemons).
-start_daemon a "$PEERS" --memory-budget 860000B --config "$TMP/a.json" --http "127.0.0.1:$HTTP_PORT"
-start_daemon b "$PEERS" --memory-budget 860000B
-start_daemon c "$PEERS" --memory-budget 860000B
+# The plan admits 3 generations at once (three concurrent completions below): KV for 3 sessions on every stage.
+# 1400000 B each: no two devices hold the model with that KV (3.2 MB), three do.
+start_daemon a "$PEERS" --memory-budget 1400000B --config "$TMP/a.json" --http "127.0.0.1:$HTTP_PORT"
+start_daemon b "$PEERS" --memory-budget 1400000B
+start_daemon c "$PEERS" --memory-budget 1400000B
 read -r leader term < <(wait_converged 20 "${NAMES[@]}")
-"$LLCTL" --endpoint "$(endpoint a)" load "$PKG" >"$TMP/load.out" 2>&1 || { cat "$TMP/load.out"; fail "llctl load"; }
+"$LLCTL" --endpoint "$(endpoint a)" load --max-sessions 3 "$PKG" >"$TMP/load.out" 2>&1 || { cat "$TMP/load.out"; fail "llctl load"; }
 stages=$("$LLCTL" --endpoint "$(endpoint "$leader")" plan --json | jq '.stages | length')
 [[ $stages == 3 ]] || fail "expected a three-stage plan, got $stages"
 URL="http://127.0.0.1:$HTTP_PORT"

@@ -9,12 +9,13 @@ PKG="$LL_BUILD_DIR/models/stories260K-int8"
 NAMES=(a b c)
 assign_ports "${NAMES[@]}"
 PEERS=$(all_endpoints "${NAMES[@]}")
-# 500000 B each: no two devices hold the model with its KV cache (1.1 MB), three do.
-for n in "${NAMES[@]}"; do start_daemon "$n" "$PEERS" --memory-budget 500000B; done
+# The plan admits 4 generations at once: KV for 4 sessions on every stage. 1300000 B each: no two devices hold the
+# model with that KV (3.1 MB), three do.
+for n in "${NAMES[@]}"; do start_daemon "$n" "$PEERS" --memory-budget 1300000B; done
 read -r leader term < <(wait_converged 20 "${NAMES[@]}")
 EP=$(endpoint a)
 
-"$LLCTL" --endpoint "$EP" load "$PKG" >"$TMP/load.out" 2>&1 || { cat "$TMP/load.out"; fail "llctl load"; }
+"$LLCTL" --endpoint "$EP" load --max-sessions 4 "$PKG" >"$TMP/load.out" 2>&1 || { cat "$TMP/load.out"; fail "llctl load"; }
 grep -q "ready: every stage" "$TMP/load.out" || fail "load did not finish: $(cat "$TMP/load.out")"
 stages=$("$LLCTL" --endpoint "$(endpoint "$leader")" plan --json | jq '.stages | length')
 [[ $stages == 3 ]] || fail "expected a three-stage plan, got $stages"

@@ -8,12 +8,13 @@ PKG="$LL_BUILD_DIR/models/stories260K"
 NAMES=(a b c)
 assign_ports "${NAMES[@]}"
 PEERS=$(all_endpoints "${NAMES[@]}")
-# 860000 B each: no two devices hold the model with its KV cache (1.9 MB), three do.
-for n in "${NAMES[@]}"; do start_daemon "$n" "$PEERS" --memory-budget 860000B; done
+# The plan admits 8 generations at once: KV for 8 sessions on every stage. 2800000 B each: no two devices hold the
+# model with that KV (6.5 MB), three do.
+for n in "${NAMES[@]}"; do start_daemon "$n" "$PEERS" --memory-budget 2800000B; done
 read -r leader term < <(wait_converged 20 "${NAMES[@]}")
 EP=$(endpoint a)
 
-"$LLCTL" --endpoint "$EP" load "$PKG" >"$TMP/load.out" 2>&1 || { cat "$TMP/load.out"; fail "llctl load"; }
+"$LLCTL" --endpoint "$EP" load --max-sessions 8 "$PKG" >"$TMP/load.out" 2>&1 || { cat "$TMP/load.out"; fail "llctl load"; }
 grep -q "ready: every stage" "$TMP/load.out" || fail "load did not finish: $(cat "$TMP/load.out")"
 stages=$("$LLCTL" --endpoint "$(endpoint "$leader")" plan --json | jq '.stages | length')
 [[ $stages == 3 ]] || fail "expected a three-stage plan, got $stages"

@@ -84,6 +84,7 @@ TestPipeline start_pipeline(const std::vector<std::pair<int, int>>& splits, prot
     config->shards = p.ranges[i];
     config->manifest = p.manifest;
     config->tokenizer = p.tokenizer;
+    config->max_sessions = 8;  // the plan admits the concurrent generations below
     config->wire = wire;
     p.servers[i]->configure(config);
   }
@@ -127,6 +128,7 @@ void replan(TestPipeline& p, const std::vector<std::pair<int, int>>& splits, uin
     config->shards = p.ranges[i];
     config->manifest = p.manifest;
     config->tokenizer = p.tokenizer;
+    config->max_sessions = 8;  // the plan admits the concurrent generations below
     p.servers[i]->configure(config);
   }
 }
@@ -368,6 +370,7 @@ TEST_CASE("StepFailingOnAMiddleStageReachesTheClientAtOnce", "[pipeline]") {
     c->shards = i == 1 ? std::make_shared<FailingAfter>(p.ranges[1], 20) : p.ranges[i];
     c->manifest = p.manifest;
     c->tokenizer = p.tokenizer;
+    c->max_sessions = 8;
     p.servers[i]->configure(c);  // applies before the stage handles its next message
   }
   const auto began = std::chrono::steady_clock::now();
@@ -419,6 +422,7 @@ TEST_CASE("HeadKeepsItsClientAliveThroughASilentStep", "[pipeline]") {
     c->shards = i == 1 ? std::static_pointer_cast<ShardRange>(held) : p.ranges[i];
     c->manifest = p.manifest;
     c->tokenizer = p.tokenizer;
+    c->max_sessions = 8;
     p.servers[i]->configure(c);
   }
   client::GenerationOptions options;

@@ -114,6 +114,35 @@ TEST_CASE("KV cache counts against memory: a context that does not fit is infeas
   CHECK(plan.error().find("4 B missing") != std::string::npos);
 }
 
+TEST_CASE("KvReservedForEverySessionMovesLayersOffAHeadThatFitsOnlyOneSession") {
+  // 4 shards of 10 bytes, 1 byte of KV per token, context 10: one session needs 20 bytes per shard, four need 50.
+  auto p = uniform_problem({make_device("head", 100, 1e10), make_device("helper", 1000, 1e9)}, 4, 10, 1e6, 4096);
+  for (auto& s : p.shards) s.kv_bytes_per_token = 1;
+  p.context = 10;
+  p.sessions = 1;
+  auto one = solve_placement(p, SolveOptions{});
+  REQUIRE(one.ok());
+  CHECK(one->stages.size() == 1);  // the fast head holds the whole model (80 of 100 bytes)
+  p.sessions = 4;
+  auto four = solve_placement(p, SolveOptions{});
+  REQUIRE(four.ok());
+  REQUIRE(four->stages.size() == 2);  // the head can hold KV for four sessions of two shards only
+  CHECK(four->stages[0].last_shard == 1);
+  CHECK(four->stages[0].memory_used_bytes == 100);
+  p.sessions = 30;  // shard 0 alone needs 310 bytes: more than the head holds
+  auto thirty = solve_placement(p, SolveOptions{});
+  REQUIRE_FALSE(thirty.ok());
+  CHECK(thirty.error().find("30 session(s)") != std::string::npos);
+}
+
+TEST_CASE("ZeroSessionsIsRefusedBeforeSolving") {
+  auto p = uniform_problem({make_device("head", 100, 1e10)}, 4, 10, 1e6, 4096);
+  p.sessions = 0;
+  auto plan = solve_placement(p, SolveOptions{});
+  REQUIRE_FALSE(plan.ok());
+  CHECK(plan.error().find("sessions") != std::string::npos);
+}
+
 TEST_CASE("memory enough in total but fragmented across budgets is reported as infeasible, not crashed") {
   // Shards of 10; devices of 15 each: total 45 >= 30 but each holds only one shard; three shards, two devices.
   auto p = uniform_problem({make_device("head", 15, 1e9), make_device("b", 15, 1e9)}, 3, 10, 1e6, 4096);

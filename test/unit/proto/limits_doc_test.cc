@@ -55,6 +55,8 @@ const std::map<std::string, uint64_t> kValues = {
     {"kMaxMembers", ll::proto::kMaxMembers},
     {"kReceiveHighWaterMark", ll::proto::kReceiveHighWaterMark},
     {"kDataHighWaterMark", ll::proto::kDataHighWaterMark},
+    {"kMaxPlanSessions", ll::proto::kMaxPlanSessions},
+    {"kDefaultPlanSessions", ll::proto::kDefaultPlanSessions},
     {"kMaxTerm", ll::proto::kMaxTerm},
     {"kMaxTypeNameBytes", ll::proto::kMaxTypeNameBytes},
     {"kMaxErrorMessageBytes", ll::proto::kMaxErrorMessageBytes},
