@@ -43,6 +43,36 @@ Node::Node(NodeConfig config, net::Transport& transport, const Clock& clock)
         return body.to_json();
       },
       net::Role::kAdmin);  // every device re-measures its compute and links: an operator's call
+  dispatcher_.add(
+      MessageType::kRemoveDevice, MessageType::kDeviceRemoved,
+      [this](const Envelope& request) -> Result<proto::Json> {
+        LL_ASSIGN_OR_RETURN(std::string name, proto::get_name(request.body, "name"));
+        LL_TRY_STATUS(remove_member(name));
+        return proto::Json{
+            {"name", name}, {"members_known", membership_.known_count()}, {"quorum", membership_.quorum()}};
+      },
+      net::Role::kAdmin);
+}
+
+Status Node::remove_member(const std::string& name) {
+  if (name == config_.name) return make_error("a device cannot remove itself; stop it with 'bye' (SIGTERM)");
+  const Member* m = membership_.find(name);
+  if (m == nullptr) return make_error("no device named '" + name + "' in this cluster");
+  if (m->left) return Status::Ok();  // already gone: removing twice is harmless
+  if (m->state == PeerState::kAlive || m->state == PeerState::kSuspect) {
+    return make_error(name + " is " + peer_state_name(m->state) + " (heard " +
+                      std::to_string(static_cast<int64_t>(to_ms(clock_.now() - m->last_heard))) +
+                      " ms ago): only a dead device can be removed; stop it first");
+  }
+  const std::string endpoint = m->endpoint;
+  LL_WARN("removed device " << name << " (" << peer_state_name(m->state)
+                            << ") at an operator's request: it no longer counts towards the quorum");
+  membership_.mark_left(name);
+  keys_.erase(name);
+  links_.forget(name);
+  if (!endpoint.empty()) transport_.disconnect(endpoint);
+  if (election_.leader() == name) leader_gone(clock_.now());
+  return Status::Ok();
 }
 
 Status Node::start() {

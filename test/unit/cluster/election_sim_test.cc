@@ -319,3 +319,39 @@ TEST_CASE("a refused member that answers again is alive again", "[cluster][membe
 TEST_CASE("a killed leader whose address refuses connections is replaced within a second", "[cluster][election]") {
   for (uint64_t seed = 1; seed <= 20; ++seed) leader_is_replaced_within(seed, /*refusing=*/true, 1s);
 }
+
+// A device gone for good (issue 17, item 7): dead members rightly stay in the quorum, so four that lose two for
+// good stop; an operator's removal on the survivors lets them elect again.
+TEST_CASE("ClusterOfFourThatLostTwoForGoodElectsAgainOnceAnOperatorRemovesThem", "[cluster][membership]") {
+  SimCluster sim(4, 31);
+  REQUIRE(run_until_converged(sim, 10s) > 0s);
+  const int leader = sim.leaders()[0];
+  const int gone1 = leader, gone2 = (leader + 1) % 4;
+  std::vector<int> survivors;
+  for (int i = 0; i < 4; ++i) {
+    if (i != gone1 && i != gone2) survivors.push_back(i);
+  }
+  sim.kill_process(gone1);
+  sim.kill_process(gone2);
+  sim.run_for(20s);
+  CHECK(sim.leaders().empty());  // 2 of 4: no quorum
+  auto* a = sim.node(survivors[0]);
+  // A live device, ourselves and an unknown name are refused.
+  CHECK_FALSE(a->remove_member(sim.name(survivors[1])).ok());
+  CHECK_FALSE(a->remove_member(sim.name(survivors[0])).ok());
+  CHECK_FALSE(a->remove_member("nobody").ok());
+  for (int s : survivors) {
+    REQUIRE(sim.node(s)->remove_member(sim.name(gone1)).ok());
+    REQUIRE(sim.node(s)->remove_member(sim.name(gone2)).ok());
+    CHECK(sim.node(s)->membership().known_count() == 2);
+  }
+  sim.run_for(10s);
+  REQUIRE(sim.leaders().size() == 1);
+  CHECK(sim.converged());
+  CHECK(sim.safe());
+  // A removed device that comes back is heard again and counts again.
+  sim.start(gone2);
+  sim.run_for(10s);
+  for (int s : survivors) CHECK(sim.node(s)->membership().known_count() == 3);
+  CHECK(sim.converged());
+}
