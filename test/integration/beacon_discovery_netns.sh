@@ -45,7 +45,7 @@ while true; do
   (($(now_ms) < deadline)) || fail "no convergence by beacons: a=$sa b=$sb"
   sleep 0.3
 done
-grep -qh "discovered tcp://10.77.0" "$TMP/a.log" "$TMP/b.log" || fail "no daemon logged a discovery by beacon"
+grep -qh "beacon from tcp://10.77.0" "$TMP/a.log" "$TMP/b.log" || fail "no daemon logged a discovery by beacon"
 echo "both daemons found each other by beacons; leader $la"
 ip netns exec "$NS_A" "$LLCTL" --endpoint "$EP_A" devices
 echo "PASS"

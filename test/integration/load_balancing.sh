@@ -42,7 +42,11 @@ replans=$(jq '[.replans[] | select(.applied == true)] | length' <<<"$after")
 kept=$(jq '[.replans[] | select(.applied != true)] | length' <<<"$after")
 echo "re-plans: $replans applied, $kept considered and kept; $(jq -r '.replans[0].reason // "none"' <<<"$after")"
 ((replans >= 1)) || fail "no re-plan after slowing $victim: $(jq -c .replans <<<"$after")"
-((replans + kept <= 3)) || fail "re-plan storm: $replans applied, $kept considered"
+# A storm is re-plans applied one after another. A decision considered and kept costs one solve and changes nothing;
+# on this shared machine, stages' times wander by a third under load and a few such decisions are normal (a CI run:
+# 3 kept, at 61-63% of the planned speed, beside the one applied). Many of them would mean the baselines are wrong.
+((replans <= 2)) || fail "re-plan storm: $replans applied, $kept considered"
+((kept <= 6)) || fail "too many re-plans considered: $replans applied, $kept considered and kept"
 replanned_at=$(jq '[.replans[] | select(.applied == true)][0].head_tokens_generated' <<<"$after")
 echo "slowed after head token $slowed_at, re-planned at head token $replanned_at (at most $((replanned_at - slowed_at)) tokens later)"
 # The bound covers llctl's own start-up between the two readings, the detection window and the new plan's load.

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <future>
@@ -69,6 +70,21 @@ class Conn {
     }
     return out;
   }
+  // Exactly `n` more bytes (fewer if the server closes or `bound` passes).
+  std::string read_bytes(size_t n, std::chrono::milliseconds bound) {
+    std::string out;
+    const auto end = Clock::now() + bound;
+    while (!closed_ && out.size() < n) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count();
+      pollfd p{fd_, POLLIN, 0};
+      if (left < 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+      char buf[4096];
+      const ssize_t got = ::recv(fd_, buf, std::min(sizeof buf, n - out.size()), 0);
+      if (got <= 0) closed_ = true;
+      if (got > 0) out.append(buf, static_cast<size_t>(got));
+    }
+    return out;
+  }
   // What the server sends until `marker` has arrived (or it closes, or `bound` passes).
   std::string read_until(const std::string& marker, std::chrono::milliseconds bound) {
     std::string out;
@@ -101,6 +117,20 @@ class Conn {
   int fd_;
   bool closed_ = false;
 };
+
+// Makes `c` hold its address's connection slot with an unfinished request. The server admits connections on pool
+// threads, in no fixed order with the address's next connection: a first request answered on `c` shows that `c` was
+// admitted (the event itself, not a guess at timing); the unfinished second request then holds the slot.
+void hold_slot(Conn& c, const std::string& host, const std::string& unfinished) {
+  c.send("GET /health HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+  const std::string head = c.read_until("\r\n\r\n", std::chrono::milliseconds(10000));
+  REQUIRE(head.rfind("HTTP/1.1 ", 0) == 0);
+  const auto length = head.find("Content-Length: ");
+  REQUIRE(length != std::string::npos);
+  const size_t body = std::stoul(head.substr(length + 16));
+  REQUIRE(c.read_bytes(body, std::chrono::milliseconds(10000)).size() == body);
+  c.send(unfinished);
+}
 
 int status_of(const std::string& response) {
   if (response.rfind("HTTP/1.1 ", 0) != 0 || response.size() < 12) return 0;
@@ -260,7 +290,7 @@ TEST_CASE("OverTheAddressCapAConnectionGetsAOneLine429", "[http][edge]") {
   o.max_client_connections = 1;
   Server s(o);
   Conn holder(s.port, "127.0.0.3");
-  holder.send("GET / HTTP/1.1\r\nHost: " + s.self + "\r\n");  // an unfinished head holds the address's one slot
+  hold_slot(holder, s.self, "GET / HTTP/1.1\r\nHost: " + s.self + "\r\n");  // an unfinished head holds the one slot
   // The second connection is refused; the holder's own request is not disturbed by it.
   Conn second(s.port, "127.0.0.3");
   const std::string r = second.read_until_closed(std::chrono::milliseconds(5000));
@@ -318,7 +348,7 @@ TEST_CASE("StopDoesNotWaitForATricklingClientsDeadline", "[http][edge]") {
   o.request_timeout = std::chrono::milliseconds(60000);
   Server s(o);
   Conn slow(s.port, "127.0.0.4");
-  slow.send("GET / HT");
+  hold_slot(slow, s.self, "GET / HT");
   // The address's second connection is refused only once the first holds its slot (and a pool thread).
   Conn second(s.port, "127.0.0.4");
   CHECK(status_of(second.read_until_closed(std::chrono::milliseconds(5000))) == 429);

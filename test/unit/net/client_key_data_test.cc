@@ -4,49 +4,21 @@
 // LL_VICTIM (the victim's session id, as the head logged it). Every ring message is refused as "forbidden"; the
 // cancel gets no answer, and the victim's generation must finish untouched (the script checks).
 #include <catch2/catch.hpp>
-#include <cstdlib>
 #include <string>
-#include <zmq.hpp>
 
 #include "net/curve.h"
-#include "net/transport.h"
 #include "proto/data_messages.h"
+#include "unit/net/live_daemon.h"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  REQUIRE(v != nullptr);
-  return v;
-}
+using ll::test::env;
 
-// The error code of the reply to `message` sent to `endpoint`, "(no reply)" if none within the timeout.
 std::string answer_code(const std::string& endpoint, const ll::proto::DataMessage& message,
                         std::chrono::milliseconds timeout = 2s) {
-  auto frames = ll::proto::encode_data_message(message);
-  REQUIRE(frames.ok());
-  zmq::context_t context(1);
-  zmq::socket_t socket(context, zmq::socket_type::dealer);
-  ll::net::secure_client(socket);
-  socket.set(zmq::sockopt::linger, 0);
-  socket.connect(endpoint);
-  for (size_t i = 0; i < frames->size(); ++i) {
-    socket.send(zmq::buffer((*frames)[i]), i + 1 < frames->size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-  }
-  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, timeout) <= 0) return "(no reply)";
-  ll::net::Frames reply;
-  zmq::message_t part;
-  do {
-    if (!socket.recv(part, zmq::recv_flags::none)) break;
-    reply.emplace_back(part.data<char>(), part.size());
-  } while (part.more());
-  auto decoded = ll::proto::decode_data_message(reply);
-  if (!decoded.ok()) return "(undecodable reply)";
-  if (auto* error = std::get_if<ll::proto::DataErrorMsg>(&*decoded)) return error->code;
-  return std::string("(reply ") + ll::proto::data_message_name(*decoded) + ")";
+  return ll::test::data_answer_code(endpoint, message, timeout);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "proto/data_messages.h"
 #include "proto/limits.h"
 #include "proto/messages.h"
+#include "unit/net/live_daemon.h"
 
 using namespace std::chrono_literals;
 
@@ -67,28 +68,8 @@ void use_keys_from_env() {
 
 // The data plane (LL_DATA_TARGET): the error code of the reply to `frames`, "(no reply)" if none.
 std::string data_error_for(const ll::net::Frames& frames, ll::Duration timeout = 2s) {
-  const char* t = std::getenv("LL_DATA_TARGET");
-  REQUIRE(t != nullptr);
-  zmq::context_t context(1);
-  zmq::socket_t socket(context, zmq::socket_type::dealer);
-  ll::net::secure_client(socket);
-  socket.set(zmq::sockopt::linger, 0);
-  socket.connect(t);
-  for (size_t i = 0; i < frames.size(); ++i) {
-    socket.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-  }
-  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, std::chrono::duration_cast<std::chrono::milliseconds>(timeout)) <= 0) return "(no reply)";
-  ll::net::Frames reply;
-  zmq::message_t part;
-  do {
-    if (!socket.recv(part, zmq::recv_flags::none)) break;
-    reply.emplace_back(part.data<char>(), part.size());
-  } while (part.more());
-  auto decoded = ll::proto::decode_data_message(reply);
-  if (!decoded.ok()) return "(undecodable reply)";
-  if (auto* error = std::get_if<ll::proto::DataErrorMsg>(&*decoded)) return error->code;
-  return std::string("(reply ") + ll::proto::data_message_name(*decoded) + ")";
+  return ll::test::data_answer_code(ll::test::env("LL_DATA_TARGET"), frames,
+                                    std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
 }
 
 }  // namespace

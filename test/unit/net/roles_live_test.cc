@@ -5,60 +5,19 @@
 // the node handles a connection's messages in order, so the status answer comes after the hostile message was
 // handled — no waiting by time.
 #include <catch2/catch.hpp>
-#include <cstdlib>
-#include <zmq.hpp>
 
-#include "net/curve.h"
-#include "net/transport.h"
 #include "proto/data_messages.h"
 #include "proto/messages.h"
+#include "unit/net/live_daemon.h"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  REQUIRE(v != nullptr);
-  return v;
-}
+using ll::test::env;
+using Connection = ll::test::LiveConnection;
 
-void use_keys_from_env() {
-  auto security = ll::net::load_keys_folder(env("LL_KEYS"), false);
-  REQUIRE(security.ok());
-  ll::net::install_security(std::move(security).value());
-}
-
-// One authenticated connection to an endpoint.
-class Connection {
- public:
-  explicit Connection(const std::string& endpoint) : socket_(context_, zmq::socket_type::dealer) {
-    ll::net::secure_client(socket_);
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.connect(endpoint);
-  }
-  void send(const ll::net::Frames& frames) {
-    for (size_t i = 0; i < frames.size(); ++i) {
-      socket_.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-    }
-  }
-  // The next message, or empty after 10 s.
-  ll::net::Frames receive() {
-    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(10000)) <= 0) return {};
-    ll::net::Frames reply;
-    zmq::message_t part;
-    do {
-      if (!socket_.recv(part, zmq::recv_flags::none)) break;
-      reply.emplace_back(part.data<char>(), part.size());
-    } while (part.more());
-    return reply;
-  }
-
- private:
-  zmq::context_t context_{1};
-  zmq::socket_t socket_;
-};
+void use_keys_from_env() { ll::test::use_keys(env("LL_KEYS")); }
 
 ll::net::Frames encode(ll::proto::MessageType type, uint64_t term, const std::string& from, ll::proto::Json body) {
   ll::proto::Envelope e;
@@ -103,16 +62,7 @@ std::string error_code_for(Connection& c, const ll::net::Frames& frames) {
 }
 
 std::string deploy_error_for(const ll::proto::DataMessage& message) {
-  Connection c(env("LL_DEPLOY_TARGET"));
-  auto frames = ll::proto::encode_data_message(message);
-  REQUIRE(frames.ok());
-  c.send(*frames);
-  auto reply = c.receive();
-  if (reply.empty()) return "(no reply)";
-  auto decoded = ll::proto::decode_data_message(reply);
-  if (!decoded.ok()) return "(undecodable reply)";
-  if (auto* error = std::get_if<ll::proto::DataErrorMsg>(&*decoded)) return error->code;
-  return std::string("(reply ") + ll::proto::data_message_name(*decoded) + ")";
+  return ll::test::data_answer_code(env("LL_DEPLOY_TARGET"), message, 10s);
 }
 
 ll::proto::Json leader_heartbeat(const std::string& name) {
