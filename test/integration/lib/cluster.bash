@@ -40,13 +40,25 @@ fail() {
 
 now_ms() { date +%s%3N; }
 
-# free_ports N: N distinct free TCP ports on 127.0.0.1 (held together while chosen, then released).
+# free_ports N: N distinct free TCP ports on 127.0.0.1 (held together while chosen, then released), all below the
+# kernel's ephemeral range: a daemon binds its data and deploy endpoints to a port the kernel picks (":0") from
+# that range, and a port chosen here from it could be taken that way before the test's own daemon binds it (seen
+# in CI: b's data plane took the port chosen for its HTTP API).
 free_ports() {
   python3 - "$1" <<'PY'
-import socket, sys
+import random, socket, sys
+low = max(20000, int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0]))
 socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+for port in random.sample(range(10000, low), low - 10000):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        continue
+    socks.append(s)
+    if len(socks) == int(sys.argv[1]):
+        break
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 }
