@@ -59,17 +59,18 @@ def parse_time(text):
     return _split_unit(text, _TIME, "latency")
 
 
-def model_need(package):
-    """Bytes a package needs on a cluster: weights plus the KV cache of its whole context."""
+def model_need(package, sessions=1):
+    """Bytes a package needs on a cluster: weights plus the KV cache of its whole context for each session the plan
+    admits (placement reserves it: docs/placement.md)."""
     try:
         manifest = json.load(open(os.path.join(package, "manifest.json")))
     except (OSError, ValueError) as e:
         raise ClusterError(f"{package} is not a model package: {e}")
     ctx = manifest["hyperparameters"]["context_length"]
-    return sum(s["bytes"] + s["kv_bytes_per_token"] * ctx for s in manifest["shards"])
+    return sum(s["bytes"] + s["kv_bytes_per_token"] * ctx * sessions for s in manifest["shards"])
 
 
-def load_scenario(path, model=None):
+def load_scenario(path, model=None, sessions=1):
     """Reads and validates a scenario; resolves budgets ("0.4x" = 40% of the model's need) to bytes."""
     try:
         doc = json.load(open(path))
@@ -100,7 +101,7 @@ def load_scenario(path, model=None):
         if budget.endswith("x"):
             if model is None:
                 raise ClusterError(f"{where}: memory_budget {budget} is relative to a model: pass --model PKG")
-            need = need or model_need(model)
+            need = need or model_need(model, sessions)
             try:
                 budget_bytes = int(float(budget[:-1]) * need)
             except ValueError:
@@ -469,8 +470,8 @@ class Cluster:
     def pid_of(self, name):
         return self.pids[self.names.index(name)]
 
-    def load(self, package, policy="optimal", timeout=900):
-        args = ["load", package, "--timeout", str(timeout)]
+    def load(self, package, policy="optimal", timeout=900, max_sessions=1):
+        args = ["load", package, "--timeout", str(timeout), "--max-sessions", str(max_sessions)]
         if policy != "optimal":
             args += ["--policy", policy]
         llctl(self.endpoints[0], *args)
