@@ -4,8 +4,10 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "runtime/blas_kernels.h"
 
 int main(int argc, char** argv) {
+  ll::use_native_blas_kernels(argv);  // before anything else: it may run the process again
   CLI::App app{"llctl — run one language model across the devices you own"};
   app.set_version_flag("--version", std::string("llctl ") + LL_VERSION, "print the version and exit");
   app.require_subcommand(1);

@@ -30,6 +30,7 @@
 #include "net/beacon.h"
 #include "net/curve.h"
 #include "net/zmq_transport.h"
+#include "runtime/blas_kernels.h"
 #include "runtime/compute_profile.h"
 #include "runtime/quantized.h"
 
@@ -293,7 +294,8 @@ int run(const ll::daemon::DaemonConfig& config, bool default_data_dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ll::daemon::DaemonConfig config;  // the option table's defaults
+  ll::use_native_blas_kernels(argv);  // before anything else: it may run the process again
+  ll::daemon::DaemonConfig config;    // the option table's defaults
   CLI::App app{"lingualinkd — the lingualinked daemon: one per device"};
   app.set_version_flag("--version", std::string("lingualinkd ") + kVersion, "print the version and exit");
   ll::daemon::add_flags(app, config);  // every option: daemon/options.cc

@@ -1,4 +1,5 @@
-"""The `lingualinked::attend` operator that exported blocks call for causal attention.
+"""The engine's own operators that exported shards call: `lingualinked::attend` (causal attention) and
+`lingualinked::linear_rows` (the decode rows' matrix product).
 
 The engine implements it in C++ (src/runtime/attention_kernel.cc) with reduction orders fixed by the source, so a
 position's numbers do not depend on how many rows share a call: decode, prefill and replay agree bit for bit. This
@@ -12,6 +13,14 @@ numerically close to the engine's, not identical.
 import torch
 
 SCHEMA = "attend(Tensor q, Tensor k_cache, Tensor v_cache, int start_pos, float scale) -> Tensor"
+# The decode rows' matrix product x W^T (src/runtime/linear_kernel.h): each row's numbers are independent of the other
+# rows of the call, so the engine multiplies a lone decode row alone instead of padding it to 8. The Python
+# implementation is torch's linear (close to the engine's numbers, not identical).
+LINEAR_SCHEMA = "linear_rows(Tensor x, Tensor weight) -> Tensor"
+
+
+def _linear_rows(x, weight):
+    return torch.nn.functional.linear(x, weight)
 
 
 def _attend_rows(q, k_cache, v_cache, start_pos, scale):
@@ -32,6 +41,8 @@ def _register():
         lib = torch.library.Library("lingualinked", "DEF")
         lib.define(SCHEMA)
         lib.impl("attend", _attend_rows, "CPU")
+        lib.define(LINEAR_SCHEMA)
+        lib.impl("linear_rows", _linear_rows, "CPU")
         return lib
     except RuntimeError as e:  # already defined in this process (the engine's library loaded, or a re-import)
         if "already" in str(e) or "lingualinked::attend" in str(e):

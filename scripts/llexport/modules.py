@@ -8,6 +8,7 @@ Calling convention (docs/model-package.md):
 
 Batched decode (one token for each of B sessions, the weights read once for all of them):
   block: decode_batch(x: [B, dim], positions: List[int], k_caches: List[Tensor], v_caches: List[Tensor]) -> [B, dim]
+         (decode rows multiply with the engine's linear_rows; rows_invariant() -> True says so: no padding needed)
   block: replay_rows(x: [R, dim], start_pos: int, n: int, k_cache, v_cache, gemm_rows: int) -> [R, dim]: n
          consecutive positions of one session, each bit-identical to its own decode step;
          wide_rows_exact(rows, decode_rows) -> bool says whether gemm_rows may exceed the decode rows
@@ -141,40 +142,46 @@ class Block(nn.Module):
         h13 = self.w13(h)
         return x + self.w2(F.silu(h13[:, : self.hidden_dim]) * h13[:, self.hidden_dim :])
 
+    def _finish_rows(self, x: Tensor, attended: Tensor) -> Tensor:
+        """_finish for decode rows: the row-invariant products (a row's numbers do not depend on the others)."""
+        x = x + self.wo.rows(attended)
+        h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.ffn_norm
+        h13 = self.w13.rows(h)
+        return x + self.w2.rows(F.silu(h13[:, : self.hidden_dim]) * h13[:, self.hidden_dim :])
+
     def forward(self, x: Tensor, start_pos: int, k_cache: Tensor, v_cache: Tensor) -> Tensor:
         h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.attn_norm
         return self._finish(x, self._attend(self.wqkv(h), start_pos, k_cache, v_cache))
 
     @torch.jit.export
     def decode_batch(self, x: Tensor, positions: List[int], k_caches: List[Tensor], v_caches: List[Tensor]) -> Tensor:
-        # x may hold more rows than sessions (zero padding): the engine always multiplies a fixed number of rows, so
-        # a session's numbers do not depend on how many others share its step (BLAS picks kernels by row count).
+        # Rows multiply with linear_rows, so a session's numbers do not depend on how many others share its step (x may
+        # still hold zero-padding rows beyond the sessions; the engine pads only packages exported before it).
         n = len(positions)
         h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.attn_norm
-        qkv = self.wqkv(h)
+        qkv = self.wqkv.rows(h)
         rows: List[Tensor] = []
         for i in range(n):
             rows.append(self._attend(qkv[i : i + 1], positions[i], k_caches[i], v_caches[i]))
         if x.size(0) > n:
             rows.append(torch.zeros(x.size(0) - n, self.n_heads * self.head_dim))
-        return self._finish(x, torch.cat(rows, 0))
+        return self._finish_rows(x, torch.cat(rows, 0))
 
     @torch.jit.export
     def replay_rows(self, x: Tensor, start_pos: int, n: int, k_cache: Tensor, v_cache: Tensor, gemm_rows: int) -> Tensor:
         # Rows [0, n) of x are one session's consecutive positions from start_pos, the rest zero padding. Each row
-        # comes out as its own decode step computed it: attention is row-independent by construction, and the weights
-        # multiply gemm_rows rows at a time — the decode row count, or more where wide_rows_exact() found that this
-        # BLAS gives a row the same numbers in a wider call.
+        # comes out as its own decode step computed it: attention and linear_rows are row-independent by construction
+        # (gemm_rows only bounds the rows per call).
         h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.attn_norm
         parts: List[Tensor] = []
         for g in range(0, x.size(0), gemm_rows):
-            parts.append(self.wqkv(h[g : g + gemm_rows]))
+            parts.append(self.wqkv.rows(h[g : g + gemm_rows]))
         attended = self._attend(torch.cat(parts, 0)[:n], start_pos, k_cache, v_cache)
         if x.size(0) > n:
             attended = torch.cat([attended, torch.zeros(x.size(0) - n, self.n_heads * self.head_dim)], 0)
         out: List[Tensor] = []
         for g in range(0, x.size(0), gemm_rows):
-            out.append(self._finish(x[g : g + gemm_rows], attended[g : g + gemm_rows]))
+            out.append(self._finish_rows(x[g : g + gemm_rows], attended[g : g + gemm_rows]))
         return torch.cat(out, 0)
 
     @torch.jit.export
@@ -191,6 +198,11 @@ class Block(nn.Module):
             for i in range(4):
                 if not torch.equal(narrow[i], outputs[i][g : g + decode_rows]):
                     return False
+        return True
+
+    @torch.jit.export
+    def rows_invariant(self) -> bool:
+        """Decode rows multiply with linear_rows: the engine need not pad them (docs/model-package.md)."""
         return True
 
     @torch.jit.export
@@ -221,7 +233,11 @@ class Head(nn.Module):
     @torch.jit.export
     def logits_rows(self, x: Tensor) -> Tensor:
         h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.norm
-        return self.classifier(h)
+        return self.classifier.rows(h)
+
+    @torch.jit.export
+    def rows_invariant(self) -> bool:
+        return True
 
     @torch.jit.export
     def weight_type(self) -> str:

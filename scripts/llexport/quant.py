@@ -17,6 +17,7 @@ from typing import List
 import torch
 from torch import Tensor, nn
 
+from . import attention  # noqa: F401  (declares torch.ops.lingualinked.linear_rows)
 from .errors import ExportError
 
 ENGINES = ["qnnpack", "onednn"]
@@ -51,6 +52,11 @@ class DenseLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.nn.functional.linear(x, self.weight)
+
+    @torch.jit.export
+    def rows(self, x: Tensor) -> Tensor:
+        """Decode rows: the engine's row-invariant product (a row's numbers do not depend on the other rows)."""
+        return torch.ops.lingualinked.linear_rows(x, self.weight)
 
     @torch.jit.export
     def in_features(self) -> int:
@@ -88,6 +94,11 @@ class Int8Linear(nn.Module):
         s = x.abs().amax(-1, keepdim=True).clamp(min=1e-30)
         y = torch.ops.quantized.linear_dynamic(torch.cat([x / s, self.span], 0), self.packed, False)
         return y[:rows] * s
+
+    @torch.jit.export
+    def rows(self, x: Tensor) -> Tensor:
+        """Decode rows: forward already quantizes each row on its own (see the module doc)."""
+        return self.forward(x)
 
     @torch.jit.export
     def in_features(self) -> int:

@@ -19,6 +19,8 @@
 #include <unordered_map>
 
 #include "runtime/attention_kernel.h"
+#include "runtime/blas_kernels.h"
+#include "runtime/linear_kernel.h"
 #include "runtime/quantized.h"
 #include "runtime/torch_runtime.h"
 
@@ -56,8 +58,30 @@ at::Tensor attend_op(const at::Tensor& q, const at::Tensor& k_cache, const at::T
   return out;
 }
 
+// torch.ops.lingualinked.linear_rows, the decode rows' product x W^T (scripts/llexport/kernels.py): a row's numbers
+// do not depend on the other rows of the call, so decode steps need no padding. Output columns are split over
+// threads in multiples of 4 (the kernel's tile), which changes no sum.
+at::Tensor linear_rows_op(const at::Tensor& x, const at::Tensor& weight) {
+  TORCH_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1), "linear_rows: x [R, in], W [out, in]");
+  TORCH_CHECK(x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat, "linear_rows: float32 tensors only");
+  const at::Tensor rows = x.contiguous();
+  const at::Tensor w = weight.contiguous();
+  LinearShape shape;
+  shape.rows = rows.size(0);
+  shape.in_features = rows.size(1);
+  shape.out_features = w.size(0);
+  at::Tensor out = at::empty({shape.rows, shape.out_features}, x.options());
+  const int64_t tiles = (shape.out_features + 3) / 4;
+  at::parallel_for(0, tiles, 16, [&](int64_t begin, int64_t end) {
+    linear_rows(shape, rows.data_ptr<float>(), w.data_ptr<float>(), out.data_ptr<float>(), begin * 4,
+                std::min(end * 4, shape.out_features));
+  });
+  return out;
+}
+
 TORCH_LIBRARY(lingualinked, m) {
   m.def("attend(Tensor q, Tensor k_cache, Tensor v_cache, int start_pos, float scale) -> Tensor", attend_op);
+  m.def("linear_rows(Tensor x, Tensor weight) -> Tensor", linear_rows_op);
 }
 
 struct SessionCache {
@@ -78,6 +102,12 @@ class TorchShardRange final : public ShardRange {
     for (size_t i = 0; i < modules_.size(); ++i) {
       if (kinds_[i] == ShardKind::kBlock && !modules_[i].find_method("replay_rows")) replay_rows_ = false;
     }
+    // Packages whose decode path multiplies with linear_rows say so (rows_invariant); older ones pad to kDecodeRows.
+    bool invariant = true;
+    for (size_t i = 0; i < modules_.size(); ++i) {
+      if (kinds_[i] != ShardKind::kEmbed && !modules_[i].find_method("rows_invariant")) invariant = false;
+    }
+    pad_rows_ = invariant ? 1 : kDecodeRows;
   }
 
   // Replayed rows multiply the weights kReplayRows at a time only where this BLAS gives a row the same numbers as in a
@@ -85,6 +115,10 @@ class TorchShardRange final : public ShardRange {
   // the first block's shapes, so one probe decides.
   Status choose_replay_width() {
     gemm_rows_ = kDecodeRows;
+    if (pad_rows_ == 1) {  // no BLAS in the decode path: any width gives every row its decode numbers
+      gemm_rows_ = kReplayRows;
+      return Status::Ok();
+    }
     for (size_t i = 0; replay_rows_ && i < modules_.size(); ++i) {
       if (kinds_[i] != ShardKind::kBlock) continue;
       try {
@@ -176,20 +210,19 @@ class TorchShardRange final : public ShardRange {
         const int n = std::min(width, steps - row);
         at::Tensor out;
         if (replay_rows_) {
-          const int64_t padded = (n + kDecodeRows - 1) / kDecodeRows * kDecodeRows;  // a lone row costs 8, not 64
-          out = run_replay_rows(it->second, input.start_pos + row, source.narrow(0, row, n), padded);
+          out = run_replay_rows(it->second, input.start_pos + row, source.narrow(0, row, n), padded_count(n));
         } else {
           std::vector<SessionCache*> caches(n, &it->second);
           std::vector<int64_t> positions;
           for (int i = 0; i < n; ++i) positions.push_back(input.start_pos + row + i);
-          out = run_rows(caches, positions, source.narrow(0, row, n), /*with_head=*/false, width);
+          out = run_rows(caches, positions, source.narrow(0, row, n), /*with_head=*/false);
         }
         hidden_parts.push_back(out.narrow(0, 0, n));
       }
       // Only the last position's logits are wanted, computed as its decode step computed them: in a call of
-      // kDecodeRows rows (earlier rows skip the head, which can cost as much as a block).
+      // padded_count(1) rows (earlier rows skip the head, which can cost as much as a block).
       if (ends_with_head() && prefill < steps) {
-        at::Tensor last = at::zeros({static_cast<int64_t>(kDecodeRows), hparams_.dim}, at::kFloat);
+        at::Tensor last = at::zeros({padded_count(1), hparams_.dim}, at::kFloat);
         last[0].copy_(hidden_parts.back()[hidden_parts.back().size(0) - 1]);
         logits = modules_.back().run_method("logits_rows", last).toTensor()[0];
       }
@@ -216,12 +249,16 @@ class TorchShardRange final : public ShardRange {
   }
 
  private:
-  // Decode rows always multiply exactly kDecodeRows rows (zero padding): BLAS chooses kernels by row count, so
-  // padding makes a row's numbers independent of how many rows share the step and of which rows they are — a
-  // batched, replayed or resumed run gives the local run's numbers bit for bit.
+  // Packages exported before linear_rows: decode rows always multiply exactly kDecodeRows rows (zero padding): BLAS
+  // chooses kernels by row count, so padding makes a row's numbers independent of how many rows share the step and
+  // of which rows they are — a batched, replayed or resumed run gives the local run's numbers bit for bit.
+  // Row-invariant packages get the same guarantee from linear_rows without the padding.
   static constexpr size_t kDecodeRows = 8;
   // Rows per replay_rows call: a multiple of kDecodeRows (so BLAS gives each row its decode numbers).
   static constexpr size_t kReplayRows = 128;
+
+  // Rows a call of n decode rows multiplies: n itself for row-invariant packages, else n rounded up to kDecodeRows.
+  int64_t padded_count(int64_t n) const { return (n + pad_rows_ - 1) / pad_rows_ * pad_rows_; }
 
   bool ends_with_head() const { return kinds_.back() == ShardKind::kHead; }
 
@@ -278,8 +315,8 @@ class TorchShardRange final : public ShardRange {
   // may share a call: each row writes its key and value before the next row attends). Returns [rows, dim], or
   // [rows, vocab] when the range ends with the head and `with_head` is set.
   at::Tensor run_rows(const std::vector<SessionCache*>& caches, const std::vector<int64_t>& positions,
-                      const at::Tensor& source, bool with_head, int64_t rows = kDecodeRows) {
-    at::Tensor x = padded_rows(source, rows);
+                      const at::Tensor& source, bool with_head) {
+    at::Tensor x = padded_rows(source, padded_count(source.size(0)));
     c10::List<int64_t> position_list;
     for (int64_t p : positions) position_list.push_back(p);
     size_t block = 0;
@@ -394,6 +431,7 @@ class TorchShardRange final : public ShardRange {
   int blocks_ = 0;
   bool replay_rows_ = false;        // every block exports replay_rows
   size_t gemm_rows_ = kDecodeRows;  // rows per weight multiply in replay_rows (wide_rows_exact)
+  int64_t pad_rows_ = kDecodeRows;  // decode calls multiply a multiple of this many rows (1: row-invariant package)
   std::vector<ShardKind> kinds_;
   std::vector<std::string> hashes_;  // sha256 of each module's file
   std::vector<torch::jit::mobile::Module> modules_;
@@ -491,6 +529,8 @@ std::string runtime_description() {
     break;
   }
   Result<std::string> engine = quantized_engine();
+  const std::string core = openblas_core();
+  if (!core.empty()) blas += " (" + core + " kernels)";
   return "libtorch " + std::to_string(at::get_num_threads()) + " threads, BLAS " + blas + ", int8 engine " +
          (engine.ok() ? *engine : std::string("none"));
 }
