@@ -184,6 +184,7 @@ int run(const ll::daemon::DaemonConfig& config, bool default_data_dir) {
   so.rebalance_cooldown_s = config.rebalance_cooldown_s;
   so.model = config.model;
   so.max_sessions = config.max_sessions;
+  so.choose_head = config.choose_head;
   auto serving = ll::daemon::Serving::start(so);
   if (!serving.ok()) {
     LL_ERROR(serving.error());

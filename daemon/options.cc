@@ -302,6 +302,10 @@ std::vector<Option> build_table() {
   t.push_back(integer("--max-sessions", "max_sessions", &C::max_sessions, 1, 1, 256,
                       "generations in flight at once in the plans this device makes as leader; each stage reserves "
                       "KV cache for all of them, and more are answered busy (llctl load --max-sessions overrides)"));
+  t.push_back(boolean("--choose-head", "--head-on-leader", "choose_head", &C::choose_head, true,
+                      "the plans this device makes as leader put the head (tokenizer, sampling, the first layers) on "
+                      "the device the solver finds best, like every other stage; --head-on-leader keeps it on the "
+                      "leader"));
   t.push_back(number("--emulate-speed", "emulate_speed", &C::emulate_speed, 1, 0, 1, true,
                      "test knob: behave as a device this many times as fast, in (0, 1]"));
   t.push_back(with_default_text(

@@ -119,6 +119,7 @@ Result<Serving::PreparedLoad> Serving::prepare_load(cluster::Node& node, const p
   LL_ASSIGN_OR_RETURN(request.context, proto::get_u64(body, "context"));
   LL_ASSIGN_OR_RETURN(request.wire, proto::get_string(body, "wire", 16));
   request.max_sessions = options_.max_sessions;
+  request.choose_head = options_.choose_head;
   if (body.contains("max_sessions")) {  // optional; 0: this leader's --max-sessions
     LL_ASSIGN_OR_RETURN(uint64_t sessions, proto::get_u64(body, "max_sessions"));
     if (sessions > static_cast<uint64_t>(proto::kMaxPlanSessions))

@@ -45,6 +45,13 @@ HeadEvent ResumingStream::next() {
       request_.resume_tokens.insert(request_.resume_tokens.end(), tokens->tokens.begin(), tokens->tokens.end());
       return event;
     }
+    // A re-plan that moved the head elsewhere ends the session here; the generation goes on at the new head.
+    if (auto* done = std::get_if<proto::DoneMsg>(&event); done && done->stop_reason == "head_moved") {
+      const ClientError moved{ErrorCode::kLost, "the head moved to another device (re-planned)"};
+      if (!resumable(moved)) return ClientError{ErrorCode::kUnavailable, moved.message};
+      if (auto failed = resume(moved)) return *failed;
+      continue;
+    }
     auto* error = std::get_if<ClientError>(&event);
     if (!error || !resumable(*error)) return event;
     if (auto failed = resume(*error)) return *failed;

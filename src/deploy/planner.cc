@@ -147,6 +147,7 @@ Result<nlohmann::json> Planner::run_job(Job& job) {
                                             static_cast<uint64_t>(request.max_sessions)));
   placement::SolveOptions solve;
   solve.objective = request.objective;
+  solve.choose_head = request.choose_head;  // the head is the solver's choice; this leader is only the incumbent
   Result<placement::Plan> planned = make_error("no plan");
   if (request.rule) {
     placement::RuleResult by_rule = placement::apply_peer_rule(problem, *request.rule, request.objective);
@@ -279,6 +280,7 @@ void Planner::rebalance_once() {
     spans = spans_;
     slowdown = std::move(*observed);
     solve.objective = request_.objective;
+    solve.choose_head = request_.choose_head;  // a slowed head may hand the head over too
     version = local_plan_->plan_version;
     entry = {{"from_version", version},
              {"at_unix_s", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()},

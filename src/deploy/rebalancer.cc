@@ -71,7 +71,9 @@ Result<ReplanDecision> decide_replan(placement::PlacementProblem problem,
                                      const std::vector<placement::StageSpan>& current,
                                      const std::vector<double>& slowdown, const placement::SolveOptions& solve,
                                      const RebalanceOptions& options) {
-  if (slowdown.size() != current.size()) return make_error("rebalance: one slowdown factor per stage expected");
+  if (slowdown.size() != current.size() || current.empty())
+    return make_error("rebalance: one slowdown factor per stage expected");
+  problem.head = current.front().device;  // the plan in force's head is the incumbent (it may not be the leader)
   std::ostringstream why;
   for (size_t s = 0; s < current.size(); ++s) {
     if (slowdown[s] == 1.0) continue;

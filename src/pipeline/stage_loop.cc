@@ -147,8 +147,8 @@ void StageLoop::apply_pending_config() {
   // Sessions in flight survive a re-plan: the head rebuilds each one by replaying its prompt and the tokens
   // generated so far through the new ring. Sampling depends only on (seed, position), so the continuation is the
   // one an undisturbed run would produce.
-  if (!config_->is_head() || !model_kept) {
-    for (uint64_t id : heads_.ids()) finish(id, "replanned");
+  if (!config_->is_head() || !model_kept) {  // "head_moved": the client resumes at the new head
+    for (uint64_t id : heads_.ids()) finish(id, model_kept ? "head_moved" : "replanned");
     return;
   }
   for (uint64_t id : heads_.ids()) replay(id);

@@ -139,9 +139,44 @@ struct GlpkEnvironmentRelease {
 };
 }  // namespace
 
+namespace {
+
+Result<Plan> solve_with_head(const PlacementProblem& p, const SolveOptions& options);
+
+// One solve per device that can hold shard 0 as the head; the incumbent head (p.head) is kept unless another is
+// better by more than the margin. Errors are the incumbent's when no candidate has a plan.
+Result<Plan> solve_choosing_head(const PlacementProblem& p, const SolveOptions& options) {
+  Result<Plan> best = solve_with_head(p, options);
+  const int incumbent = p.head;
+  for (int d = 0; d < p.num_devices(); ++d) {
+    if (d == incumbent || shard_memory(p, 0) > p.devices[d].memory_bytes) continue;
+    PlacementProblem candidate = p;
+    candidate.head = d;
+    Result<Plan> plan = solve_with_head(candidate, options);
+    if (!plan.ok()) continue;
+    const bool incumbent_best = best.ok() && best->stages[0].device == incumbent;
+    const double bar = best.ok() ? best->objective_value() * (incumbent_best ? 1 - options.head_margin : 1) : 0;
+    if (!best.ok() || plan->objective_value() < bar) best = std::move(plan);
+  }
+  if (best.ok() && best->stages[0].device != incumbent) {
+    best->note += std::string(best->note.empty() ? "" : "; ") + "head " + p.devices[best->stages[0].device].name +
+                  " chosen over " + p.devices[incumbent].name;
+  }
+  return best;
+}
+
+}  // namespace
+
 Result<Plan> solve_placement(const PlacementProblem& p, const SolveOptions& options) {
   GlpkEnvironmentRelease release_glpk_environment;
   LL_TRY_STATUS(validate_problem(p));
+  if (options.choose_head && p.num_devices() > 1) return solve_choosing_head(p, options);
+  return solve_with_head(p, options);
+}
+
+namespace {
+
+Result<Plan> solve_with_head(const PlacementProblem& p, const SolveOptions& options) {
   LL_TRY_STATUS(check_memory(p));
   const Objective objective = options.objective;
   const int nd = p.num_devices();
@@ -219,5 +254,7 @@ Result<Plan> solve_placement(const PlacementProblem& p, const SolveOptions& opti
   if (options.backups) plan = add_backup_shards(p, std::move(plan));
   return plan;
 }
+
+}  // namespace
 
 }  // namespace ll::placement

@@ -1,7 +1,8 @@
 // solve_placement: the entry point the CLI and the daemon call. Checks the inputs, explains infeasibility in one
 // line, runs the GLPK MIP (seeded with a heuristic plan), falls back to the exact DP when GLPK does not prove
-// optimality and the cluster is small, cross-checks small instances against the DP, and fills spare memory with
-// backup shards. Thread-safe (no shared state).
+// optimality and the cluster is small, cross-checks small instances against the DP, optionally chooses the head
+// device the same way (one solve per candidate), and fills spare memory with backup shards. Thread-safe (no shared
+// state).
 #pragma once
 
 #include "lingualinked/result.h"
@@ -20,6 +21,12 @@ struct SolveOptions {
   // Throughput: time for a second GLPK solve that lowers the one-stream latency among plans with the optimal
   // bottleneck (0: skip). The plan's note says when it changed the plan.
   double tie_break_s = 1.0;
+  // The head (the device that tokenizes, samples and runs stage 0) is a decision too: every device that can hold
+  // shard 0 is tried, and the best plan wins. problem.head is the incumbent (today's head, or the leader): it keeps
+  // the head unless another device's plan is better by more than head_margin (a moved head makes every client
+  // resume its generation there).
+  bool choose_head = false;
+  double head_margin = 0.05;
 };
 
 [[nodiscard]] Result<Plan> solve_placement(const PlacementProblem& problem, const SolveOptions& options);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # An HTTP completion survives the loss of its head stage: four daemons (a spare device), HTTP served by a follower;
-# the leader — which is the head — is killed (SIGKILL) mid-stream. The HTTP server sees the connection drop, waits
+# the leader — which is the head here (--head-on-leader) — is killed (SIGKILL) mid-stream. The HTTP server sees the connection drop, waits
 # for the new plan, resumes on the new head with the tokens it already streamed, and the client gets one unbroken
 # answer equal to the undisturbed local run (greedy and sampled), with no error event.
 # Pins: a generation lost with its head when it came through HTTP.
@@ -22,7 +22,7 @@ lose_head() {
   for n in "${names[@]}"; do
     http[$n]=${http_ports[$i]}
     i=$((i + 1))
-    start_daemon "$n" "$peers" --memory-budget 860000B --emulate-speed 0.2 --no-rebalance \
+    start_daemon "$n" "$peers" --memory-budget 860000B --emulate-speed 0.2 --no-rebalance --head-on-leader \
       --heartbeat-interval-ms 500 --heartbeat-timeout-ms 1500 --http "127.0.0.1:${http[$n]}"
   done
   local leader term server=""

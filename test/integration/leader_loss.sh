@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The leader — which is also the head, the device the client streams from — killed (SIGKILL) or frozen (SIGSTOP)
+# The leader — which is also the head here (--head-on-leader), the device the client streams from — killed (SIGKILL) or frozen (SIGSTOP)
 # mid-generation. A new leader is elected, takes over the model from the plan every device holds, re-plans over the
 # survivors (devices keep what they hold; missing shards come from peers' stores), and `llctl --endpoint A,B,C`
 # moves to the next endpoint and resumes with the tokens it already has. The output must equal the undisturbed
@@ -23,7 +23,7 @@ start_cluster() {
   local peers
   peers=$(all_endpoints "$@")
   for n in "$@"; do
-    start_daemon "$n" "$peers" --memory-budget "$budget" --emulate-speed 0.2 --no-rebalance \
+    start_daemon "$n" "$peers" --memory-budget "$budget" --emulate-speed 0.2 --no-rebalance --head-on-leader \
       --heartbeat-interval-ms 500 --heartbeat-timeout-ms 1500
   done
   local term

@@ -336,3 +336,35 @@ TEST_CASE("ResumeReportsTheLossAndTheResumption", "[client][resume]") {
   CHECK(tokens_at_loss == 2);
   CHECK(tokens_kept == 2);
 }
+
+TEST_CASE("AHeadThatMovedOnAReplanIsFollowedToTheNewHead", "[client][resume]") {
+  Fixture f;
+  ScriptedLocator locator({kSecondHead});
+  ScriptedConnector connector;
+  connector.then_open({piece({10, 11}, "Once "), done("head_moved")});
+  connector.then_open({piece({12}, "upon"), done()});
+  ResumingStream stream(locator, connector, proto::GenerateMsg{}, f.options());
+  REQUIRE(stream.open(kFirstHead).ok());
+  Drained d = drain(stream);
+  REQUIRE(std::holds_alternative<proto::DoneMsg>(d.last));
+  CHECK(std::get<proto::DoneMsg>(d.last).stop_reason == "max_tokens");
+  CHECK(d.text == "Once upon");
+  REQUIRE(connector.opened.size() == 2);
+  CHECK(connector.opened[1].endpoint == kSecondHead.endpoint);
+  CHECK(connector.opened[1].request.resume_tokens == std::vector<int64_t>{10, 11});
+}
+
+TEST_CASE("AMovedHeadIsAnErrorWhenResumingIsOff", "[client][resume]") {
+  Fixture f;
+  ScriptedLocator locator({kSecondHead});
+  ScriptedConnector connector;
+  connector.then_open({piece({10}, "Once"), done("head_moved")});
+  ResumeOptions options = f.options();
+  options.resume_timeout = milliseconds(0);
+  ResumingStream stream(locator, connector, proto::GenerateMsg{}, options);
+  REQUIRE(stream.open(kFirstHead).ok());
+  Drained d = drain(stream);
+  REQUIRE(std::holds_alternative<ClientError>(d.last));
+  CHECK(std::get<ClientError>(d.last).code == ErrorCode::kUnavailable);
+  CHECK(connector.opened.size() == 1);
+}
