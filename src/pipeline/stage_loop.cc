@@ -263,7 +263,6 @@ void StageLoop::take_token(uint64_t id, int32_t token, int position, std::option
 void StageLoop::finish(uint64_t id, const std::string& reason) {
   std::optional<Ending> ending = heads_.end(id, reason, config_ ? config_->stage_count() : 0);
   if (!ending) return;
-  step_times_.forget(id);
   if (reason != "client_gone") {
     if (!ending->rest.empty()) reply(ending->client, proto::TokensMsg{id, {}, ending->rest});
     reply(ending->client, ending->done);
@@ -458,6 +457,7 @@ bool StageLoop::traced(uint64_t id) {
 
 // --- sessions ------------------------------------------------------------------------------------------------
 void StageLoop::close_session(uint64_t id) {
+  step_times_.forget(id);
   if (last_seen_.erase(id) && config_ && config_->shards) config_->shards->close_session(id);
 }
 
