@@ -2,13 +2,16 @@
 // to a running cluster.
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "client/resume.h"
+#include "client/trace_timeline.h"
 #include "engine/generator.h"
 #include "runtime/local_model.h"
 
@@ -29,7 +32,54 @@ struct GenerateFlags {
   bool ignore_eos = false;
   double stall_timeout_s = 10;   // no message from the head for this long: it is lost
   double resume_timeout_s = 60;  // how long to look for a new head before giving up (0: never resume)
+  std::string trace;             // write a per-step trace here (Chrome trace events)
 };
+
+// The trace file, opened before generating so that a path that cannot be written fails at once.
+struct TraceFile {
+  std::string path;
+  std::FILE* file = nullptr;
+  std::vector<client::TracedStep> steps;
+  ~TraceFile() {
+    if (file) std::fclose(file);
+  }
+};
+
+// Device names by ring index, for the trace's process names; empty when the cluster does not say.
+std::vector<std::string> stage_devices(const std::string& endpoints) {
+  const auto control = client::ControlClient::from_list(endpoints, "llctl");
+  auto plan = control.get_plan();
+  if (plan && plan->model.empty()) {  // a follower knows its own stage: the leader has the plan's list
+    auto leader = control.leader_endpoint();
+    if (leader) plan = client::ControlClient({*leader}, "llctl").get_plan();
+  }
+  std::vector<std::string> names;
+  if (plan) {
+    for (const auto& stage : plan->stages) names.push_back(stage.device);
+  }
+  return names;
+}
+
+// Writes the trace and prints its one-line summary; false (after saying why) when the file cannot be written.
+bool finish_trace(TraceFile& trace, const std::string& endpoints) {
+  if (trace.steps.empty()) {
+    std::fprintf(stderr, "llctl generate: the head sent no per-step figures (a daemon older than --trace?)\n");
+  }
+  const std::string json = client::chrome_trace_json(trace.steps, stage_devices(endpoints));
+  const bool written = std::fwrite(json.data(), 1, json.size(), trace.file) == json.size();
+  const bool closed = std::fclose(trace.file) == 0;
+  trace.file = nullptr;
+  if (!written || !closed) {
+    std::fprintf(stderr, "llctl generate: cannot write the trace to %s: %s\n", trace.path.c_str(),
+                 std::strerror(errno));
+    return false;
+  }
+  if (!trace.steps.empty()) {
+    std::fprintf(stderr, "llctl: %s; written to %s\n",
+                 client::trace_summary_line(client::summarize_trace(trace.steps)).c_str(), trace.path.c_str());
+  }
+  return true;
+}
 
 std::atomic<bool> g_interrupted{false};
 void on_interrupt(int) { g_interrupted = true; }
@@ -64,6 +114,17 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
   request.max_tokens = flags.max_tokens;
   request.sampling = proto::SamplingWire{flags.temperature, flags.top_k, flags.top_p, flags.seed};
   request.ignore_eos = flags.ignore_eos;
+  TraceFile trace;
+  if (!flags.trace.empty()) {
+    trace.path = flags.trace;
+    trace.file = std::fopen(flags.trace.c_str(), "w");
+    if (!trace.file) {
+      std::fprintf(stderr, "llctl generate: cannot write the trace to %s: %s\n", flags.trace.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+    request.trace = true;
+  }
   struct sigaction action {};
   action.sa_handler = on_interrupt;
   sigaction(SIGINT, &action, nullptr);
@@ -123,6 +184,10 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
                      lost_head.c_str(), stream.request().resume_tokens.size() - t->tokens.size());
       }
       last_piece = now;
+      if (t->trace && t->tokens.size() == 1) {
+        trace.steps.push_back(
+            client::TracedStep{static_cast<int64_t>(trace.steps.size()), t->tokens.front(), std::move(*t->trace)});
+      }
       if (!flags.json) {
         std::fwrite(t->text.data(), 1, t->text.size(), stdout);
         std::fflush(stdout);
@@ -136,11 +201,17 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
     } else {
       std::printf("\n");
     }
+    std::fflush(stdout);
+    if (trace.file && !finish_trace(trace, global.endpoint)) return 1;
     return done.stop_reason == "cancelled" && g_interrupted ? 130 : 0;
   }
 }
 
 int run_local(const GenerateFlags& flags) {
+  if (!flags.trace.empty()) {
+    std::fprintf(stderr, "llctl generate: --trace traces a cluster's ring; it does not apply to --local\n");
+    return 2;
+  }
   if (flags.model.empty()) {
     std::fprintf(stderr, "llctl generate: --local needs --model PKG (a folder made by scripts/export-model)\n");
     return 2;
@@ -208,6 +279,10 @@ void add_generate_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("--resume-timeout", flags->resume_timeout_s,
                   "seconds to look for a new head after losing one; 0 = fail at once (default 60)")
       ->check(CLI::Range(0.0, 3600.0));
+  sub->add_option("--trace", flags->trace,
+                  "write a per-step timeline of every stage (queued, computing, sending, link and wait) to FILE as "
+                  "Chrome trace events (Perfetto, chrome://tracing) and print the mean split per token on stderr")
+      ->type_name("FILE");
   sub->add_option("prompt", flags->prompt, "the prompt (empty: start from BOS alone)");
   sub->callback(
       [flags, &global] { global.exit_code = flags->local ? run_local(*flags) : run_cluster(*flags, global); });

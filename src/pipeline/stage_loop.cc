@@ -6,6 +6,7 @@
 #include "common/random_id.h"
 #include "engine/sampler.h"
 #include "pipeline/hidden_codec.h"
+#include "pipeline/step_trace.h"
 
 namespace ll::pipeline {
 namespace {
@@ -242,15 +243,18 @@ void StageLoop::on_generate(const net::Incoming& from, proto::GenerateMsg reques
 void StageLoop::on_token(const proto::TokenMsg& m) {
   if (!heads_.contains(m.session) || !config_ || m.plan_version != config_->plan_version) return;  // ended or stale
   record_stage_stats(m.stats);
-  take_token(m.session, static_cast<int32_t>(m.token), static_cast<int>(m.position));
+  std::optional<proto::StepTrace> trace;
+  if (traced(m.session)) trace = step_times_.returned(m.session, m.position, m.stats, clock_.now());
+  take_token(m.session, static_cast<int32_t>(m.token), static_cast<int>(m.position), std::move(trace));
 }
 
-void StageLoop::take_token(uint64_t id, int32_t token, int position) {
+void StageLoop::take_token(uint64_t id, int32_t token, int position, std::optional<proto::StepTrace> trace) {
   last_seen_[id] = clock_.now();
   TokenOutcome outcome = heads_.accept(id, token, position, *config_);
   if (outcome.streams) {
     ++tokens_generated_;
-    if (!reply(heads_.find(id)->client, proto::TokensMsg{id, {token}, outcome.piece})) return finish(id, "client_gone");
+    proto::TokensMsg piece{id, {token}, outcome.piece, std::move(trace)};
+    if (!reply(heads_.find(id)->client, piece)) return finish(id, "client_gone");
   }
   if (outcome.finish_reason) return finish(id, *outcome.finish_reason);
   if (outcome.next_step) scheduler_.push(std::move(*outcome.next_step));
@@ -383,12 +387,13 @@ void StageLoop::on_step_done(StepOutcome& outcome) {
     LL_ERROR(options_.name << ": step failed: " << outcome.outputs.error());
     return fail_steps(outcome.items, outcome.outputs.error());
   }
+  const TimePoint computed = clock_.now();
   for (size_t i = 0; i < outcome.items.size(); ++i) {
     WorkItem& item = outcome.items[i];
     item.stats.push_back(proto::StageStat{config_->stage_index, outcome.compute_ms,
                                           to_ms(outcome.began - item.enqueued),
                                           static_cast<int64_t>(outcome.items.size())});
-    route_output(item, std::move((*outcome.outputs)[i]));
+    route_output(item, std::move((*outcome.outputs)[i]), computed);
   }
 }
 
@@ -405,15 +410,18 @@ void StageLoop::fail_steps(const std::vector<WorkItem>& items, const std::string
   }
 }
 
-void StageLoop::route_output(WorkItem& item, Tensor32 output) {
+void StageLoop::route_output(WorkItem& item, Tensor32 output, TimePoint computed) {
   const int position = item.input.start_pos + item.input.step_tokens();
   if (config_->is_tail()) {
     if (!item.sample) return;  // a replay step before the last: its caches were all it was for
     const int32_t token = Sampler(to_params(item.sampling)).sample(output.values, position);
+    stamp_send(item.stats, computed, clock_.now());
     if (config_->is_head()) {
       if (heads_.contains(item.session)) {
         record_stage_stats(item.stats);
-        take_token(item.session, token, position);
+        std::optional<proto::StepTrace> trace;
+        if (traced(item.session)) trace = proto::StepTrace{position, 0, item.stats};  // one stage: no round trip
+        take_token(item.session, token, position, std::move(trace));
       }
       return;
     }
@@ -430,11 +438,26 @@ void StageLoop::route_output(WorkItem& item, Tensor32 output) {
   next.sampling = item.sampling;
   next.stats = std::move(item.stats);
   next.hidden = hidden_to_frame(output, config_->wire);
-  send(config_->stage_endpoints[config_->stage_index + 1], next);
+  auto frames = encode_stamped_activation(next, computed, clock_);
+  if (!frames) {
+    LL_ERROR(options_.name << ": cannot encode activation: " << frames.error());
+    return;
+  }
+  send_frames(config_->stage_endpoints[config_->stage_index + 1], std::move(frames).value());
+  if (config_->is_head() && traced(item.session)) {
+    const TimePoint now = clock_.now();
+    step_times_.sent(item.session, now, to_ms(now - computed));
+  }
+}
+
+bool StageLoop::traced(uint64_t id) {
+  const HeadSession* session = heads_.find(id);
+  return session && session->request.trace;
 }
 
 // --- sessions ------------------------------------------------------------------------------------------------
 void StageLoop::close_session(uint64_t id) {
+  step_times_.forget(id);
   if (last_seen_.erase(id) && config_ && config_->shards) config_->shards->close_session(id);
 }
 
@@ -507,9 +530,13 @@ void StageLoop::send(const std::string& endpoint, const DataMessage& message) {
     LL_ERROR(options_.name << ": cannot encode " << proto::data_message_name(message) << ": " << frames.error());
     return;
   }
+  send_frames(endpoint, std::move(frames).value());
+}
+
+void StageLoop::send_frames(const std::string& endpoint, std::vector<std::string> frames) {
   uint64_t bytes = 0;
-  for (const auto& f : *frames) bytes += f.size();
-  if (Status sent = transport_->send(endpoint, std::move(frames).value()); !sent.ok()) {
+  for (const auto& f : frames) bytes += f.size();
+  if (Status sent = transport_->send(endpoint, std::move(frames)); !sent.ok()) {
     LL_WARN(options_.name << ": cannot send to " << endpoint << ": " << sent.error());
     return;
   }

@@ -27,6 +27,7 @@
 #include "pipeline/link_emulator.h"
 #include "pipeline/stage_config.h"
 #include "pipeline/step_scheduler.h"
+#include "pipeline/step_trace.h"
 #include "proto/data_messages.h"
 
 namespace ll::pipeline {
@@ -96,10 +97,11 @@ class StageLoop {
   void on_session_end(uint64_t id);
   void on_activation(proto::ActivationMsg m);
   void open_deferred();
-  void take_token(uint64_t id, int32_t token, int position);
+  void take_token(uint64_t id, int32_t token, int position, std::optional<proto::StepTrace> trace);
+  [[nodiscard]] bool traced(uint64_t id);  // head: the session's client asked for a per-step trace
   void finish(uint64_t id, const std::string& reason);
   void on_step_done(StepOutcome& outcome);
-  void route_output(WorkItem& item, Tensor32 output);
+  void route_output(WorkItem& item, Tensor32 output, TimePoint computed);
   void fail_steps(const std::vector<WorkItem>& items, const std::string& error);
   void close_session(uint64_t id);
   void expire_idle_sessions();
@@ -108,6 +110,7 @@ class StageLoop {
   void record_stage_stats(const std::vector<proto::StageStat>& stats);
   bool reply(const net::Incoming& to, const proto::DataMessage& message);
   void send(const std::string& endpoint, const proto::DataMessage& message);
+  void send_frames(const std::string& endpoint, std::vector<std::string> frames);
 
   const StageServerOptions options_;
   const Clock& clock_;
@@ -115,6 +118,7 @@ class StageLoop {
   std::shared_ptr<const StageConfig> config_;
   StepScheduler scheduler_;
   HeadSessions heads_;
+  HeadStepTimes step_times_;                           // head: when each traced session's activation left
   std::unordered_map<uint64_t, TimePoint> last_seen_;  // sessions open on this stage
   std::unordered_map<uint64_t, TimePoint> ended_;      // sessions their head ended (kept 10 min)
   std::deque<proto::ActivationMsg> deferred_;          // prefills (and steps behind them) waiting for a cache

@@ -24,12 +24,26 @@ Result<SamplingWire> sampling_from(const Json& j) {
   return s;
 }
 
+Result<int64_t> bounded(const Json& j, const char* key, int64_t lo, int64_t hi) {
+  LL_ASSIGN_OR_RETURN(int64_t v, get_i64(j, key));
+  if (v < lo || v > hi) return make_error(std::string(key) + " out of range");
+  return v;
+}
+
 Json stats_json(const std::vector<StageStat>& stats) {
   Json out = Json::array();
   for (const auto& s : stats) {
-    out.push_back({{"stage", s.stage}, {"compute_ms", s.compute_ms}, {"queue_ms", s.queue_ms}, {"batch", s.batch}});
+    Json item{{"stage", s.stage}, {"compute_ms", s.compute_ms}, {"queue_ms", s.queue_ms}, {"batch", s.batch}};
+    if (s.send_ms > 0) item["send_ms"] = s.send_ms;  // optional: a peer of before the field reads the rest
+    out.push_back(std::move(item));
   }
   return out;
+}
+
+Result<double> non_negative(const Json& j, const char* key) {
+  LL_ASSIGN_OR_RETURN(double v, get_number(j, key));
+  if (v < 0) return make_error(std::string(key) + " is negative");
+  return v;
 }
 
 Result<std::vector<StageStat>> stats_from(const Json& j) {
@@ -42,9 +56,32 @@ Result<std::vector<StageStat>> stats_from(const Json& j) {
     LL_ASSIGN_OR_RETURN(s.compute_ms, get_number(item, "compute_ms"));
     LL_ASSIGN_OR_RETURN(s.queue_ms, get_number(item, "queue_ms"));
     LL_ASSIGN_OR_RETURN(s.batch, get_i64(item, "batch"));
+    if (item.contains("send_ms")) {
+      LL_ASSIGN_OR_RETURN(s.send_ms, non_negative(item, "send_ms"));
+    }
     out.push_back(s);
   }
   return out;
+}
+
+Json trace_json(const StepTrace& t) {
+  return Json{{"position", t.position}, {"round_trip_ms", t.round_trip_ms}, {"stats", stats_json(t.stages)}};
+}
+
+// A client lays these figures out as a timeline: every duration must be one (finite, not negative), every stage an
+// index and every batch at least one step.
+Result<StepTrace> trace_from(const Json& j) {
+  LL_ASSIGN_OR_RETURN(const Json* obj, get_object(j, "trace", 8));
+  StepTrace t;
+  LL_ASSIGN_OR_RETURN(t.position, bounded(*obj, "position", 0, 1 << 24));
+  LL_ASSIGN_OR_RETURN(t.round_trip_ms, non_negative(*obj, "round_trip_ms"));
+  LL_ASSIGN_OR_RETURN(t.stages, stats_from(*obj));
+  for (const StageStat& s : t.stages) {
+    if (s.stage < 0 || s.stage >= static_cast<int64_t>(kMaxPlanStages)) return make_error("trace: stage out of range");
+    if (s.compute_ms < 0 || s.queue_ms < 0) return make_error("trace: negative duration");
+    if (s.batch < 1) return make_error("trace: batch below 1");
+  }
+  return t;
 }
 
 Result<std::vector<int64_t>> ints_from(const Json& j, const char* key, size_t max_items) {
@@ -58,16 +95,12 @@ Result<std::vector<int64_t>> ints_from(const Json& j, const char* key, size_t ma
   return out;
 }
 
-Result<int64_t> bounded(const Json& j, const char* key, int64_t lo, int64_t hi) {
-  LL_ASSIGN_OR_RETURN(int64_t v, get_i64(j, key));
-  if (v < lo || v > hi) return make_error(std::string(key) + " out of range");
-  return v;
-}
-
 struct Encoder {
   std::vector<std::string> frames;
   Json head;
+  bool tensors = true;  // false: the control frame alone
   Status add_tensor(const TensorFrame& t) {
+    if (!tensors) return Status::Ok();
     LL_ASSIGN_OR_RETURN(std::string bytes, encode_tensor_frame(t));
     frames.push_back(std::move(bytes));
     return Status::Ok();
@@ -78,6 +111,7 @@ struct Encoder {
                  {"sampling", sampling_json(m.sampling)},
                  {"ignore_eos", m.ignore_eos}});
     if (!m.resume_tokens.empty()) head["resume"] = m.resume_tokens;
+    if (m.trace) head["trace"] = true;
     return Status::Ok();
   }
   Status operator()(const CancelMsg& m) {
@@ -112,6 +146,7 @@ struct Encoder {
   }
   Status operator()(const TokensMsg& m) {
     head.update({{"session", m.session}, {"tokens", m.tokens}, {"text", m.text}});
+    if (m.trace) head["trace"] = trace_json(*m.trace);
     return Status::Ok();
   }
   Status operator()(const DoneMsg& m) {
@@ -187,6 +222,16 @@ Result<std::vector<std::string>> encode_data_message(const DataMessage& message)
   return std::move(encoder.frames);
 }
 
+Result<std::string> encode_data_control_frame(const DataMessage& message) {
+  Encoder encoder;
+  encoder.tensors = false;
+  encoder.head = Json{{"v", kProtocolVersion}, {"type", data_message_name(message)}};
+  LL_TRY_STATUS(std::visit(encoder, message));
+  std::string control = encoder.head.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (control.size() > kMaxDataControlFrameBytes) return make_error("data message control frame too large");
+  return control;
+}
+
 bool speaks_other_version(const std::vector<std::string>& frames) {
   if (frames.empty()) return false;
   auto j = parse_control_json(frames[0], kMaxDataControlFrameBytes, kMaxJsonDepth);
@@ -218,6 +263,9 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     }
     if (j.contains("resume")) {
       LL_ASSIGN_OR_RETURN(m.resume_tokens, ints_from(j, "resume", kMaxResumeTokens));
+    }
+    if (j.contains("trace")) {
+      LL_ASSIGN_OR_RETURN(m.trace, get_bool(j, "trace"));
     }
     return DataMessage{m};
   }
@@ -266,6 +314,9 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     LL_ASSIGN_OR_RETURN(m.session, get_u64(j, "session"));
     LL_ASSIGN_OR_RETURN(m.tokens, ints_from(j, "tokens", kMaxTokenList));
     LL_ASSIGN_OR_RETURN(m.text, get_string(j, "text", kMaxDataControlFrameBytes));
+    if (j.contains("trace")) {
+      LL_ASSIGN_OR_RETURN(m.trace, trace_from(j));
+    }
     return DataMessage{std::move(m)};
   }
   if (type == "done") {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -29,6 +30,18 @@ struct StageStat {
   double compute_ms = 0;
   double queue_ms = 0;
   int64_t batch = 1;
+  // From the end of the compute to the hand-off to ZeroMQ, measured where that can still ride in the message: the
+  // tail's sampling and the wire conversion and tensor frame of a stage's output. Optional on the wire (0 = absent).
+  double send_ms = 0;
+};
+
+// The figures of the step that produced a streamed token, for a client that asked for them (GenerateMsg::trace).
+// Each stage measured its own durations on its own clock; only the head's round trip spans devices, and it is
+// measured on the head's clock alone (docs/performance.md, "Reading a trace").
+struct StepTrace {
+  int64_t position = 0;           // the position the step sampled
+  double round_trip_ms = 0;       // head: its activation handed to ZeroMQ -> the token back (0 on a one-stage ring)
+  std::vector<StageStat> stages;  // every stage's figures, in ring order (the head's send_ms included)
 };
 
 // client -> head
@@ -40,6 +53,7 @@ struct GenerateMsg {
   // Tokens a previous head already streamed to this client (its head died): the new head continues after them,
   // and with per-position seeded sampling the rest is exactly what the lost head would have produced.
   std::vector<int64_t> resume_tokens;
+  bool trace = false;  // send each token's StepTrace (an older head ignores the field and sends none)
 };
 struct CancelMsg {
   uint64_t session = 0;
@@ -76,6 +90,7 @@ struct TokensMsg {  // streamed text
   uint64_t session = 0;
   std::vector<int64_t> tokens;
   std::string text;
+  std::optional<StepTrace> trace = std::nullopt;  // only to a client that asked for it, with a one-token piece
 };
 struct DoneMsg {
   uint64_t session = 0;
@@ -146,6 +161,9 @@ using DataMessage = std::variant<GenerateMsg, CancelMsg, ActivationMsg, TokenMsg
                                  DoneMsg, DataErrorMsg, PlanMsg, FetchMsg, ChunkMsg, LoadProgressMsg>;
 
 [[nodiscard]] Result<std::vector<std::string>> encode_data_message(const DataMessage& message);
+// The control frame alone, as encode_data_message makes it: a sender that encoded (and timed) the tensor frame itself
+// completes the message with it.
+[[nodiscard]] Result<std::string> encode_data_control_frame(const DataMessage& message);
 [[nodiscard]] Result<DataMessage> decode_data_message(const std::vector<std::string>& frames);
 [[nodiscard]] const char* data_message_name(const DataMessage& message);
 // Whether a message that failed to decode is well-formed JSON of another protocol version (answered with the code

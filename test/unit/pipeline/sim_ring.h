@@ -89,6 +89,7 @@ class HashChainShards final : public ShardRange {
 struct Seen {
   uint64_t session = 0;
   std::vector<int32_t> tokens;
+  std::vector<proto::StepTrace> traces;  // the per-step figures that came with tokens (a client asking for them)
   int keepalives = 0;
   std::optional<proto::DoneMsg> done;
   std::optional<proto::DataErrorMsg> error;
@@ -199,6 +200,7 @@ class SimRing {
         if (auto* t = std::get_if<proto::TokensMsg>(&*message)) {
           if (t->tokens.empty() && t->text.empty()) ++seen.keepalives;
           for (int64_t token : t->tokens) seen.tokens.push_back(static_cast<int32_t>(token));
+          if (t->trace) seen.traces.push_back(*t->trace);
         }
         if (auto* d = std::get_if<proto::DoneMsg>(&*message)) seen.done = *d;
         if (auto* e = std::get_if<proto::DataErrorMsg>(&*message)) seen.error = *e;
