@@ -32,6 +32,37 @@ def markdown(r):
         out += [f"**Correctness**: stories260K over the {c['stages']} stages of {c['scenario']} (emulated speeds and "
                 f"links): {c['tokens']} tokens of {len(c['prompts'])} prompts "
                 f"{'identical to' if c['identical_to_local'] else '**differ from**'} the local run.", ""]
+    if "overhead" in r:
+        o = r["overhead"]
+        g = o["goals"]
+        plain, links = o["no_emulation"], o["links_100mbit_2ms"]
+        out += [f"**What a split costs** ({o['model']}, full-speed devices, {o['threads']} compute thread each, "
+                "loopback; goals of issue 18 beside each figure):", "",
+                "| stages | ms/token, no link emulation | vs 1 stage (goal) | tokens/s, 4 sessions | tokens/s, 8 sessions "
+                "| ms/token, 100 Mbit/s 2 ms links | excess over 1 stage | links explain | excess / links (goal) |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for a, b in zip(plain, links):
+            goal = {3: g["ratio_3"], 4: g["ratio_4"]}.get(a["stages"])
+            vs = f"{a['vs_1_stage']:.2f}x" + (f" ({'≤' if a['vs_1_stage'] <= goal else '**>**'} {goal:.2f})" if goal else "")
+            tps = [a.get(f"tokens_per_s_{s}_sessions") for s in (4, 8)]
+            base = [plain[0].get(f"tokens_per_s_{s}_sessions") for s in (4, 8)]
+            cells = []
+            for t, b0 in zip(tps, base):
+                if t is None:
+                    cells.append("—")
+                elif a["stages"] == 1 or b0 is None:
+                    cells.append(f"{t:.1f}")
+                else:
+                    cells.append(f"{t:.1f} ({t / b0:.2f}x of 1 stage{'' if t >= b0 else ', **below**'})")
+            if b["stages"] > 1 and "excess_vs_links" in b:
+                ok = b["excess_vs_links"] <= g["links_excess"]
+                link_cells = (f"{b['excess_ms']:.1f} ms | {b['links_ms'] - links[0].get('links_ms', 0):.1f} ms | "
+                              f"{b['excess_vs_links']:.2f} ({'≤' if ok else '**>**'} {g['links_excess']:.2f})")
+            else:
+                link_cells = "— | — | —"
+            out.append(f"| {a['stages']} | {a['ms_per_token']:.1f} | {vs} | {cells[0]} | {cells[1]} | "
+                       f"{b['ms_per_token']:.1f} | {link_cells} |")
+        out.append("")
     if "scaling" in r:
         rows = r["scaling"]["rows"]
         one = rows[0]
