@@ -27,7 +27,11 @@ Result<SamplingWire> sampling_from(const Json& j) {
 Json stats_json(const std::vector<StageStat>& stats) {
   Json out = Json::array();
   for (const auto& s : stats) {
-    out.push_back({{"stage", s.stage}, {"compute_ms", s.compute_ms}, {"queue_ms", s.queue_ms}, {"batch", s.batch}});
+    out.push_back({{"stage", s.stage},
+                   {"compute_ms", s.compute_ms},
+                   {"queue_ms", s.queue_ms},
+                   {"batch", s.batch},
+                   {"rows", s.rows}});
   }
   return out;
 }
@@ -42,6 +46,10 @@ Result<std::vector<StageStat>> stats_from(const Json& j) {
     LL_ASSIGN_OR_RETURN(s.compute_ms, get_number(item, "compute_ms"));
     LL_ASSIGN_OR_RETURN(s.queue_ms, get_number(item, "queue_ms"));
     LL_ASSIGN_OR_RETURN(s.batch, get_i64(item, "batch"));
+    if (item.contains("rows")) {  // optional: a daemon of an older release does not send it
+      LL_ASSIGN_OR_RETURN(s.rows, get_i64(item, "rows"));
+      if (s.rows < 0) return make_error("stats: rows must be >= 0");
+    }
     out.push_back(s);
   }
   return out;

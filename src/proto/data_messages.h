@@ -29,6 +29,7 @@ struct StageStat {
   double compute_ms = 0;
   double queue_ms = 0;
   int64_t batch = 1;
+  int64_t rows = 0;  // token rows this item had in the step (1: a decode step, more: prefill); 0: not told
 };
 
 // client -> head
