@@ -11,6 +11,8 @@ namespace {
 
 // Sessions whose last token time is kept; beyond it the map starts again (a session's first interval is then lost).
 constexpr size_t kMaxTrackedSessions = 256;
+// Links are never priced below this share of what their probes measured.
+constexpr double kMinLinkFactor = 0.01;
 
 double median(std::vector<double> values) {
   if (values.empty()) return 0;
@@ -42,6 +44,7 @@ void Calibrator::start_plan(const std::string& model, const placement::Placement
   if (model != model_) {  // speeds and overheads are properties of a device and a model
     device_factor_.clear();
     hop_overhead_s_ = step_overhead_s_ = 0;
+    link_factor_ = 1;
     step_overhead_known_ = false;
     steps_ = 0;
     model_ = model;
@@ -117,7 +120,10 @@ void Calibrator::finish_window() {
                                              placement::stage_output_bytes(profiled_, spans_[s].last_shard));
     }
   }
-  const double overhead_s = std::max(0.0, (interval_ms_ - computed_ms) / 1000 - links_s);
+  const double beside_compute_s = std::max(0.0, (interval_ms_ - computed_ms) / 1000);
+  // Links faster than their probes said (loopback, say): they are scaled down to fit, and no overhead is left.
+  link_factor_ = links_s > beside_compute_s ? std::max(kMinLinkFactor, beside_compute_s / links_s) : 1.0;
+  const double overhead_s = std::max(0.0, beside_compute_s - links_s);
   if (k == 1) {
     step_overhead_s_ = overhead_s;
     step_overhead_known_ = true;
@@ -149,6 +155,12 @@ placement::PlacementProblem Calibrator::apply(const std::string& model, placemen
     }
   }
   if (steps_ > 0) {
+    for (auto& row : problem.links) {
+      for (auto& link : row) {
+        link.latency_s *= link_factor_;
+        link.bandwidth_bytes_per_s /= link_factor_;
+      }
+    }
     problem.hop_overhead_s = hop_overhead_s_;
     problem.step_overhead_s = step_overhead_s_;
   }
@@ -176,6 +188,7 @@ nlohmann::json Calibrator::to_json() const {
           {"token_interval_ms", interval_ms_},
           {"hop_overhead_s", hop_overhead_s_},
           {"step_overhead_s", step_overhead_s_},
+          {"link_factor", link_factor_},
           {"device_factors", factors}};
 }
 

@@ -5,7 +5,9 @@
 //   - per device, a speed factor: its observed stage compute over what the start-up profile predicts for the same
 //     layers (a property of the device and the model, so it carries over to any later plan of that model), and
 //   - the overheads: the observed token interval minus the stage computes minus the modelled link times, charged to
-//     the head once per token (a one-stage plan) or to each hop between devices (a ring).
+//     the head once per token (a one-stage plan) or to each hop between devices (a ring). When the interval leaves
+//     less than the modelled links (their probes were slower than the pipeline's own traffic, as on loopback), the
+//     links are scaled down to fit instead.
 // apply() turns a start-up-profile problem into the calibrated one that plans and predictions use.
 // Thread-compatible; the Planner guards it with its mutex. Time is passed in, so tests drive it with a fake clock.
 #pragma once
@@ -52,7 +54,7 @@ class Calibrator {
   // Whether the plan in force has completed its own window.
   [[nodiscard]] bool plan_calibrated() const { return plan_done_; }
   // {"source": "observed" | "start-up profile", "steps", "window", "warmup", "plan_steps", "stage_observed_ms",
-  //  "token_interval_ms", "hop_overhead_s", "step_overhead_s", "device_factors": {name: factor}}
+  //  "token_interval_ms", "hop_overhead_s", "step_overhead_s", "link_factor", "device_factors": {name: factor}}
   [[nodiscard]] nlohmann::json to_json() const;
 
  private:
@@ -67,6 +69,7 @@ class Calibrator {
   std::map<std::string, double> device_factor_;  // observed / start-up profile, per device of model_
   double hop_overhead_s_ = 0;
   double step_overhead_s_ = 0;
+  double link_factor_ = 1;  // < 1 when the token interval left less than the modelled links: they are scaled to fit
   bool step_overhead_known_ = false;  // a one-stage plan measured it
   uint64_t steps_ = 0;                // one-stream decode steps behind the numbers in force
 

@@ -1,6 +1,7 @@
 // Calibration of the cost model from observed one-stream decode steps (calibration.h): the arithmetic, driven by a
 // fake clock and made-up stage stats.
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "deploy/calibration.h"
 #include "deploy/rebalancer.h"
@@ -68,7 +69,7 @@ int feed(Calibrator& c, Clock::time_point& now, int tokens, const std::vector<do
          uint64_t session = 7) {
   int completed = 0;
   for (int i = 0; i < tokens; ++i) {
-    now += std::chrono::microseconds(static_cast<int64_t>(interval_ms * 1000));
+    now += std::chrono::nanoseconds(std::llround(interval_ms * 1e6));
     completed += c.observe(session, steps(compute_ms), now) ? 1 : 0;
   }
   return completed;
@@ -151,6 +152,23 @@ TEST_CASE("HopOverheadEntersTheOneStreamPredictionOncePerHop", "[calibration]") 
   auto alone = placement::evaluate_plan(calibrated, {{0, 0, 10}}, placement::Objective::kLatency);
   REQUIRE(alone.ok());
   CHECK(alone->latency_s * 1000 == Approx(9.02).margin(1e-3));
+}
+
+TEST_CASE("LinksFasterThanTheirProbesAreScaledToTheObservedInterval", "[calibration]") {
+  const placement::PlacementProblem profiled = three_equal_devices();
+  CalibrationOptions o;
+  Calibrator c(o);
+  c.start_plan("m", profiled, kRing);
+  const double links_ms = modelled_links_s(profiled, kRing) * 1000;
+  const double interval_ms = 9.02 + links_ms / 4;  // the ring's messages took a quarter of what the probes said
+  Clock::time_point now{};
+  REQUIRE(feed(c, now, o.warmup + o.window + 1, {3.01, 4, 2.01}, interval_ms) == 1);
+  const auto calibrated = c.apply("m", profiled);
+  CHECK(calibrated.hop_overhead_s == 0);
+  CHECK(modelled_links_s(calibrated, kRing) * 1000 == Approx(links_ms / 4).margin(1e-4));
+  auto plan = placement::evaluate_plan(calibrated, kRing, placement::Objective::kLatency);
+  REQUIRE(plan.ok());
+  CHECK(plan->latency_s * 1000 == Approx(interval_ms).margin(1e-4));
 }
 
 TEST_CASE("OneStagePlanCalibratesTheHeadsStepOverhead", "[calibration]") {
