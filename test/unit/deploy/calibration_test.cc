@@ -258,3 +258,19 @@ TEST_CASE("SlowdownAfterCalibrationStillTriggersAReplanWithTheNewSpeed", "[calib
   c.scale_device("d1", (*slowdown)[1]);
   CHECK(c.apply("m", profiled).devices[1].flops == Approx(decision->problem.devices[1].flops));
 }
+
+TEST_CASE("SolverWeighsTheCalibratedHopOverheadAgainstAFasterDevice", "[calibration]") {
+  placement::PlacementProblem p = three_equal_devices();
+  p.devices[0].flops = 1e8;   // the head: 10 ms per block
+  p.devices[1].flops = 1e10;  // 0.1 ms per block, two hops away and back
+  placement::SolveOptions solve;
+  auto split = placement::solve_placement(p, solve);
+  REQUIRE(split.ok());
+  CHECK(split->stages.size() > 1);  // free hops: the fast device takes the blocks
+  p.hop_overhead_s = 0.1;           // each message costs more than the head's 90 ms of blocks
+  auto alone = placement::solve_placement(p, solve);
+  REQUIRE(alone.ok());
+  INFO(alone->solver << " " << alone->latency_s);
+  CHECK(alone->stages.size() == 1);
+  CHECK(alone->latency_s == Approx(9 * 0.01 + 2 * 1e-4));
+}
