@@ -25,6 +25,14 @@ void print_table(const client::PlanInfo& plan) {
               static_cast<unsigned long long>(plan.version), plan.model.empty() ? "?" : plan.model.c_str(),
               plan.objective.empty() ? "?" : plan.objective.c_str(), plan.predicted_s_per_token.value_or(0) * 1000,
               plan.one_stream_s_per_token * 1000, plan.pipeline_s_per_token * 1000);
+  if (!plan.prediction_source.empty()) {
+    std::printf("prediction %s", plan.prediction_source.c_str());
+    if (plan.planned_s_per_token && plan.predicted_s_per_token &&
+        *plan.planned_s_per_token != *plan.predicted_s_per_token) {
+      std::printf(" (planned at %.3f ms/token)", *plan.planned_s_per_token * 1000);
+    }
+    std::printf("\n");
+  }
   std::printf("solver %s: %s in %.3f s; stage times from %s\n", plan.solver.empty() ? "?" : plan.solver.c_str(),
               plan.status.empty() ? "?" : plan.status.c_str(), plan.solve_seconds,
               plan.cost_source.empty() ? "?" : plan.cost_source.c_str());

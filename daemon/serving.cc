@@ -25,9 +25,9 @@ Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
   so.emulated_speed = options.emulate_speed;
   so.emulated_egress = options.emulate_egress;
   Serving* self = s.get();
-  so.on_stage_stats = [self](uint64_t version, const std::vector<proto::StageStat>& stats) {
+  so.on_stage_stats = [self](uint64_t version, uint64_t session, const std::vector<proto::StageStat>& stats) {
     if (deploy::ModelManager* manager = self->manager_ready_.load(std::memory_order_acquire))
-      manager->observe(version, stats);
+      manager->observe(version, session, stats);
   };
   LL_ASSIGN_OR_RETURN(s->stage_, pipeline::StageServer::start(so));
   // The deploy thread starts before the manager exists (the manager needs its endpoint): until the manager is

@@ -20,6 +20,21 @@ def machine_line(r):
                f"end (other work on the machine)" if "load_average_at_end" in mc else ""))
 
 
+def _goal(x):
+    """Predicted over measured, and whether it is within the goal (older results have no ratio)."""
+    if "predicted_over_measured" not in x:
+        return "—"
+    return f"{x['predicted_over_measured']:.2f}x {'✓' if x['within_goal'] else '✗'}"
+
+
+def _calibration_note(rows):
+    sources = sorted({x.get("prediction_source", "start-up profile") for x in rows})
+    profile = ", ".join(f"{x['profile_predicted_ms_per_token']:.1f}" for x in rows
+                        if "profile_predicted_ms_per_token" in x)
+    note = f"Predictions: {'; '.join(sources)} (docs/placement.md, \"Calibration\")"
+    return note + (f"; the start-up profile alone predicted {profile} ms/token." if profile else ".")
+
+
 def markdown(r):
     out = [f"# Benchmark {r['date']}", "", f"Machine: {machine_line(r)}.", ""]
     sm = r.get("speed_model")
@@ -67,11 +82,13 @@ def markdown(r):
         rows = r["scaling"]["rows"]
         one = rows[0]
         out += [f"**Scaling** ({r['scaling']['scenario']}; 100 Mbit/s, 2 ms links):", "",
-                "| devices | stages | ms/token (measured) | ms/token (predicted) | tokens/s, 4 sessions | ms/token vs 1 device |",
-                "|---|---|---|---|---|---|"]
+                "| devices | stages | ms/token (measured) | ms/token (predicted) | predicted / measured (goal: within 15 %) "
+                "| tokens/s, 4 sessions | ms/token vs 1 device |",
+                "|---|---|---|---|---|---|---|"]
         for x in rows:
             out.append(f"| {x['devices']} | {x['stages']} | {x['ms_per_token']:.1f} | {x['predicted_ms_per_token']:.1f} "
-                       f"| {x['tokens_per_s_4_sessions']:.1f} | {x['ms_per_token'] / one['ms_per_token']:.2f}x |")
+                       f"| {_goal(x)} | {x['tokens_per_s_4_sessions']:.1f} | {x['ms_per_token'] / one['ms_per_token']:.2f}x |")
+        out += ["", _calibration_note(rows)]
         out.append("")
     if "policies" in r:
         p = r["policies"]
@@ -80,17 +97,20 @@ def markdown(r):
         opt = next((x for x in p["policies"] if x["policy"] == "optimal" and "error" not in x), None)
         head = f"; head (the leader, elected): {opt['head']}" if opt and "head" in opt else ""
         out += [f"**Placement policies, measured live** on {p['scenario']} ({devs}{head}):", "",
-                "| policy | shards per device | ms/token (measured) | ms/token (predicted) | measured vs GLPK plan |",
-                "|---|---|---|---|---|"]
+                "| policy | shards per device | ms/token (measured) | ms/token (predicted) "
+                "| predicted / measured (goal: within 15 %) | measured vs GLPK plan |",
+                "|---|---|---|---|---|---|"]
         for x in p["policies"]:
             name = {"optimal": "GLPK plan", "equal": "equal split", "memory": "memory-proportional",
                     "flops": "FLOP/s-proportional"}[x["policy"]]
             if "error" in x:
-                out.append(f"| {name} | — | does not fit: {x['error'].split(': ', 1)[-1][:80]} | | |")
+                out.append(f"| {name} | — | does not fit: {x['error'].split(': ', 1)[-1][:80]} | | | |")
                 continue
             shards = ", ".join(f"{d} {n}" for d, n in x["shards"].items())
             ratio = f"{x['ms_per_token'] / opt['ms_per_token']:.2f}x" if opt else "—"
-            out.append(f"| {name} | {shards} | {x['ms_per_token']:.1f} | {x['predicted_ms_per_token']:.1f} | {ratio} |")
+            out.append(f"| {name} | {shards} | {x['ms_per_token']:.1f} | {x['predicted_ms_per_token']:.1f} "
+                       f"| {_goal(x)} | {ratio} |")
+        out += ["", _calibration_note([x for x in p["policies"] if "error" not in x])]
         out.append("")
         if "concurrency" in p:
             base = p["concurrency"][0]["tokens_per_s"]

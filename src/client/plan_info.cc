@@ -185,6 +185,12 @@ ClientResult<PlanInfo> parse_plan_info(const Json& body) {
   r.text(body, "status", p.status);
   r.number(body, "solve_seconds", p.solve_seconds);
   r.text(body, "cost_source", p.cost_source);
+  r.text(body, "prediction_source", p.prediction_source);
+  if (body.contains("planned_s_per_token")) {
+    double planned = 0;
+    r.number(body, "planned_s_per_token", planned);
+    p.planned_s_per_token = planned;
+  }
   if (const Json* stages = r.array(body, "stages")) {
     for (const auto& s : *stages) p.stages.push_back(read_stage(r, s));
   }

@@ -74,6 +74,10 @@ struct PlanInfo {
   std::string status;
   double solve_seconds = 0;
   std::string cost_source;
+  // "start-up profile", or "calibrated from N one-stream decode steps of this plan" (docs/placement.md); the
+  // prediction the plan was made with, when calibration changed it since.
+  std::string prediction_source;
+  std::optional<double> planned_s_per_token;
   std::vector<PlanStage> stages;
   std::vector<double> observed_stage_ms;  // per stage; 0 while not observed
   std::vector<DeviceProgress> devices;

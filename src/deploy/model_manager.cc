@@ -79,8 +79,8 @@ void ModelManager::set_plan_error(std::string error) { planner_->set_plan_error(
 bool ModelManager::has_model() const { return planner_->has_model(); }
 std::vector<std::string> ModelManager::plan_devices() const { return planner_->plan_devices(); }
 
-void ModelManager::observe(uint64_t plan_version, const std::vector<proto::StageStat>& stats) {
-  planner_->observe(plan_version, stats);
+void ModelManager::observe(uint64_t plan_version, uint64_t session, const std::vector<proto::StageStat>& stats) {
+  planner_->observe(plan_version, session, stats);
 }
 
 void ModelManager::set_term(uint64_t term, std::string leader, std::string leader_key) {

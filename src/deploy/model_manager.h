@@ -67,7 +67,7 @@ class ModelManager {
   [[nodiscard]] std::vector<std::string> plan_devices() const;
 
   // Head: per-stage step times carried home by a token (the StageServer's on_stage_stats).
-  void observe(uint64_t plan_version, const std::vector<proto::StageStat>& stats);
+  void observe(uint64_t plan_version, uint64_t session, const std::vector<proto::StageStat>& stats);
   // The node's view of the cluster, for the plan fence (plan_fence.h): call on every change of term or leader.
   void set_term(uint64_t term, std::string leader, std::string leader_key);
   // The DeployServer's handler for plan, fetch and load_progress messages, sent by `sender` (a device).

@@ -10,6 +10,7 @@
 #include "deploy/standby.h"
 #include "model/manifest.h"
 #include "net/curve.h"
+#include "placement/cost_model.h"
 #include "placement/plan_io.h"
 
 namespace ll::deploy {
@@ -142,9 +143,18 @@ Result<nlohmann::json> Planner::run_job(Job& job) {
   if (!deployed) {
     LL_TRY_STATUS(verify_file(tokenizer_path, file_size(tokenizer_path), manifest.tokenizer.sha256));
   }
-  LL_ASSIGN_OR_RETURN(placement::PlacementProblem problem,
+  LL_ASSIGN_OR_RETURN(placement::PlacementProblem profiled,
                       placement::with_model(std::move(job.cluster.problem), manifest, request.context,
                                             static_cast<uint64_t>(request.max_sessions)));
+  placement::PlacementProblem problem;  // what the plan optimises: calibrated once a plan of this model ran
+  nlohmann::json calibration;
+  std::string source;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    problem = calibrator_.apply(manifest.name, profiled);
+    source = calibrator_.source(manifest.name);
+    if (calibrator_.calibrated(manifest.name)) calibration = calibrator_.to_json();
+  }
   placement::SolveOptions solve;
   solve.objective = request.objective;
   solve.choose_head = request.choose_head;  // the head is the solver's choice; this leader is only the incumbent
@@ -162,6 +172,8 @@ Result<nlohmann::json> Planner::run_job(Job& job) {
     nlohmann::json summary = placement::plan_to_json(problem, plan);
     summary["model"] = manifest.name;
     summary["dry_run"] = true;
+    summary["prediction_source"] = source;
+    if (!calibration.is_null()) summary["calibration"] = calibration;
     return summary;
   }
   Announcement announcement;
@@ -179,6 +191,7 @@ Result<nlohmann::json> Planner::run_job(Job& job) {
     }
     plan_error_.clear();
     replans_ = nlohmann::json::array();
+    profiled_ = std::move(profiled);
     announcement = announce_locked(problem, plan, job.cluster.term);
   }
   nlohmann::json summary = announcement.summary;
@@ -228,6 +241,7 @@ Planner::Announcement Planner::announce_locked(const placement::PlacementProblem
   spans_ = plan.spans();
   detector_ = SlowdownDetector(rebalance_);
   detector_.reset(static_cast<int>(spans_.size()), Clock::now());
+  calibrator_.start_plan(model_name_, profiled_, spans_);
   progress_.clear();
   for (const auto& stage : msg.stages) {
     Progress& p = progress_[stage.device];
@@ -242,6 +256,8 @@ Planner::Announcement Planner::announce_locked(const placement::PlacementProblem
   summary["model"] = model_name_;
   summary["package"] = request_.package_dir;
   summary["wire"] = request_.wire;
+  summary["planned_s_per_token"] = plan.objective_value();  // as planned; predicted_s_per_token follows calibration
+  summary["prediction_source"] = calibrator_.source(model_name_);
   plan_json_ = summary;
   LL_INFO("plan " << msg.plan_version << ": " << model_name_ << " over " << msg.stages.size() << " stage(s), "
                   << placement::objective_name(plan.objective) << " " << plan.objective_value() * 1000
@@ -301,6 +317,10 @@ void Planner::rebalance_once() {
       signal_.notify();
       return;
     }
+    // The slowed devices' new speeds outlive this plan: a later load of the model is planned with them too.
+    for (size_t s = 0; s < spans.size() && s < slowdown.size(); ++s) {
+      if (slowdown[s] != 1.0) calibrator_.scale_device(decision->problem.devices[spans[s].device].name, slowdown[s]);
+    }
     entry["reason"] = decision->reason;
     entry["applied"] = decision->apply;
     entry["predicted_current_s_per_token"] = decision->current_s;
@@ -336,6 +356,7 @@ bool Planner::adopt(const std::optional<proto::PlanMsg>& held) {
   deploy_endpoints_.clear();
   progress_.clear();
   spans_.clear();
+  calibrator_.start_plan(model_name_, placement::PlacementProblem{}, {});  // no plan of its own to calibrate
   replans_ = nlohmann::json::array();
   plan_json_ = nlohmann::json{{"version", held->plan_version},
                               {"term", held->term},
@@ -377,10 +398,28 @@ void Planner::report(const proto::LoadProgressMsg& progress) {
   signal_.notify();
 }
 
-void Planner::observe(uint64_t plan_version, const std::vector<proto::StageStat>& stats) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (!local_plan_ || plan_version != local_plan_->plan_version) return;  // timings of another plan
-  for (const auto& s : stats) detector_.observe(static_cast<int>(s.stage), s.compute_ms);
+void Planner::observe(uint64_t plan_version, uint64_t session, const std::vector<proto::StageStat>& stats) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!local_plan_ || plan_version != local_plan_->plan_version) return;  // timings of another plan
+    for (const auto& s : stats) detector_.observe(static_cast<int>(s.stage), s.compute_ms);
+    if (spans_.empty() || !calibrator_.observe(session, stats, Clock::now())) return;
+    refresh_prediction_locked();
+  }
+  signal_.notify();
+}
+
+void Planner::refresh_prediction_locked() {
+  problem_ = calibrator_.apply(model_name_, profiled_);
+  auto plan = placement::evaluate_plan(problem_, spans_, request_.objective);
+  if (!plan) {
+    LL_WARN("calibration: cannot price the plan in force: " << plan.error());
+    return;
+  }
+  plan_json_ = with_prediction(std::move(plan_json_), placement::plan_to_json(problem_, *plan));
+  plan_json_["prediction_source"] = calibrator_.source(model_name_);
+  LL_INFO("plan " << local_plan_->plan_version << " calibrated: " << plan->objective_value() * 1000
+                  << " ms/token predicted (" << plan_json_["prediction_source"].get<std::string>() << ")");
 }
 
 Result<bool> Planner::wait_for_other_stages(uint64_t version, const std::atomic<bool>& cancel) const {
@@ -440,6 +479,7 @@ nlohmann::json Planner::status_json() const {
   if (!spans_.empty()) {
     out["observed_stage_ms"] = detector_.observed_ms();
     out["baseline_stage_ms"] = detector_.baseline_ms();
+    out["calibration"] = calibrator_.to_json();
   }
   nlohmann::json devices = nlohmann::json::array();
   const auto now = Clock::now();

@@ -21,6 +21,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "deploy/calibration.h"
 #include "deploy/rebalancer.h"
 #include "deploy/status_signal.h"
 #include "lingualinked/result.h"
@@ -92,8 +93,8 @@ class Planner {
 
   // A device's progress on the current plan (other versions are ignored).
   void report(const proto::LoadProgressMsg& progress);
-  // Head: per-stage step times carried home by a token.
-  void observe(uint64_t plan_version, const std::vector<proto::StageStat>& stats);
+  // Head: per-stage step times carried home by a token of `session` (load balancing and calibration).
+  void observe(uint64_t plan_version, uint64_t session, const std::vector<proto::StageStat>& stats);
   // The leader's own head: waits until every other stage of `version` is ready (true), one failed (error), or
   // `cancel` is set (false). Wakes on each report.
   [[nodiscard]] Result<bool> wait_for_other_stages(uint64_t version, const std::atomic<bool>& cancel) const;
@@ -129,6 +130,8 @@ class Planner {
   Announcement announce_locked(const placement::PlacementProblem& problem, const placement::Plan& plan, uint64_t term);
   void deliver(Announcement announcement);
   bool all_ready_locked() const;
+  // The plan in force re-priced with the calibrated costs, into plan_json_ (after a calibration window).
+  void refresh_prediction_locked();
 
   const std::string name_;
   const RebalanceOptions rebalance_;
@@ -152,7 +155,9 @@ class Planner {
   std::optional<proto::PlanMsg> local_plan_;   // the plan last announced
   std::string manifest_text_;
   std::string model_name_;
-  placement::PlacementProblem problem_;      // the cluster with the speeds last used to plan
+  placement::PlacementProblem problem_;   // the cluster with the speeds last used to plan
+  placement::PlacementProblem profiled_;  // the same as the start-up profile priced it (no calibration)
+  Calibrator calibrator_;
   std::vector<placement::StageSpan> spans_;  // the plan in force
   SlowdownDetector detector_{RebalanceOptions{}};
   nlohmann::json replans_ = nlohmann::json::array();

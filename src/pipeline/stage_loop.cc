@@ -242,7 +242,7 @@ void StageLoop::on_generate(const net::Incoming& from, proto::GenerateMsg reques
 
 void StageLoop::on_token(const proto::TokenMsg& m) {
   if (!heads_.contains(m.session) || !config_ || m.plan_version != config_->plan_version) return;  // ended or stale
-  record_stage_stats(m.stats);
+  record_stage_stats(m.session, m.stats);
   std::optional<proto::StepTrace> trace;
   if (traced(m.session)) trace = step_times_.returned(m.session, m.position, m.stats, clock_.now());
   take_token(m.session, static_cast<int32_t>(m.token), static_cast<int>(m.position), std::move(trace));
@@ -392,7 +392,7 @@ void StageLoop::on_step_done(StepOutcome& outcome) {
     WorkItem& item = outcome.items[i];
     item.stats.push_back(proto::StageStat{config_->stage_index, outcome.compute_ms,
                                           to_ms(outcome.began - item.enqueued),
-                                          static_cast<int64_t>(outcome.items.size())});
+                                          static_cast<int64_t>(outcome.items.size()), item.input.step_tokens()});
     route_output(item, std::move((*outcome.outputs)[i]), computed);
   }
 }
@@ -418,7 +418,7 @@ void StageLoop::route_output(WorkItem& item, Tensor32 output, TimePoint computed
     stamp_send(item.stats, computed, clock_.now());
     if (config_->is_head()) {
       if (heads_.contains(item.session)) {
-        record_stage_stats(item.stats);
+        record_stage_stats(item.session, item.stats);
         std::optional<proto::StepTrace> trace;
         if (traced(item.session)) trace = proto::StepTrace{position, 0, item.stats};  // one stage: no round trip
         take_token(item.session, token, position, std::move(trace));
@@ -485,8 +485,8 @@ void StageLoop::keep_clients_alive() {
   for (const auto& [id, client] : heads_.keepalives_due(kClientKeepalive)) reply(client, proto::TokensMsg{id, {}, ""});
 }
 
-void StageLoop::record_stage_stats(const std::vector<proto::StageStat>& stats) {
-  if (options_.on_stage_stats && config_) options_.on_stage_stats(config_->plan_version, stats);
+void StageLoop::record_stage_stats(uint64_t session, const std::vector<proto::StageStat>& stats) {
+  if (options_.on_stage_stats && config_) options_.on_stage_stats(config_->plan_version, session, stats);
   for (const auto& s : stats) {
     auto [it, inserted] = stage_compute_ms_.emplace(static_cast<int>(s.stage), s.compute_ms);
     if (!inserted) it->second = 0.8 * it->second + 0.2 * s.compute_ms;

@@ -40,7 +40,8 @@ struct StageServerOptions {
   double emulated_speed = 1.0;
   LinkShape emulated_egress;  // benchmark knob: send through an emulated uplink (link_emulator.h)
   // Head only: every token's per-stage step times of the current plan, for load balancing (loop's thread).
-  std::function<void(uint64_t plan_version, const std::vector<proto::StageStat>& stats)> on_stage_stats;
+  std::function<void(uint64_t plan_version, uint64_t session, const std::vector<proto::StageStat>& stats)>
+      on_stage_stats;
 };
 
 // Observed figures, for `llctl devices`, metrics and load balancing.
@@ -107,7 +108,7 @@ class StageLoop {
   void expire_idle_sessions();
   void keep_clients_alive();
   void publish();
-  void record_stage_stats(const std::vector<proto::StageStat>& stats);
+  void record_stage_stats(uint64_t session, const std::vector<proto::StageStat>& stats);
   bool reply(const net::Incoming& to, const proto::DataMessage& message);
   void send(const std::string& endpoint, const proto::DataMessage& message);
   void send_frames(const std::string& endpoint, std::vector<std::string> frames);

@@ -36,6 +36,10 @@ Status validate_problem(const PlacementProblem& p) {
   if (d == 0) return make_error("placement: no devices");
   if (p.sessions == 0) return make_error("placement: sessions must be at least 1");
   if (p.head < 0 || p.head >= d) return make_error("placement: head device index out of range");
+  if (!(p.hop_overhead_s >= 0) || !std::isfinite(p.hop_overhead_s) || !(p.step_overhead_s >= 0) ||
+      !std::isfinite(p.step_overhead_s)) {
+    return make_error("placement: hop and step overheads must be finite and >= 0");
+  }
   if (static_cast<int>(p.links.size()) != d) return make_error("placement: links matrix has the wrong size");
   for (int a = 0; a < d; ++a) {
     const Device& dev = p.devices[a];
@@ -94,7 +98,7 @@ uint64_t stage_output_bytes(const PlacementProblem& p, int last_shard) {
 
 double transfer_seconds(const PlacementProblem& p, int from, int to, uint64_t bytes) {
   const Link& l = p.link(from, to);
-  return static_cast<double>(bytes) / l.bandwidth_bytes_per_s + l.latency_s;
+  return static_cast<double>(bytes) / l.bandwidth_bytes_per_s + l.latency_s + p.hop_overhead_s;
 }
 
 namespace {
@@ -148,6 +152,7 @@ Result<Plan> evaluate_plan(const PlacementProblem& p, const std::vector<StageSpa
       st.compute_s += shard_seconds(p, i, span.device);
       st.memory_used_bytes += shard_memory(p, i);
     }
+    if (si == 0) st.overhead_s = p.step_overhead_s;
     const Device& dev = p.devices[span.device];
     if (st.memory_used_bytes > dev.memory_bytes) {
       return make_error("plan: stage on '" + dev.name + "' needs " + format_bytes(st.memory_used_bytes) + " of " +

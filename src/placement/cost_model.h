@@ -22,7 +22,7 @@ namespace ll::placement {
 // Bytes a stage sends per token when its run ends at `last_shard` (the token id for the model's last shard).
 [[nodiscard]] uint64_t stage_output_bytes(const PlacementProblem& p, int last_shard);
 
-// bytes / bandwidth + latency over link from -> to (the link must be present).
+// bytes / bandwidth + latency over link from -> to, plus the calibrated hop overhead (the link must be present).
 [[nodiscard]] double transfer_seconds(const PlacementProblem& p, int from, int to, uint64_t bytes);
 
 // Prices a plan given as spans. Errors if it breaks a rule: empty, first stage not on the head or not at shard 0,

@@ -158,6 +158,8 @@ json plan_to_json(const PlacementProblem& p, const Plan& plan) {
   j["cost_source"] = plan.cost_source;
   j["context"] = p.context;
   j["max_sessions"] = p.sessions;
+  j["hop_overhead_s"] = p.hop_overhead_s;
+  j["step_overhead_s"] = p.step_overhead_s;
   if (!plan.note.empty()) j["note"] = plan.note;
   j["stages"] = json::array();
   for (const auto& s : plan.stages) {
@@ -168,6 +170,7 @@ json plan_to_json(const PlacementProblem& p, const Plan& plan) {
     st["layers"] = describe_shards(p, s.first_shard, s.last_shard);
     st["compute_s"] = s.compute_s;
     st["transfer_s"] = s.transfer_s;
+    st["overhead_s"] = s.overhead_s;
     st["time_s"] = s.time_s();
     st["bytes_sent_per_token"] = s.bytes_sent_per_token;
     st["next_device"] = s.next_device >= 0 ? json(p.devices[s.next_device].name) : json(nullptr);

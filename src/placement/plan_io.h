@@ -24,9 +24,9 @@ namespace ll::placement {
                                                   uint64_t sessions = 1);
 
 // The plan as JSON: objective, predicted_s_per_token (the objective's value), one_stream_s_per_token,
-// pipeline_s_per_token, solver, status, optimal, solve_seconds, cost_source, note, stages[] with device,
-// first_shard, last_shard, layers, compute_s, transfer_s, bytes_sent_per_token, memory_used_bytes,
-// memory_budget_bytes, backup_shards, next_device.
+// pipeline_s_per_token, solver, status, optimal, solve_seconds, cost_source, hop_overhead_s, step_overhead_s, note,
+// stages[] with device, first_shard, last_shard, layers, compute_s, transfer_s, overhead_s, time_s,
+// bytes_sent_per_token, memory_used_bytes, memory_budget_bytes, backup_shards, next_device.
 [[nodiscard]] nlohmann::json plan_to_json(const PlacementProblem& problem, const Plan& plan);
 
 // A Graphviz digraph of the ring: one node per stage (device, shard and layer range), edges with bytes/token.

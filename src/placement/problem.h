@@ -41,6 +41,11 @@ struct PlacementProblem {
   std::vector<Device> devices;
   int head = 0;                          // index of the device that tokenizes; always runs the first stage
   std::vector<std::vector<Link>> links;  // links[from][to], devices.size() squared
+  // Costs the leader calibrates from a running plan (calibration.h); 0 from the start-up profile. Each message
+  // between two devices (serialising, ZeroMQ, the receiver waking up) costs hop_overhead_s on top of its link; each
+  // token costs the head step_overhead_s (sampling, streaming, scheduling the next step).
+  double hop_overhead_s = 0;
+  double step_overhead_s = 0;
 
   int num_shards() const { return static_cast<int>(shards.size()); }
   int num_devices() const { return static_cast<int>(devices.size()); }
@@ -69,7 +74,8 @@ struct Stage {
   uint64_t memory_used_bytes = 0;  // weights + KV cache of its own shards
   uint64_t backup_bytes = 0;       // spare memory filled with backup copies
   std::vector<int> backup_shards;  // copies of neighbouring shards held in spare memory
-  double time_s() const { return compute_s + transfer_s; }
+  double overhead_s = 0;           // the head stage: the problem's step_overhead_s
+  double time_s() const { return compute_s + transfer_s + overhead_s; }
 };
 
 struct Plan {

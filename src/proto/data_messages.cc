@@ -33,7 +33,11 @@ Result<int64_t> bounded(const Json& j, const char* key, int64_t lo, int64_t hi) 
 Json stats_json(const std::vector<StageStat>& stats) {
   Json out = Json::array();
   for (const auto& s : stats) {
-    Json item{{"stage", s.stage}, {"compute_ms", s.compute_ms}, {"queue_ms", s.queue_ms}, {"batch", s.batch}};
+    Json item{{"stage", s.stage},
+              {"compute_ms", s.compute_ms},
+              {"queue_ms", s.queue_ms},
+              {"batch", s.batch},
+              {"rows", s.rows}};
     if (s.send_ms > 0) item["send_ms"] = s.send_ms;  // optional: a peer of before the field reads the rest
     out.push_back(std::move(item));
   }
@@ -58,6 +62,10 @@ Result<std::vector<StageStat>> stats_from(const Json& j) {
     LL_ASSIGN_OR_RETURN(s.batch, get_i64(item, "batch"));
     if (item.contains("send_ms")) {
       LL_ASSIGN_OR_RETURN(s.send_ms, non_negative(item, "send_ms"));
+    }
+    if (item.contains("rows")) {  // optional: a daemon of an older release does not send it
+      LL_ASSIGN_OR_RETURN(s.rows, get_i64(item, "rows"));
+      if (s.rows < 0) return make_error("stats: rows must be >= 0");
     }
     out.push_back(s);
   }

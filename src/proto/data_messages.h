@@ -30,6 +30,7 @@ struct StageStat {
   double compute_ms = 0;
   double queue_ms = 0;
   int64_t batch = 1;
+  int64_t rows = 0;  // token rows this item had in the step (1: a decode step, more: prefill); 0: not told
   // From the end of the compute to the hand-off to ZeroMQ, measured where that can still ride in the message: the
   // tail's sampling and the wire conversion and tensor frame of a stage's output. Optional on the wire (0 = absent).
   double send_ms = 0;

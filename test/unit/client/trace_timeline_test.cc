@@ -18,8 +18,8 @@ std::vector<TracedStep> three_stage_steps() {
   for (int k = 0; k < 4; ++k) {
     StepTrace t;
     t.position = 5 + k;
-    std::vector<StageStat> stages = {StageStat{0, 10.0 + k, 0.5, 1, 0.25}, StageStat{1, 12.0, 0.75, 1, 0.125},
-                                     StageStat{2, 8.0, 1.0, 2, 0.5}};
+    std::vector<StageStat> stages = {StageStat{0, 10.0 + k, 0.5, 1, 1, 0.25}, StageStat{1, 12.0, 0.75, 1, 1, 0.125},
+                                     StageStat{2, 8.0, 1.0, 2, 1, 0.5}};
     double others = 0;
     for (size_t i = 1; i < stages.size(); ++i) others += stages[i].queue_ms + stages[i].compute_ms + stages[i].send_ms;
     t.round_trip_ms = others + 6.0;
@@ -70,13 +70,13 @@ TEST_CASE("LinkTimeIsSplitEvenlyOverTheHops", "[trace]") {
 }
 
 TEST_CASE("RoundTripShorterThanTheOtherStagesPhasesGivesNoNegativeLink", "[trace]") {
-  StepTrace t{3, 1.0, {StageStat{0, 1, 0, 1, 0}, StageStat{1, 5, 0, 1, 0}}};  // clocks of other rates
+  StepTrace t{3, 1.0, {StageStat{0, 1, 0, 1, 1, 0}, StageStat{1, 5, 0, 1, 1, 0}}};  // clocks of other rates
   CHECK(link_and_wait_ms(t) == 0);
   for (const auto& span : lay_out_trace({TracedStep{0, 1, t}})) CHECK(span.duration_us >= 0);
 }
 
 TEST_CASE("OneStageRingHasNoLinkSpans", "[trace]") {
-  StepTrace t{3, 0, {StageStat{0, 4, 0.5, 1, 0.1}}};
+  StepTrace t{3, 0, {StageStat{0, 4, 0.5, 1, 1, 0.1}}};
   const auto spans = lay_out_trace({TracedStep{0, 1, t}, TracedStep{1, 2, t}});
   REQUIRE(spans.size() == 6);
   for (const auto& span : spans) CHECK(span.phase != TracePhase::kLink);

@@ -57,8 +57,8 @@ void start_devices(TestCluster& c, int n, deploy::RebalanceOptions rebalance = d
     pipeline::StageServerOptions so;
     so.name = "dev" + std::to_string(i);
     auto* slot = &d;
-    so.on_stage_stats = [slot](uint64_t version, const std::vector<proto::StageStat>& stats) {
-      slot->manager->observe(version, stats);
+    so.on_stage_stats = [slot](uint64_t version, uint64_t session, const std::vector<proto::StageStat>& stats) {
+      slot->manager->observe(version, session, stats);
     };
     auto stage = pipeline::StageServer::start(so);
     REQUIRE(stage.ok());

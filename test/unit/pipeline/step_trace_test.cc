@@ -91,7 +91,8 @@ TEST_CASE("HeadForgetsTheSendTimeOfAStepWhoseTokenCameBack", "[trace]") {
   const TimePoint sent = clock.now();
   times.sent(7, sent, 0.5);
   clock.advance(std::chrono::milliseconds(9));
-  auto trace = times.returned(7, 3, {proto::StageStat{0, 2, 0, 1, 0.1}, proto::StageStat{1, 4, 0, 1, 0}}, clock.now());
+  auto trace =
+      times.returned(7, 3, {proto::StageStat{0, 2, 0, 1, 1, 0.1}, proto::StageStat{1, 4, 0, 1, 1, 0}}, clock.now());
   REQUIRE(trace);
   CHECK(trace->round_trip_ms == Approx(9));
   CHECK(trace->stages[0].send_ms == 0.5);  // the head's whole send, not the part its stat carried
@@ -105,7 +106,7 @@ TEST_CASE("StampedActivationCarriesItsSendTimeInItsOwnStat", "[trace]") {
   clock.advance(std::chrono::microseconds(250));
   proto::ActivationMsg m;
   m.session = 1;
-  m.stats = {proto::StageStat{0, 1, 0, 1, 0}, proto::StageStat{1, 1, 0, 1, 0}};
+  m.stats = {proto::StageStat{0, 1, 0, 1, 1, 0}, proto::StageStat{1, 1, 0, 1, 1, 0}};
   m.hidden.dtype = proto::DType::kF32;
   m.hidden.shape = {1, 2};
   m.hidden.data.assign(8, '\0');

@@ -276,3 +276,22 @@ TEST_CASE("a plan whose term is over kMaxTerm is refused by the device decoding 
   REQUIRE_FALSE(decoded.ok());
   CHECK(decoded.error().find("term") != std::string::npos);
 }
+
+TEST_CASE("StageStatRowsTravelWithATokenSoPrefillStepsCanBeToldFromDecodeSteps", "[messages][calibration]") {
+  ll::proto::TokenMsg token{7, 9, 12, 42, {{0, 1.5, 0.25, 1, 1}, {1, 30.0, 0, 1, 11}}};
+  auto frames = ll::proto::encode_data_message(token);
+  REQUIRE(frames.ok());
+  auto decoded = ll::proto::decode_data_message(*frames);
+  REQUIRE(decoded.ok());
+  const auto* back = std::get_if<ll::proto::TokenMsg>(&*decoded);
+  REQUIRE(back != nullptr);
+  REQUIRE(back->stats.size() == 2);
+  CHECK(back->stats[0].rows == 1);
+  CHECK(back->stats[1].rows == 11);
+  token.stats[1].rows = -1;
+  frames = ll::proto::encode_data_message(token);
+  REQUIRE(frames.ok());
+  auto bad = ll::proto::decode_data_message(*frames);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().find("rows") != std::string::npos);
+}

@@ -67,7 +67,7 @@ TEST_CASE("StepTraceOfATokensMessageRoundTripsWithEveryStagesSendTime", "[data][
   m.session = 9;
   m.tokens = {42};
   m.text = "x";
-  m.trace = StepTrace{17, 21.5, {StageStat{0, 3, 0.5, 1, 0.25}, StageStat{1, 4, 0.75, 2, 0.125}}};
+  m.trace = StepTrace{17, 21.5, {StageStat{0, 3, 0.5, 1, 1, 0.25}, StageStat{1, 4, 0.75, 2, 1, 0.125}}};
   TokensMsg got = round_trip<TokensMsg>(m);
   REQUIRE(got.trace);
   CHECK(got.trace->position == 17);
@@ -85,7 +85,7 @@ TEST_CASE("SendTimeOfAnActivationRoundTripsAndAStatWithoutItReadsAsZero", "[data
   m.session = 3;
   m.position = 4;
   m.token = 5;
-  m.stats = {StageStat{0, 1, 2, 1, 0.5}, StageStat{1, 1, 2, 1, 0}};
+  m.stats = {StageStat{0, 1, 2, 1, 1, 0.5}, StageStat{1, 1, 2, 1, 1, 0}};
   auto frames = encode_data_message(m);
   REQUIRE(frames.ok());
   // A stat without a send time carries no field, so an older peer reads exactly what it always read.
@@ -134,7 +134,7 @@ TEST_CASE("StepTraceWithMoreStagesThanKMaxStageStatsIsRefused", "[data][trace]")
 TEST_CASE("ControlFrameAloneIsTheFirstFrameOfTheWholeMessage", "[data][trace]") {
   ActivationMsg m;
   m.session = 1;
-  m.stats = {StageStat{0, 1, 2, 1, 0.5}};
+  m.stats = {StageStat{0, 1, 2, 1, 1, 0.5}};
   m.hidden.dtype = DType::kF32;
   m.hidden.shape = {1, 2};
   m.hidden.data.assign(8, '\0');
