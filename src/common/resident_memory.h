@@ -25,7 +25,7 @@ struct ReleasedMemory {
 // libraries and of its executable: code and read-only data touched by start-up (Debian's libtorch loads ~290
 // libraries: OpenCV, FFmpeg, Qt, ...) that most never run again. A page that is needed again is read back from the
 // page cache on its next use; pages a library wrote (relocations) are never touched. Call after start-up and after a
-// load, not on a hot path (it reads /proc/self/maps and /proc/self/pagemap).
+// load, not on a hot path (it walks the loaded objects and reads /proc/self/pagemap).
 [[nodiscard]] Result<ReleasedMemory> release_idle_memory();
 
 struct ProcessMemory {
