@@ -78,6 +78,10 @@ class Profiler {
         profile_.memory_free = mem->available;
         profile_.memory_total = mem->total;
       }
+      if (auto own = ll::read_process_memory(); own.ok()) {  // shown beside the budget by `llctl devices`
+        profile_.rss = own->rss_bytes;
+        profile_.peak_rss = own->peak_rss_bytes;
+      }
       node_.post_profile(profile_);
       std::unique_lock<std::mutex> lock(mu_);
       if (!cv_.wait_for(lock, std::chrono::seconds(30), [this] { return stopping_ || requested_; })) continue;

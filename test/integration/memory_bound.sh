@@ -25,6 +25,14 @@ done
 wait $(jobs -p | grep -v -w "$(printf '%s\n' "${PIDS[@]}")") 2>/dev/null || true
 ! grep -q '^failed$' "$TMP"/gen-*.out || fail "a generation failed: $(cat "$TMP"/gen-*.out)"
 
+# Each daemon reports its resident memory beside its budget (`llctl devices`), as of its last profile.
+for n in "${NAMES[@]}"; do
+  row=$(devices_json a | jq -c --arg n "$n" '.devices[] | select(.profile.name == $n) | .profile | {rss, peak_rss, memory_budget}')
+  [[ $(jq '.rss > 0 and .peak_rss >= .rss' <<<"$row") == true ]] || fail "$n reports no resident memory: $row"
+done
+"$LLCTL" --endpoint "$EP" devices | grep -q "RSS / PEAK" || fail "llctl devices shows no RSS column"
+echo "ok: every daemon reports its RSS and peak beside its budget"
+
 for n in "${NAMES[@]}"; do grep VmHWM "/proc/${PIDS[$n]}/status" | awk -v n="$n" '{print n, $2 * 1024}'; done >"$TMP/hwm.txt"
 python3 - "$PKG/manifest.json" "$TMP/plan.json" "$TMP/hwm.txt" 2 <<'PY' || fail "a daemon's peak RSS is over its bound"
 import json, sys

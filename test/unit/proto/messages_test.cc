@@ -276,3 +276,21 @@ TEST_CASE("a plan whose term is over kMaxTerm is refused by the device decoding 
   REQUIRE_FALSE(decoded.ok());
   CHECK(decoded.error().find("term") != std::string::npos);
 }
+
+TEST_CASE("ProfileCarriesTheDaemonsResidentMemoryAndAnOlderPeerWithoutItParses", "[messages]") {
+  Json hb = heartbeat().body;
+  hb["profile"]["rss"] = 70000000;
+  hb["profile"]["peak_rss"] = 170000000;
+  auto body = HeartbeatBody::from_json(hb);
+  REQUIRE(body.ok());
+  CHECK(body->profile.rss == 70000000u);
+  CHECK(body->profile.peak_rss == 170000000u);
+  CHECK(body->profile.to_json()["rss"] == 70000000u);
+  hb["profile"].erase("rss");
+  hb["profile"].erase("peak_rss");
+  auto older = HeartbeatBody::from_json(hb);
+  REQUIRE(older.ok());
+  CHECK(older->profile.rss == 0u);
+  hb["profile"]["rss"] = -1;
+  CHECK_FALSE(HeartbeatBody::from_json(hb).ok());
+}
