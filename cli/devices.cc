@@ -32,12 +32,14 @@ std::string ago(int64_t ms) {
 void print_devices(const proto::DevicesBody& d) {
   std::printf("leader: %s (term %llu), seen from %s\n", d.leader.empty() ? "(none)" : d.leader.c_str(),
               static_cast<unsigned long long>(d.term), d.self.c_str());
-  std::printf("%-16s %-28s %-9s %5s %-8s %10s %10s %8s %8s %-8s %s\n", "NAME", "ENDPOINT", "ROLE", "TERM", "STATE",
-              "BUDGET", "FREE", "GF/s dec", "GF/s pre", "INT8", "HEARTBEAT");
+  std::printf("%-16s %-28s %-9s %5s %-8s %10s %21s %10s %8s %8s %-8s %s\n", "NAME", "ENDPOINT", "ROLE", "TERM", "STATE",
+              "BUDGET", "RSS / PEAK", "FREE", "GF/s dec", "GF/s pre", "INT8", "HEARTBEAT");
   for (const auto& r : d.devices) {
-    std::printf("%-16s %-28s %-9s %5llu %-8s %10s %10s %8s %8s %-8s %s\n", r.profile.name.c_str(),
+    const std::string rss =
+        r.profile.rss ? format_bytes(r.profile.rss) + " / " + format_bytes(r.profile.peak_rss) : "-";
+    std::printf("%-16s %-28s %-9s %5llu %-8s %10s %21s %10s %8s %8s %-8s %s\n", r.profile.name.c_str(),
                 r.profile.endpoint.c_str(), r.role.c_str(), static_cast<unsigned long long>(r.term), r.state.c_str(),
-                r.profile.memory_budget ? format_bytes(r.profile.memory_budget).c_str() : "-",
+                r.profile.memory_budget ? format_bytes(r.profile.memory_budget).c_str() : "-", rss.c_str(),
                 r.profile.memory_free ? format_bytes(r.profile.memory_free).c_str() : "-",
                 gflops(r.profile.gflops_decode).c_str(), gflops(r.profile.gflops_prefill).c_str(),
                 r.profile.quantized_engine.empty() ? "-" : r.profile.quantized_engine.c_str(),

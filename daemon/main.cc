@@ -21,6 +21,7 @@
 #include "cluster/node.h"
 #include "common/data_folder.h"
 #include "common/log.h"
+#include "common/resident_memory.h"
 #include "common/units.h"
 #include "daemon/config.h"
 #include "daemon/keys.h"
@@ -70,12 +71,17 @@ class Profiler {
 
  private:
   void run() {
+    release_memory("start-up");
     measure_compute();
     while (true) {
       auto mem = ll::cluster::read_system_memory();
       if (mem.ok()) {
         profile_.memory_free = mem->available;
         profile_.memory_total = mem->total;
+      }
+      if (auto own = ll::read_process_memory(); own.ok()) {  // shown beside the budget by `llctl devices`
+        profile_.rss = own->rss_bytes;
+        profile_.peak_rss = own->peak_rss_bytes;
       }
       node_.post_profile(profile_);
       std::unique_lock<std::mutex> lock(mu_);
@@ -105,6 +111,20 @@ class Profiler {
         LL_WARN("compute profile failed: " << p.error());
       }
     }
+    release_memory("the compute profile");
+  }
+
+  // What start-up (libtorch's ~290 libraries, the profile's matrices) touched once goes back before any shard loads.
+  static void release_memory(const char* after) {
+    auto released = ll::release_idle_memory();
+    auto now = ll::read_process_memory();
+    if (!released.ok() || !now.ok()) {
+      LL_WARN("memory release after " << after << ": " << (released.ok() ? now.error() : released.error()));
+      return;
+    }
+    LL_INFO("memory after " << after << ": rss " << ll::format_bytes(now->rss_bytes) << " (peak "
+                            << ll::format_bytes(now->peak_rss_bytes) << "; "
+                            << ll::format_bytes(released->library_bytes) << " of library pages released)");
   }
 
   ll::cluster::Node& node_;
@@ -295,8 +315,9 @@ int run(const ll::daemon::DaemonConfig& config, bool default_data_dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ll::use_native_blas_kernels(argv);  // before anything else: it may run the process again
-  ll::daemon::DaemonConfig config;    // the option table's defaults
+  ll::use_native_blas_kernels(argv);     // before anything else: it may run the process again
+  ll::configure_allocator_for_daemon();  // before the first large allocation
+  ll::daemon::DaemonConfig config;       // the option table's defaults
   CLI::App app{"lingualinkd — the lingualinked daemon: one per device"};
   app.set_version_flag("--version", std::string("lingualinkd ") + kVersion, "print the version and exit");
   ll::daemon::add_flags(app, config);  // every option: daemon/options.cc

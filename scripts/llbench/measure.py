@@ -142,6 +142,37 @@ def shard_bytes_held(plan, manifest):
     return held
 
 
+# The memory a device may use for what it holds (issue 18): its shards' weights and the KV cache the plan reserves,
+# plus a fixed cost for the runtime (docs/performance.md, "Memory").
+RSS_PER_HELD_BYTE, RSS_FIXED_BYTES = 1.2, 150e6
+
+
+def kv_bytes_held(plan, manifest, sessions):
+    """KV cache each device reserves: kv_bytes_per_token x context x sessions, summed over the shards it holds."""
+    context = manifest["hyperparameters"]["context_length"]
+    held = {}
+    for st in plan["stages"]:
+        per_token = sum(manifest["shards"][i]["kv_bytes_per_token"] for i in range(st["first_shard"], st["last_shard"] + 1))
+        held[st["device"]] = per_token * context * sessions
+    return held
+
+
+def memory_rows(cluster, plan, manifest, sessions, budgets=None):
+    """Per daemon: peak RSS of its life so far, shard and KV bytes it holds, the bound and whether it holds."""
+    shards = shard_bytes_held(plan, manifest)
+    kv = kv_bytes_held(plan, manifest, sessions)
+    rows = []
+    for n in cluster.names:
+        bound = RSS_PER_HELD_BYTE * (shards.get(n, 0) + kv.get(n, 0)) + RSS_FIXED_BYTES
+        rss = peak_rss(cluster.pid_of(n))
+        row = {"device": n, "peak_rss_bytes": rss, "shard_bytes": shards.get(n, 0), "kv_bytes": kv.get(n, 0),
+               "bound_bytes": bound, "within_bound": rss <= bound}
+        if budgets:
+            row["budget_bytes"] = budgets[n]
+        rows.append(row)
+    return rows
+
+
 def shards_per_device(plan):
     return {st["device"]: st["last_shard"] - st["first_shard"] + 1 for st in plan["stages"]}
 

@@ -11,6 +11,14 @@ def _mb(x):
     return f"{x / 1e6:,.0f} MB"
 
 
+def _memory_cells(x):
+    """KV, peak RSS, bound and verdict of a memory row (rows of results from before the bound have no KV)."""
+    if "bound_bytes" not in x:
+        return f"? | {_mb(x['peak_rss_bytes'])} | ? | ?"
+    return (f"{_mb(x['kv_bytes'])} | {_mb(x['peak_rss_bytes'])} | {_mb(x['bound_bytes'])} | "
+            f"{'yes' if x['within_bound'] else '**no**'}")
+
+
 def machine_line(r):
     mc = r["machine"]
     return (f"{mc['nproc']} cores ({mc['cpu']}), {mc['ram_bytes'] / 2**30:.0f} GiB RAM, {mc['os']}, kernel "
@@ -90,6 +98,14 @@ def markdown(r):
                        f"| {_goal(x)} | {x['tokens_per_s_4_sessions']:.1f} | {x['ms_per_token'] / one['ms_per_token']:.2f}x |")
         out += ["", _calibration_note(rows)]
         out.append("")
+        if any("memory" in x for x in rows):
+            out += ["**Scaling: peak RSS per device** (after the 4-session run; bound 1.2 × (shards + KV for 4 "
+                    "sessions) + 150 MB):", "",
+                    "| devices | device | shard bytes held | KV bytes held | peak RSS | bound | within |",
+                    "|---|---|---|---|---|---|---|"]
+            out += [f"| {x['devices']} | {d['device']} | {_mb(d['shard_bytes'])} | {_memory_cells(d)} |"
+                    for x in rows for d in x.get("memory", [])]
+            out.append("")
     if "policies" in r:
         p = r["policies"]
         devs = ", ".join(f"{d['name']} {d['cpu_share']:g}x speed / {_mb(d['memory_budget'])} / "
@@ -125,10 +141,12 @@ def markdown(r):
             out += [f"| {x['from']} | {x['to']} | {x['bytes_per_token']:,.0f} |" for x in p["bytes_per_token_per_hop"]]
             out.append("")
         if "memory" in p:
-            out += ["**Peak RSS per device against its shard bytes** (GLPK plan):", "",
-                    "| device | budget | shard bytes held | peak RSS | RSS − shards |", "|---|---|---|---|---|"]
-            out += [f"| {x['device']} | {_mb(x['budget_bytes'])} | {_mb(x['shard_bytes'])} | {_mb(x['peak_rss_bytes'])} "
-                    f"| {_mb(x['peak_rss_bytes'] - x['shard_bytes'])} |" for x in p["memory"]]
+            out += ["**Peak RSS per device against what it holds** (GLPK plan, after the concurrency runs; bound "
+                    "1.2 × (shards + KV) + 150 MB):", "",
+                    "| device | budget | shard bytes held | KV bytes held | peak RSS | bound | within |",
+                    "|---|---|---|---|---|---|---|"]
+            out += [f"| {x['device']} | {_mb(x['budget_bytes'])} | {_mb(x['shard_bytes'])} | {_memory_cells(x)} |"
+                    for x in p["memory"]]
             out.append("")
     if "balance" in r:
         b = r["balance"]
@@ -227,10 +245,11 @@ unset logscale x""")
         if "memory" in r["policies"]:
             with open(f"{tmp}/mem.dat", "w") as f:
                 for x in r["policies"]["memory"]:
-                    f.write(f"{x['device']} {x['shard_bytes'] / 1e6} {x['peak_rss_bytes'] / 1e6} {x['budget_bytes'] / 1e6}\n")
+                    f.write(f"{x['device']} {x['shard_bytes'] / 1e6} {x['peak_rss_bytes'] / 1e6} {x['budget_bytes'] / 1e6} "
+                            f"{x.get('bound_bytes', 0) / 1e6}\n")
             panels.append(f"""set title 'Peak RSS per device vs its shards (GLPK plan)'; set xlabel ''; set ylabel 'MB'
 set style data histograms; set style histogram clustered gap 1; set style fill solid 0.7 border -1; set yrange [0:*]
-plot '{tmp}/mem.dat' u 2:xtic(1) t 'shard bytes', '' u 3 t 'peak RSS', '' u 4 t 'budget'
+plot '{tmp}/mem.dat' u 2:xtic(1) t 'shard bytes', '' u 3 t 'peak RSS', '' u 4 t 'budget', '' u 5 t 'bound'
 set style data lines""")
     if not panels:
         return None

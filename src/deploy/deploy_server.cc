@@ -11,7 +11,7 @@ constexpr Duration kIdleWait = std::chrono::milliseconds(50);
 
 bool is_deploy_request(const proto::DataMessage& m) {
   return std::holds_alternative<proto::PlanMsg>(m) || std::holds_alternative<proto::FetchMsg>(m) ||
-         std::holds_alternative<proto::LoadProgressMsg>(m);
+         std::holds_alternative<proto::LoadProgressMsg>(m) || std::holds_alternative<proto::StepStatsMsg>(m);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <set>
 
 #include "common/log.h"
+#include "common/resident_memory.h"
+#include "common/units.h"
 #include "deploy/shard_fetcher.h"
 #include "model/package.h"
 
@@ -26,6 +28,19 @@ std::set<std::string> files_named(const proto::PlanMsg& plan) {
     files.insert(manifest->tokenizer.sha256);
   }
   return files;
+}
+
+// Loading leaves freed file buffers in malloc and library code touched once (the zip reader, the interpreter's
+// set-up): released, so that what stays resident is the weights.
+void release_after_load(uint64_t plan_version) {
+  auto released = release_idle_memory();
+  auto now = read_process_memory();
+  if (!released.ok() || !now.ok()) {
+    LL_WARN("plan " << plan_version << ": memory release: " << (released.ok() ? now.error() : released.error()));
+    return;
+  }
+  LL_INFO("plan " << plan_version << ": loaded; rss " << format_bytes(now->rss_bytes) << " (peak "
+                  << format_bytes(now->peak_rss_bytes) << ")");
 }
 
 }  // namespace
@@ -258,6 +273,7 @@ void DeviceLoader::run_plan(const proto::PlanMsg& plan, const std::string& local
   for (const auto& s : plan.stages) config->stage_endpoints.push_back(s.data_endpoint);
   config->shards = std::shared_ptr<ShardRange>(std::move(range).value());
   loaded_range_ = config->shards;  // the next plan reuses what it can of it
+  release_after_load(plan.plan_version);
   config->manifest = std::make_shared<Manifest>(m);
   config->wire = plan.wire == "float16" ? proto::DType::kF16 : proto::DType::kF32;
   config->max_sessions = static_cast<int>(plan.max_sessions);

@@ -74,13 +74,23 @@ Result<nlohmann::json> ModelManager::replan(ClusterView cluster) {
 }
 
 bool ModelManager::adopt_deployed_model() { return planner_->adopt(loader_->plan()); }
-void ModelManager::set_leader(bool leader) { planner_->set_leader(leader); }
+void ModelManager::set_leader(bool leader) {
+  leader_.store(leader);
+  planner_->set_leader(leader);
+}
 void ModelManager::set_plan_error(std::string error) { planner_->set_plan_error(std::move(error)); }
 bool ModelManager::has_model() const { return planner_->has_model(); }
 std::vector<std::string> ModelManager::plan_devices() const { return planner_->plan_devices(); }
 
 void ModelManager::observe(uint64_t plan_version, uint64_t session, const std::vector<proto::StageStat>& stats) {
-  planner_->observe(plan_version, session, stats);
+  if (leader_.load()) {
+    planner_->observe(plan_version, session, stats);
+    return;
+  }
+  // The head is not the leader (the solver chose it): the leader's load balancing and calibration need the figures.
+  auto plan = loader_->plan();
+  if (!plan || plan->plan_version != plan_version || plan->leader_deploy_endpoint.empty()) return;
+  forwarder_.send(plan->leader_deploy_endpoint, proto::StepStatsMsg{plan_version, session, stats});
 }
 
 void ModelManager::set_term(uint64_t term, std::string leader, std::string leader_key) {
@@ -113,6 +123,10 @@ std::optional<proto::DataMessage> ModelManager::on_message(const net::Sender& se
   if (auto* fetch = std::get_if<proto::FetchMsg>(&message)) return files_->serve(*fetch);
   if (auto* progress = std::get_if<proto::LoadProgressMsg>(&message)) {
     planner_->report(*progress);
+    return std::nullopt;
+  }
+  if (auto* step = std::get_if<proto::StepStatsMsg>(&message)) {  // from the head (ignored unless this plan's leader)
+    planner_->observe(step->plan_version, step->session, step->stats);
     return std::nullopt;
   }
   return std::nullopt;

@@ -20,6 +20,7 @@
 #include "deploy/plan_fence.h"
 #include "deploy/planner.h"
 #include "deploy/rebalancer.h"
+#include "deploy/stats_forwarder.h"
 #include "deploy/status_signal.h"
 #include "lingualinked/result.h"
 #include "net/transport.h"
@@ -98,6 +99,8 @@ class ModelManager {
   std::unique_ptr<DeviceLoader> loader_;
   std::unique_ptr<FileServer> files_;
   std::unique_ptr<Planner> planner_;
+  std::atomic<bool> leader_{false};
+  StatsForwarder forwarder_;  // the head's step figures to the leader, when the head is not the leader
 };
 
 }  // namespace ll::deploy

@@ -7,8 +7,9 @@
 namespace ll::proto {
 namespace {
 
-constexpr const char* kNames[] = {"generate", "cancel", "activation", "token", "session_end", "started",      "tokens",
-                                  "done",     "error",  "plan",       "fetch", "chunk",       "load_progress"};
+constexpr const char* kNames[] = {"generate", "cancel", "activation",    "token",     "session_end",
+                                  "started",  "tokens", "done",          "error",     "plan",
+                                  "fetch",    "chunk",  "load_progress", "step_stats"};
 
 Json sampling_json(const SamplingWire& s) {
   return Json{{"temperature", s.temperature}, {"top_k", s.top_k}, {"top_p", s.top_p}, {"seed", s.seed}};
@@ -210,6 +211,10 @@ struct Encoder {
                  {"error", m.error}});
     return Status::Ok();
   }
+  Status operator()(const StepStatsMsg& m) {
+    head.update({{"plan_version", m.plan_version}, {"session", m.session}, {"stats", stats_json(m.stats)}});
+    return Status::Ok();
+  }
   Status operator()(const DataErrorMsg& m) {
     head.update({{"code", m.code}, {"message", m.message}});
     return Status::Ok();
@@ -403,6 +408,13 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     LL_ASSIGN_OR_RETURN(m.bytes_total, get_u64(j, "bytes_total"));
     LL_ASSIGN_OR_RETURN(m.bytes_from_cache, get_u64(j, "bytes_from_cache"));
     LL_ASSIGN_OR_RETURN(m.error, get_string(j, "error", kMaxErrorMessageBytes));
+    return DataMessage{std::move(m)};
+  }
+  if (type == "step_stats") {
+    StepStatsMsg m;
+    LL_ASSIGN_OR_RETURN(m.plan_version, get_u64(j, "plan_version"));
+    LL_ASSIGN_OR_RETURN(m.session, get_u64(j, "session"));
+    LL_ASSIGN_OR_RETURN(m.stats, stats_from(j));
     return DataMessage{std::move(m)};
   }
   if (type == "error") {

@@ -153,13 +153,21 @@ struct LoadProgressMsg {
   std::string error;
 };
 
+// head -> leader (deploy endpoint), when the head is not the leader: the figures of a step the head took a token
+// from, for the leader's load balancing and calibration (the leader observes its own head's steps directly).
+struct StepStatsMsg {
+  uint64_t plan_version = 0;
+  uint64_t session = 0;
+  std::vector<StageStat> stats;
+};
+
 struct DataErrorMsg {
   std::string code;  // bad_request | not_ready | busy | internal | malformed | unsupported_version | unavailable
   std::string message;
 };
 
 using DataMessage = std::variant<GenerateMsg, CancelMsg, ActivationMsg, TokenMsg, SessionEndMsg, StartedMsg, TokensMsg,
-                                 DoneMsg, DataErrorMsg, PlanMsg, FetchMsg, ChunkMsg, LoadProgressMsg>;
+                                 DoneMsg, DataErrorMsg, PlanMsg, FetchMsg, ChunkMsg, LoadProgressMsg, StepStatsMsg>;
 
 [[nodiscard]] Result<std::vector<std::string>> encode_data_message(const DataMessage& message);
 // The control frame alone, as encode_data_message makes it: a sender that encoded (and timed) the tensor frame itself

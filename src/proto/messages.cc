@@ -211,7 +211,9 @@ Json DeviceProfile::to_json() const {
           {"version", version},
           {"data_endpoint", data_endpoint},
           {"deploy_endpoint", deploy_endpoint},
-          {"quantized_engine", quantized_engine}};
+          {"quantized_engine", quantized_engine},
+          {"rss", rss},
+          {"peak_rss", peak_rss}};
 }
 
 Result<DeviceProfile> DeviceProfile::from_json(const Json& j) {
@@ -229,6 +231,12 @@ Result<DeviceProfile> DeviceProfile::from_json(const Json& j) {
   LL_ASSIGN_OR_RETURN(p.version, get_string(j, "version", kMaxVersionBytes));
   if (j.contains("quantized_engine")) {
     LL_ASSIGN_OR_RETURN(p.quantized_engine, get_string(j, "quantized_engine", kMaxEngineNameBytes));
+  }
+  if (j.contains("rss")) {  // optional: older versions do not send it
+    LL_ASSIGN_OR_RETURN(p.rss, get_u64(j, "rss"));
+  }
+  if (j.contains("peak_rss")) {
+    LL_ASSIGN_OR_RETURN(p.peak_rss, get_u64(j, "peak_rss"));
   }
   auto data = j.find("data_endpoint");
   if (data != j.end() && !(data->is_string() && data->get<std::string>().empty())) {

@@ -100,6 +100,8 @@ struct DeviceProfile {
   std::string data_endpoint;     // where the device's StageServer listens ("" before it started)
   std::string deploy_endpoint;   // where it takes plans and serves files (DeployServer; "" before it started)
   std::string quantized_engine;  // the engine its int8 shards run on ("" if it has none, or an older version)
+  uint64_t rss = 0;              // the daemon's resident memory (VmRSS) when it last posted its profile (0: unknown)
+  uint64_t peak_rss = 0;         // its peak resident memory so far (VmHWM), same moment
   Json to_json() const;
   [[nodiscard]] static Result<DeviceProfile> from_json(const Json& j);
 };

@@ -2,7 +2,8 @@
 # The head is a decision of the solver, not of the election: the leader is made the slowest device (it reports a
 # twentieth of its speed, --emulate-speed 0.05, and it wins the election because its election timeout is the
 # shortest), yet the plan puts the head — tokenizer, sampling, the first layers — on a fast device, says so in its
-# note, and the text streamed through it equals the local run. Pins: a slow phone elected leader had to hold stage 0.
+# note, and the text streamed through it equals the local run; the head sends its step figures to the leader, which
+# calibrates the plan from them. Pins: a slow phone elected leader had to hold stage 0.
 source "$(dirname "$0")/lib/cluster.bash"
 PKG="$LL_BUILD_DIR/models/stories260K"
 NAMES=(slow b c)
@@ -34,3 +35,10 @@ for via in slow c; do
   [[ $got == "$want" ]] || fail "via $via: the text differs from the local run"
 done
 echo "ok: head on $head, not on the slow leader; text equals the local run"
+
+# Load balancing and calibration live on the leader; the head sends it each step's figures (step_stats), so the
+# leader calibrates a plan whose head is elsewhere. Before the fix it never did: "start-up profile" for ever.
+source_now=$("$LLCTL" --endpoint "$LEP" plan --json | jq -r .prediction_source)
+[[ $source_now == "calibrated from "*" of this plan" ]] ||
+  fail "the leader did not calibrate from the head's steps: prediction from '$source_now'"
+echo "ok: the leader calibrated from the head's steps: $source_now"

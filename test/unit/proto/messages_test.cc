@@ -295,3 +295,40 @@ TEST_CASE("StageStatRowsTravelWithATokenSoPrefillStepsCanBeToldFromDecodeSteps",
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().find("rows") != std::string::npos);
 }
+
+TEST_CASE("ProfileCarriesTheDaemonsResidentMemoryAndAnOlderPeerWithoutItParses", "[messages]") {
+  Json hb = heartbeat().body;
+  hb["profile"]["rss"] = 70000000;
+  hb["profile"]["peak_rss"] = 170000000;
+  auto body = HeartbeatBody::from_json(hb);
+  REQUIRE(body.ok());
+  CHECK(body->profile.rss == 70000000u);
+  CHECK(body->profile.peak_rss == 170000000u);
+  CHECK(body->profile.to_json()["rss"] == 70000000u);
+  hb["profile"].erase("rss");
+  hb["profile"].erase("peak_rss");
+  auto older = HeartbeatBody::from_json(hb);
+  REQUIRE(older.ok());
+  CHECK(older->profile.rss == 0u);
+  hb["profile"]["rss"] = -1;
+  CHECK_FALSE(HeartbeatBody::from_json(hb).ok());
+}
+
+TEST_CASE("StepStatsFromAHeadThatIsNotTheLeaderRoundTripAndBadOnesAreRefused", "[messages][calibration]") {
+  ll::proto::StepStatsMsg step{42, 7, {{0, 1.5, 0.25, 1, 1, 0}, {1, 30.0, 0, 2, 1, 0.5}}};
+  auto frames = ll::proto::encode_data_message(step);
+  REQUIRE(frames.ok());
+  auto decoded = ll::proto::decode_data_message(*frames);
+  REQUIRE(decoded.ok());
+  const auto* back = std::get_if<ll::proto::StepStatsMsg>(&*decoded);
+  REQUIRE(back != nullptr);
+  CHECK(back->plan_version == 42);
+  CHECK(back->session == 7);
+  REQUIRE(back->stats.size() == 2);
+  CHECK(back->stats[1].compute_ms == 30.0);
+  CHECK(back->stats[1].batch == 2);
+  step.stats[0].rows = -3;
+  frames = ll::proto::encode_data_message(step);
+  REQUIRE(frames.ok());
+  CHECK_FALSE(ll::proto::decode_data_message(*frames).ok());
+}
