@@ -9,7 +9,7 @@ PKG="$LL_BUILD_DIR/models/random512"
 [[ -f $PKG/manifest.json ]] || fail "$PKG missing (scripts/make-test-models)"
 CHUNK=32
 SHORT="The brave little robot"
-LONG=$(for _ in $(seq 1 14); do printf 'Once upon a time there was a little girl named Lily who liked to play. '; done)
+LONG=$(for _ in $(seq 1 4); do printf 'Once upon a time there was a little girl named Lily who liked to play. '; done)
 
 NAMES=(a b c)
 assign_ports "${NAMES[@]}"
