@@ -229,3 +229,32 @@ TEST_CASE("ShortSessionKeepsDecodingWhileALongPromptsChunksPass", "[prefill][sta
     decodes_between += contains(middle->passes[i].sessions, short_session);
   CHECK(decodes_between >= 2);
 }
+
+TEST_CASE("ReplayOfALongPromptSendsItInTheChunksOfItsFirstRun", "[prefill][stage_loop][replan]") {
+  const auto& m = stories260k();
+  const int prompt_tokens = static_cast<int>(m.tokenizer->encode(long_prompt(), true).size());
+  SimRing one(1);
+  one.plan(1, {0}, {{0, 6}});
+  one.generate(long_prompt(), 40);
+  one.settle();
+  REQUIRE(one.seen().tokens.size() == 40);
+
+  SimRing ring(3);
+  ring.plan(1, {0, 1, 2}, {{0, 2}, {3, 4}, {5, 6}});
+  ring.generate(long_prompt(), 40);
+  ring.settle([&] { return ring.seen().tokens.size() >= 10; });
+  auto middle = recording(2, 4);
+  ring.plan(2, {0, 1, 2}, {{0, 1}, {2, 4}, {5, 6}}, {nullptr, middle});
+  ring.settle();
+  REQUIRE(ring.seen().done);
+  CHECK(ring.seen().tokens == one.seen().tokens);
+  // The new middle stage rebuilt the session from the prompt's chunks; the last one carried the generated rows.
+  const auto chunks = prefill_chunks(prompt_tokens, kDefaultPrefillChunk);
+  REQUIRE(middle->passes.size() > chunks.size());
+  for (size_t i = 0; i + 1 < chunks.size(); ++i) {
+    CHECK(middle->passes[i].start_pos == chunks[i].begin);
+    CHECK(middle->passes[i].rows == chunks[i].end - chunks[i].begin);
+  }
+  CHECK(middle->passes[chunks.size() - 1].start_pos == chunks.back().begin);
+  CHECK(middle->passes[chunks.size() - 1].rows > chunks.back().end - chunks.back().begin);
+}
