@@ -29,7 +29,7 @@ def _local_prompt_tokens(package, text):
 
 
 def prompt_of(package, tokens):
-    """A text that the package's tokenizer makes into exactly `tokens` tokens (BOS included), or one fewer."""
+    """A text that the package's tokenizer makes into at most `tokens` tokens (BOS included), a few fewer at worst."""
     per = _local_prompt_tokens(package, SENTENCE * 10) / 10.0
     text = SENTENCE * int(tokens / per + 2)
     n = _local_prompt_tokens(package, text)
@@ -71,7 +71,7 @@ def decode_ms(endpoint, tokens, long_prompt=None):
     return statistics.median(per_token), len(prefills)
 
 
-def measure(root, cache, chunks=(0, 64), repeats=3, decode_tokens=60, prompt_tokens=512, log=print):
+def measure(root, cache, chunks=(0, 32), repeats=3, decode_tokens=60, prompt_tokens=512, log=print):
     package = m.export_synthetic(root, SPEC, cache)
     prompt, n = prompt_of(package, prompt_tokens)
     need = model_need(package, sessions=3)
@@ -102,7 +102,7 @@ def measure(root, cache, chunks=(0, 64), repeats=3, decode_tokens=60, prompt_tok
 
 def main():
     p = argparse.ArgumentParser(description="time to first token and decode under prefill, chunked and not")
-    p.add_argument("--chunks", default="0,64", help="chunk sizes to compare, comma-separated (0 = one step)")
+    p.add_argument("--chunks", default="0,32", help="chunk sizes to compare, comma-separated (0 = one step)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--decode-tokens", type=int, default=60)
     p.add_argument("--models", default=os.path.join(m_root(), "build", "models"), help="where packages are cached")

@@ -13,7 +13,7 @@ namespace ll {
 
 // Tokens per prefill step; 0 sends a prompt as one step. Chosen by measurement (docs/performance.md, "Chunked
 // prefill").
-inline constexpr int kDefaultPrefillChunk = 64;
+inline constexpr int kDefaultPrefillChunk = 32;
 // The smallest chunk accepted: stages bound the steps a session may have waiting by context / this (pipeline).
 inline constexpr int kMinPrefillChunk = 32;
 inline constexpr int kMaxPrefillChunk = 4096;
