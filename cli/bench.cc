@@ -20,6 +20,7 @@ struct BenchFlags {
   int prompt_tokens = 32;
   int tokens = 64;
   int threads = 0;
+  int prefill_chunk = kDefaultPrefillChunk;
   bool json = false;
   int replay = 0;  // > 0: also time rebuilding a session of this many generated tokens
 };
@@ -80,6 +81,7 @@ int run_bench(const BenchFlags& flags) {
   Generator generator(model->manifest, model->tokenizer, *model->shards);
   GenerateOptions options;
   options.ignore_eos = true;
+  options.prefill_chunk = flags.prefill_chunk;
   options.max_tokens = 4;
   auto warmup = generator.generate_tokens(prompt, options, nullptr);
   if (!warmup) {
@@ -159,6 +161,8 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("--prompt-tokens", flags->prompt_tokens, "prefill length")->check(CLI::Range(1, 1 << 20));
   sub->add_option("--tokens", flags->tokens, "decode steps")->check(CLI::Range(2, 1 << 20));
   sub->add_option("--threads", flags->threads, "compute threads (0 = libtorch default)")->check(CLI::Range(0, 256));
+  sub->add_option("--prefill-chunk", flags->prefill_chunk,
+                  "tokens per prefill step (0 = one step; default " + std::to_string(kDefaultPrefillChunk) + ")");
   sub->add_flag("--json", flags->json, "print JSON");
   sub->add_option("--replay", flags->replay, "also time rebuilding a session of this many generated tokens")
       ->check(CLI::Range(0, 1 << 20));

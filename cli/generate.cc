@@ -28,6 +28,7 @@ struct GenerateFlags {
   float top_p = 1.0f;
   uint64_t seed = 0;
   int threads = 0;
+  int prefill_chunk = kDefaultPrefillChunk;
   bool json = false;
   bool ignore_eos = false;
   double stall_timeout_s = 10;   // no message from the head for this long: it is lost
@@ -225,6 +226,7 @@ int run_local(const GenerateFlags& flags) {
   options.max_tokens = flags.max_tokens;
   options.sampling = SamplingParams{flags.temperature, flags.top_k, flags.top_p, flags.seed};
   options.ignore_eos = flags.ignore_eos;
+  options.prefill_chunk = flags.prefill_chunk;
   Generator generator(model->manifest, model->tokenizer, *model->shards);
   auto stream = [&flags](int32_t, const std::string& text) {
     if (!flags.json) {
@@ -271,6 +273,10 @@ void add_generate_command(CLI::App& app, GlobalOptions& global) {
   sub->add_option("--top-p", flags->top_p, "nucleus sampling threshold in (0, 1]")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--seed", flags->seed, "random seed; the same seed gives the same text");
   sub->add_option("--threads", flags->threads, "compute threads (0 = libtorch default)")->check(CLI::Range(0, 256));
+  sub->add_option("--prefill-chunk", flags->prefill_chunk,
+                  "with --local: tokens per prefill step, as the head daemon's --prefill-chunk (0 = one step; "
+                  "default " +
+                      std::to_string(kDefaultPrefillChunk) + ")");
   sub->add_flag("--json", flags->json, "print one JSON object with tokens, text and timings");
   sub->add_flag("--ignore-eos", flags->ignore_eos, "benchmarks: always generate --max-tokens tokens");
   sub->add_option("--stall-timeout", flags->stall_timeout_s,

@@ -43,6 +43,7 @@ struct DaemonConfig {
   int max_sessions = 0;             // generations in flight at once in a plan this leader makes (KV reserved)
   bool choose_head = true;          // plans put the head where the solver finds it best (false: on the leader)
   double emulate_speed = 0;         // test knob: behave as a device this many times as fast
+  int prefill_chunk = 0;            // head: tokens per prefill step (engine/prefill_chunks.h), 0 = one step
   std::string emulate_egress;       // benchmark knob: "20Mbit,5ms" uplink of the data plane (link_emulator.h)
   bool rebalance = false;           // runtime load balancing on the leader
   double rebalance_cooldown_s = 0;  // no re-plan sooner than this after the last one

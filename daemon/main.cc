@@ -199,6 +199,7 @@ int run(const ll::daemon::DaemonConfig& config, bool default_data_dir) {
   so.data_dir = config.data_dir;
   so.threads = config.threads;
   so.emulate_speed = config.emulate_speed;
+  so.prefill_chunk = config.prefill_chunk;
   so.emulate_egress = *ll::pipeline::parse_link_shape(config.emulate_egress);  // validated
   so.rebalance = config.rebalance;
   so.rebalance_cooldown_s = config.rebalance_cooldown_s;

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/units.h"
+#include "engine/prefill_chunks.h"
 #include "http/edge.h"
 #include "http/server.h"
 #include "pipeline/link_emulator.h"
@@ -306,6 +307,15 @@ std::vector<Option> build_table() {
                       "the plans this device makes as leader put the head (tokenizer, sampling, the first layers) on "
                       "the device the solver finds best, like every other stage; --head-on-leader keeps it on the "
                       "leader"));
+  {
+    Option chunk =
+        integer("--prefill-chunk", "prefill_chunk", &C::prefill_chunk, kDefaultPrefillChunk, 0, kMaxPrefillChunk,
+                "tokens per prefill step when this device is the head: stages work on a long prompt's "
+                "chunks at once, between other sessions' decode steps; 0 = the prompt in one step. "
+                "llctl generate --local must use the same value to give the same tokens");
+    chunk.check = [](const DaemonConfig& c) { return validate_prefill_chunk(c.prefill_chunk); };
+    t.push_back(std::move(chunk));
+  }
   t.push_back(number("--emulate-speed", "emulate_speed", &C::emulate_speed, 1, 0, 1, true,
                      "test knob: behave as a device this many times as fast, in (0, 1]"));
   t.push_back(with_default_text(

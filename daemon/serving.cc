@@ -23,6 +23,7 @@ Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
   so.bind = options.data_listen;
   so.name = options.name;
   so.emulated_speed = options.emulate_speed;
+  so.prefill_chunk = options.prefill_chunk;
   so.emulated_egress = options.emulate_egress;
   Serving* self = s.get();
   so.on_stage_stats = [self](uint64_t version, uint64_t session, const std::vector<proto::StageStat>& stats) {

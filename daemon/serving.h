@@ -22,6 +22,7 @@ struct ServingOptions {
   std::string data_dir;
   int threads = 0;
   double emulate_speed = 1.0;
+  int prefill_chunk = 0;
   pipeline::LinkShape emulate_egress;
   bool rebalance = true;
   double rebalance_cooldown_s = 5;

@@ -43,6 +43,7 @@ Result<GenerationResult> Generator::generate_tokens(std::vector<int32_t> prompt,
                                                     const TokenCallback& on_token) {
   const int context = manifest_.hparams.context_length;
   LL_TRY_STATUS(validate_sampling(options.sampling));
+  LL_TRY_STATUS(validate_prefill_chunk(options.prefill_chunk));
   if (options.max_tokens < 0) return make_error("max-tokens must be >= 0");
   if (prompt.empty()) return make_error("empty prompt token list");
   if (static_cast<int>(prompt.size()) >= context) {
@@ -57,10 +58,18 @@ Result<GenerationResult> Generator::generate_tokens(std::vector<int32_t> prompt,
   Sampler sampler(options.sampling);
   TextStreamer streamer;
 
-  StepInput step;
-  step.start_pos = 0;
-  step.tokens = prompt;
+  // Every chunk but the last only fills the caches; the last one's logits give the first token.
+  const std::vector<PrefillChunk> chunks = prefill_chunks(static_cast<int>(prompt.size()), options.prefill_chunk);
   auto start = std::chrono::steady_clock::now();
+  StepInput step;
+  for (size_t i = 0; i + 1 < chunks.size() && options.max_tokens > 0; ++i) {
+    step.start_pos = chunks[i].begin;
+    step.tokens.assign(prompt.begin() + chunks[i].begin, prompt.begin() + chunks[i].end);
+    LL_ASSIGN_OR_RETURN(Tensor32 ignored, model_.forward(session, step));
+    (void)ignored;
+  }
+  step.start_pos = chunks.back().begin;
+  step.tokens.assign(prompt.begin() + chunks.back().begin, prompt.end());
   auto decode_start = start;
   int32_t previous = prompt.back();
   result.stop_reason = "max_tokens";

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/prefill_chunks.h"
 #include "engine/sampler.h"
 #include "engine/shard_range.h"
 #include "model/manifest.h"
@@ -19,7 +20,8 @@ namespace ll {
 struct GenerateOptions {
   int max_tokens = 256;  // tokens generated, the prompt not counted
   SamplingParams sampling;
-  bool ignore_eos = false;  // benchmarks: always generate max_tokens
+  bool ignore_eos = false;                   // benchmarks: always generate max_tokens
+  int prefill_chunk = kDefaultPrefillChunk;  // the prompt's steps, as a ring's head cuts them (prefill_chunks.h)
 };
 
 struct GenerationResult {

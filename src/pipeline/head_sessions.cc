@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/prefill_chunks.h"
 #include "engine/sampler.h"
 
 namespace ll::pipeline {
@@ -139,29 +140,34 @@ std::optional<Ending> HeadSessions::end(uint64_t id, const std::string& reason, 
   return ending;
 }
 
-// The prompt goes as the one prefill it was, then every token generated so far as the one-token decode row it was —
+// The prompt goes in the chunks it had, then every token generated so far as the one-token decode row it was —
 // the same shapes, so bit for bit the same caches and the same next token as the undisturbed run (StepInput). Only
-// the last step is sampled. The first step carries the prompt and the first rows together, so that no step but the
-// last of a replay is a single token (single tokens may be batched, and run after longer steps of the same drain).
+// the last step is sampled. The last chunk carries the first rows, so that no step but the last of a replay is a
+// single token unless a chunk was one (a one-token step is a decode row either way).
 std::vector<WorkItem> HeadSessions::rebuild_steps(uint64_t id) const {
   const HeadSession& session = sessions_.at(id);
   std::vector<int32_t> all = session.prompt;
   all.insert(all.end(), session.generated.begin(), session.generated.end());
   const int total = static_cast<int>(all.size());
   std::vector<WorkItem> steps;
-  int begin = 0;
-  int rows_begin = static_cast<int>(session.prompt.size());
-  while (begin < total || steps.empty()) {
-    const int end = std::min(total, rows_begin + kReplayStepRows);
+  auto add_step = [&](int begin, int end, int decode_rows) {
     WorkItem item;
     item.session = id;
     item.input.start_pos = begin;
     item.input.tokens.assign(all.begin() + begin, all.begin() + end);
-    item.input.decode_rows = end - rows_begin;
+    item.input.decode_rows = decode_rows;
     item.sampling = session.request.sampling;
     item.enqueued = clock_.now();
     item.sample = end == total;
     steps.push_back(std::move(item));
+  };
+  const std::vector<PrefillChunk> chunks = prefill_chunks(static_cast<int>(session.prompt.size()), prefill_chunk_);
+  for (size_t i = 0; i + 1 < chunks.size(); ++i) add_step(chunks[i].begin, chunks[i].end, 0);
+  int begin = chunks.empty() ? 0 : chunks.back().begin;
+  int rows_begin = static_cast<int>(session.prompt.size());
+  while (begin < total) {
+    const int end = std::min(total, rows_begin + kReplayStepRows);
+    add_step(begin, end, end - rows_begin);
     begin = rows_begin = end;
   }
   return steps;

@@ -54,7 +54,8 @@ struct Ending {
 
 class HeadSessions {
  public:
-  explicit HeadSessions(const Clock& clock) : clock_(clock) {}
+  // `prefill_chunk`: tokens per prefill step (engine/prefill_chunks.h), as the local engine cuts a prompt.
+  HeadSessions(const Clock& clock, int prefill_chunk) : clock_(clock), prefill_chunk_(prefill_chunk) {}
 
   // Checks a request against the model and the session limit: the prompt's tokens, or the refusal to send.
   [[nodiscard]] std::variant<std::vector<int32_t>, proto::DataErrorMsg> check(const proto::GenerateMsg& request,
@@ -76,7 +77,8 @@ class HeadSessions {
   // unless the reason is client_gone.
   [[nodiscard]] std::optional<Ending> end(uint64_t id, const std::string& reason, int stage_count);
 
-  // The steps that rebuild a session's caches from scratch (docs/pipeline.md, "Exact replay").
+  // The steps that compute a session from scratch — its first prefill, or a replay (docs/pipeline.md, "Exact
+  // replay"): the prompt in chunks, then the generated tokens as decode rows.
   [[nodiscard]] std::vector<WorkItem> rebuild_steps(uint64_t id) const;
 
   // Sessions whose client has heard nothing for `silence`: each gets an (empty) keep-alive now.
@@ -88,6 +90,7 @@ class HeadSessions {
 
  private:
   const Clock& clock_;
+  const int prefill_chunk_;
   std::unordered_map<uint64_t, HeadSession> sessions_;
 };
 

@@ -37,10 +37,10 @@ bool is_answer(const DataMessage& m) {
          std::holds_alternative<proto::TokensMsg>(m) || std::holds_alternative<proto::ChunkMsg>(m);
 }
 
-// Steps of one session that can be waiting at a stage at once: a replay's steps (HeadSessions::kReplayStepRows rows
-// each) plus one.
+// Steps of one session that can be waiting at a stage at once: its prompt's chunks or a replay's steps (at least
+// kMinPrefillChunk rows each but the last) plus one.
 size_t steps_per_session(const StageConfig& c) {
-  return static_cast<size_t>(c.manifest->hparams.context_length) / HeadSessions::kReplayStepRows + 2;
+  return static_cast<size_t>(c.manifest->hparams.context_length) / kMinPrefillChunk + 2;
 }
 
 }  // namespace
@@ -50,7 +50,7 @@ StageLoop::StageLoop(StageServerOptions options, std::unique_ptr<net::Transport>
       clock_(clock),
       transport_(std::move(transport)),
       scheduler_(clock, options_.max_batch, options_.emulated_speed),
-      heads_(clock) {
+      heads_(clock, options_.prefill_chunk) {
   last_sweep_ = clock_.now();
 }
 
@@ -137,6 +137,7 @@ void StageLoop::apply_pending_config() {
     for (const auto& [id, _] : last_seen_) config_->shards->close_session(id);
   }
   last_seen_.clear();
+  order_.clear();
   deferred_.clear();
   scheduler_.clear();
   const bool model_kept = same_model(config_.get(), *next);
@@ -350,6 +351,13 @@ void StageLoop::on_activation(proto::ActivationMsg m) {
     send(config_->stage_endpoints[0], proto::SessionEndMsg{m.session});
     return;
   }
+  if (Status in_order = order_.admit(m.session, m.start_pos, hidden->shape[0]); !in_order.ok()) {
+    LL_WARN(options_.name << ": refused an out-of-order step, dropped the session: " << in_order.error());
+    close_session(m.session);
+    scheduler_.drop_session(m.session);
+    send(config_->stage_endpoints[0], proto::SessionEndMsg{m.session});
+    return;
+  }
   last_seen_[m.session] = clock_.now();
   WorkItem item;
   item.session = m.session;
@@ -390,6 +398,9 @@ void StageLoop::on_step_done(StepOutcome& outcome) {
   const TimePoint computed = clock_.now();
   for (size_t i = 0; i < outcome.items.size(); ++i) {
     WorkItem& item = outcome.items[i];
+    LL_DEBUG(options_.name << ": computed session " << item.session << " positions " << item.input.start_pos << ".."
+                           << item.input.start_pos + item.input.step_tokens() - 1 << " (batch of "
+                           << outcome.items.size() << ")");
     item.stats.push_back(proto::StageStat{config_->stage_index, outcome.compute_ms,
                                           to_ms(outcome.began - item.enqueued),
                                           static_cast<int64_t>(outcome.items.size()), item.input.step_tokens()});
@@ -458,6 +469,7 @@ bool StageLoop::traced(uint64_t id) {
 // --- sessions ------------------------------------------------------------------------------------------------
 void StageLoop::close_session(uint64_t id) {
   step_times_.forget(id);
+  order_.forget(id);
   if (last_seen_.erase(id) && config_ && config_->shards) config_->shards->close_session(id);
 }
 

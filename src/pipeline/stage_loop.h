@@ -22,10 +22,12 @@
 #include <unordered_map>
 
 #include "common/clock.h"
+#include "engine/prefill_chunks.h"
 #include "net/transport.h"
 #include "pipeline/head_sessions.h"
 #include "pipeline/link_emulator.h"
 #include "pipeline/stage_config.h"
+#include "pipeline/step_order.h"
 #include "pipeline/step_scheduler.h"
 #include "pipeline/step_trace.h"
 #include "proto/data_messages.h"
@@ -38,7 +40,8 @@ struct StageServerOptions {
   int max_batch = 16;
   double session_idle_timeout_s = 120;
   double emulated_speed = 1.0;
-  LinkShape emulated_egress;  // benchmark knob: send through an emulated uplink (link_emulator.h)
+  int prefill_chunk = kDefaultPrefillChunk;  // head: tokens per prefill step (engine/prefill_chunks.h)
+  LinkShape emulated_egress;                 // benchmark knob: send through an emulated uplink (link_emulator.h)
   // Head only: every token's per-stage step times of the current plan, for load balancing (loop's thread).
   std::function<void(uint64_t plan_version, uint64_t session, const std::vector<proto::StageStat>& stats)>
       on_stage_stats;
@@ -120,6 +123,7 @@ class StageLoop {
   StepScheduler scheduler_;
   HeadSessions heads_;
   HeadStepTimes step_times_;                           // head: when each traced session's activation left
+  StepOrder order_;                                    // non-head stages: where each session's next step must start
   std::unordered_map<uint64_t, TimePoint> last_seen_;  // sessions open on this stage
   std::unordered_map<uint64_t, TimePoint> ended_;      // sessions their head ended (kept 10 min)
   std::deque<proto::ActivationMsg> deferred_;          // prefills (and steps behind them) waiting for a cache

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <thread>
+#include <unordered_set>
 
 namespace ll::pipeline {
 
@@ -23,29 +25,47 @@ double StepScheduler::current_step_ms() const {
   return (clock_.now().time_since_epoch().count() - started) / 1e6;
 }
 
+// One turn: the decode rows waiting (one batch), then at most one longer step (a prefill chunk, a replay step). A
+// long prompt's chunks thus alternate with the decode steps of running sessions, which arrive between turns. A step
+// runs only after every earlier step of its session (each stage applies a session's steps in order).
 void StepScheduler::run(ShardRange& shards, const std::function<bool(uint64_t)>& still_open,
                         const std::function<void(StepOutcome&)>& done) {
   std::deque<WorkItem> items;
   items.swap(waiting_);
   counters_.queue_depth = items.size();
   std::vector<WorkItem> batch;
+  std::optional<WorkItem> long_step;
+  std::deque<WorkItem> later;
+  std::unordered_set<uint64_t> taken;  // sessions with a step in this turn or an earlier one still waiting
   for (auto& item : items) {
     if (!still_open(item.session)) continue;  // ended while waiting
-    if (item.input.step_tokens() == 1 && batch.size() < static_cast<size_t>(max_batch_)) {
+    const bool behind = !taken.insert(item.session).second;
+    if (!behind && item.input.step_tokens() == 1 && batch.size() < static_cast<size_t>(max_batch_)) {
       batch.push_back(std::move(item));
-      continue;
+    } else if (!behind && item.input.step_tokens() != 1 && !long_step) {
+      long_step = std::move(item);
+    } else {
+      later.push_back(std::move(item));
     }
-    std::vector<WorkItem> one;
-    one.push_back(std::move(item));
-    StepOutcome outcome = compute(shards, std::move(one));
-    done(outcome);
   }
-  // A longer step's outcome may have ended sessions of the batch (a failure finishes them).
-  batch.erase(std::remove_if(batch.begin(), batch.end(), [&](const WorkItem& w) { return !still_open(w.session); }),
-              batch.end());
-  if (batch.empty()) return;
-  StepOutcome outcome = compute(shards, std::move(batch));
-  done(outcome);
+  auto run_items = [&](std::vector<WorkItem> run) {
+    run.erase(std::remove_if(run.begin(), run.end(), [&](const WorkItem& w) { return !still_open(w.session); }),
+              run.end());
+    if (run.empty()) return;
+    StepOutcome outcome = compute(shards, std::move(run));
+    done(outcome);
+  };
+  if (!batch.empty()) run_items(std::move(batch));
+  if (long_step) {
+    std::vector<WorkItem> one;
+    one.push_back(std::move(*long_step));
+    run_items(std::move(one));
+  }
+  std::deque<WorkItem> pushed;
+  pushed.swap(waiting_);
+  waiting_ = std::move(later);
+  // Steps pushed while this turn computed (by `done`) queue behind the ones left for later.
+  for (auto& item : pushed) waiting_.push_back(std::move(item));
 }
 
 StepOutcome StepScheduler::compute(ShardRange& shards, std::vector<WorkItem> items) {

@@ -1,6 +1,8 @@
 // StepScheduler: the steps waiting for this stage's shards and the way they run. Decode steps of one token from
-// different sessions run together in one forward pass (the weights are read once for all of them); any longer step
-// (a prefill, a replay) runs alone, in arrival order. It also emulates a slower device for tests and benchmarks.
+// different sessions run together in one forward pass (the weights are read once for all of them); a longer step (a
+// prefill chunk, a replay step) runs alone, at most one per turn between decode batches, so that a long prompt does
+// not stall running sessions. A session's steps run in the order they arrived. It also emulates a slower device for
+// tests and benchmarks.
 // Thread-safety: one owner thread (the stage loop's); speed(), set_speed() and current_step_ms() may be called from
 // any thread (the daemon's watchdog and operator calls).
 #pragma once
@@ -54,9 +56,10 @@ class StepScheduler {
   [[nodiscard]] bool empty() const { return waiting_.empty(); }
   [[nodiscard]] size_t size() const { return waiting_.size(); }
 
-  // Runs every waiting step whose session `still_open` holds, handing each pass's outcome to `done` as soon as it is
-  // computed (so the next stage starts on it while this one computes the next pass). Steps pushed meanwhile (by
-  // `done`) wait for the next call.
+  // One turn: runs the waiting decode steps (one batch) and then at most one longer step, skipping sessions
+  // `still_open` no longer holds, and hands each pass's outcome to `done` as soon as it is computed (so the next
+  // stage starts on it while this one computes the next pass). A step never runs before an earlier step of its
+  // session. What is left, and steps pushed meanwhile (by `done`), wait for the next call.
   void run(ShardRange& shards, const std::function<bool(uint64_t)>& still_open,
            const std::function<void(StepOutcome&)>& done);
 

@@ -93,4 +93,7 @@ for n in a b c; do [[ -n ${PIDS[$n]:-} ]] && stop_daemon "$n" KILL; done
 # Losses one after another on five devices, each on the plan the previous loss made: temperature 1.0, then 0.8.
 start_cluster p q r s t
 generate_and_kill "$LEP" 1.0 5 120 "first-loss-t1.0-seed5"
-generate_and_kill "$LEP" 0.8 23 60 "second-loss-t0.8-seed23"
+# The second loss with a prompt of several prefill chunks (docs/pipeline.md, "Chunked prefill"): the replay sends the
+# prompt in the chunks of its first run, which the local run uses too.
+PROMPT=$(printf 'The brave little robot walked into the old library and found a map. %.0s' 1 2)
+generate_and_kill "$LEP" 0.8 23 60 "second-loss-chunked-prompt-t0.8-seed23"

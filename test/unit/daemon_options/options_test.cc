@@ -46,6 +46,7 @@ const std::map<std::string, Json> kSamples = {
     {"max_sessions", 6},
     {"choose_head", false},
     {"emulate_speed", 0.25},
+    {"prefill_chunk", 96},
     {"emulate_egress", "20Mbit,5ms"},
     {"rebalance", false},
     {"rebalance_cooldown_s", 7.5},
@@ -203,6 +204,7 @@ TEST_CASE("OutOfRangeValueIsRefusedNamingTheFlagAndTheKey", "[options]") {
   const std::vector<Case> cases = {
       {{{"threads", 2000}}, "--threads (config key threads): must be in 0..1024, got 2000"},
       {{{"emulate_speed", 0}}, "--emulate-speed (config key emulate_speed): must be in (0, 1], got 0"},
+      {{{"prefill_chunk", 8}}, "--prefill-chunk (config key prefill_chunk): prefill chunk must be 0 (off) or 32..4096"},
       {{{"heartbeat_interval_ms", 5}}, "--heartbeat-interval-ms (config key heartbeat_interval_ms)"},
       {{{"probe_bytes", 1 << 21}}, "config key probe_bytes: must be in 1..1048576"},
       {{{"beacon_interval_ms", 10}}, "config key beacon_interval_ms: must be in 50..3600000"},

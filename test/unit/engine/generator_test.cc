@@ -54,6 +54,7 @@ class ScriptedRange : public ShardRange {
   size_t open_sessions() const override { return open_.size(); }
   Result<Tensor32> forward(uint64_t, const StepInput& input) override {
     steps.push_back(input.step_tokens());
+    starts.push_back(input.start_pos);
     if (fail_at >= 0 && static_cast<int>(steps.size()) > fail_at) return make_error("injected failure");
     const size_t next = static_cast<size_t>(input.start_pos + input.step_tokens());
     Tensor32 logits;
@@ -63,6 +64,7 @@ class ScriptedRange : public ShardRange {
     return logits;
   }
   std::vector<int> steps;
+  std::vector<int> starts;
   int fail_at = -1;
 
  private:
@@ -85,6 +87,39 @@ TEST_CASE("PrefillIsOnePassThenOneTokenPerStep", "[engine]") {
   CHECK(r->tokens.size() == 5);
   CHECK(r->stop_reason == "max_tokens");
   CHECK(r->text == "aaaaa");
+}
+
+TEST_CASE("LongPromptIsComputedInChunksAndOnlyTheLastChunkGivesTheFirstToken", "[engine][prefill]") {
+  Tokenizer tok = small_tokenizer();
+  Manifest m = small_manifest(128);
+  std::vector<int32_t> script(128, 260);  // "b" after the prompt...
+  script[70] = 259;                       // ...but "a" is the token at position 70, the one the last chunk predicts
+  ScriptedRange range(script);
+  Generator gen(m, tok, range);
+  GenerateOptions options;
+  options.max_tokens = 2;
+  options.prefill_chunk = 32;
+  std::vector<int32_t> prompt(70, 261);
+  prompt[0] = 1;
+  auto r = gen.generate_tokens(prompt, options, nullptr);
+  REQUIRE(r.ok());
+  CHECK(range.steps == std::vector<int>{32, 32, 6, 1});
+  CHECK(range.starts == std::vector<int>{0, 32, 64, 70});
+  CHECK(r->text == "ab");
+}
+
+TEST_CASE("PrefillChunkOutsideItsRangeFailsTheGeneration", "[engine][prefill]") {
+  Tokenizer tok = small_tokenizer();
+  Manifest m = small_manifest(64);
+  ScriptedRange range(std::vector<int32_t>(64, 259));
+  Generator gen(m, tok, range);
+  GenerateOptions options;
+  options.prefill_chunk = 5;
+  auto r = gen.generate_tokens({1, 260, 261}, options, nullptr);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().find("prefill chunk") != std::string::npos);
+  CHECK(range.steps.empty());
+  CHECK(range.open_sessions() == 0);
 }
 
 TEST_CASE("GenerationStopsAtEos", "[engine]") {
