@@ -125,7 +125,10 @@ Result<Plan> evaluate_plan(const PlacementProblem& p, const std::vector<StageSpa
   const int n = p.num_shards();
   const int k = static_cast<int>(spans.size());
   if (k == 0) return make_error("plan has no stages");
-  if (spans[0].device != p.head) return make_error("plan: the first stage is not on the head device");
+  // The plan's first device is its head: a plan in force is priced as it is, whichever device the problem names as
+  // head (the incumbent of a re-plan, or the leader; the solver chooses the head, docs/placement.md).
+  const int head = spans[0].device;
+  if (head < 0 || head >= p.num_devices()) return make_error("plan: device index out of range");
   std::vector<bool> used(p.num_devices(), false);
   int next_shard = 0;
   for (const auto& s : spans) {
@@ -159,7 +162,7 @@ Result<Plan> evaluate_plan(const PlacementProblem& p, const std::vector<StageSpa
                         format_bytes(dev.memory_bytes));
     }
     if (k > 1) {
-      st.next_device = si + 1 < k ? spans[si + 1].device : p.head;
+      st.next_device = si + 1 < k ? spans[si + 1].device : head;
       if (!p.link(st.device, st.next_device).present) {
         return make_error("plan: no link " + dev.name + " -> " + p.devices[st.next_device].name);
       }
