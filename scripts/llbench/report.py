@@ -86,6 +86,20 @@ def markdown(r):
             out.append(f"| {a['stages']} | {a['ms_per_token']:.1f} | {vs} | {cells[0]} | {cells[1]} | "
                        f"{b['ms_per_token']:.1f} | {link_cells} |")
         out.append("")
+    if "prefill" in r:
+        pf = r["prefill"]
+        out += [f"**Chunked prefill** ({pf['model']}, 3 full-speed stages, 1 compute thread each; a "
+                f"{pf['prompt_tokens']}-token prompt; median of {pf['repeats']}; goals of issue 18 beside each figure):",
+                "", "| prefill | time to first token | vs one step (goal ≤ 0.60) | decode ms/token, 2 sessions alone | "
+                "while long prompts prefill | slowdown (goal ≤ 1.20) |", "|---|---|---|---|---|---|"]
+        for key, x in pf["by_chunk"].items():
+            name = "one step" if key == "0" else f"chunks of {key}"
+            vs = x.get("ttft_vs_one_step")
+            vs_cell = f"{vs:.2f}x ({'met' if vs <= 0.6 else '**missed**'})" if vs else "1.00x"
+            slow = x["decode_slowdown"]
+            out.append(f"| {name} | {x['ttft_s']:.2f} s | {vs_cell} | {x['decode_ms_alone']:.0f} | "
+                       f"{x['decode_ms_during_prefill']:.0f} | {slow:.2f}x ({'met' if slow <= 1.2 else '**missed**'}) |")
+        out.append("")
     if "scaling" in r:
         rows = r["scaling"]["rows"]
         one = rows[0]

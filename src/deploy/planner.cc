@@ -154,6 +154,13 @@ Result<nlohmann::json> Planner::run_job(Job& job) {
     problem = calibrator_.apply(manifest.name, profiled);
     source = calibrator_.source(manifest.name);
     if (calibrator_.calibrated(manifest.name)) calibration = calibrator_.to_json();
+    // The incumbent head is the plan in force's head while it lives (a re-plan after a loss keeps the sessions'
+    // head where it can: they replay there instead of resuming elsewhere); otherwise this leader.
+    if (local_plan_ && !local_plan_->stages.empty()) {
+      for (int d = 0; d < problem.num_devices(); ++d) {
+        if (problem.devices[d].name == local_plan_->stages[0].device) problem.head = d;
+      }
+    }
   }
   placement::SolveOptions solve;
   solve.objective = request.objective;

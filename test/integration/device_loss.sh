@@ -19,7 +19,7 @@ run_case() {  # run_case LABEL BUDGET TEMPERATURE NAMES...
   lep=$(endpoint "$leader")
   "$LLCTL" --endpoint "$lep" load "$PKG" >"$TMP/load-$label.out" 2>&1 || fail "$label: load: $(cat "$TMP/load-$label.out")"
   plan=$("$LLCTL" --endpoint "$lep" plan --json)
-  victim=$(jq -r --arg l "$leader" '[.stages[] | select(.device != $l)][0].device' <<<"$plan")
+  victim=$(jq -r --arg l "$leader" '.stages[0].device as $head | [.stages[] | select(.device != $l and .device != $head)][0].device' <<<"$plan")
   echo "$label: plan $(jq -c '[.stages[] | {device, first_shard, last_shard}]' <<<"$plan"); killing $victim"
   "$LLCTL" --endpoint "$lep" generate --json --ignore-eos --max-tokens 400 --temperature "$temp" --seed 11 \
     "Once upon a time" >"$TMP/gen-$label.json" 2>"$TMP/gen-$label.err" &
@@ -55,7 +55,7 @@ for n in "${names[@]}"; do start_daemon "$n" "$peers" --memory-budget 860000B --
 read -r leader term < <(wait_converged 20 "${names[@]}")
 lep=$(endpoint "$leader")
 "$LLCTL" --endpoint "$lep" load "$PKG" >/dev/null 2>&1 || fail "load for the too-small case"
-victim=$("$LLCTL" --endpoint "$lep" plan --json | jq -r --arg l "$leader" '[.stages[] | select(.device != $l)][0].device')
+victim=$("$LLCTL" --endpoint "$lep" plan --json | jq -r --arg l "$leader" '.stages[0].device as $head | [.stages[] | select(.device != $l and .device != $head)][0].device')
 "$LLCTL" --endpoint "$lep" generate --ignore-eos --max-tokens 400 "Once upon a time" >/dev/null 2>"$TMP/gen-small.err" &
 gen=$!
 sleep 1.2
@@ -80,7 +80,7 @@ done
 read -r leader term < <(wait_converged 20 "${names[@]}")
 lep=$(endpoint "$leader")
 "$LLCTL" --endpoint "$lep" load "$PKG" >/dev/null 2>&1 || fail "load for the hung case"
-victim=$("$LLCTL" --endpoint "$lep" plan --json | jq -r --arg l "$leader" '[.stages[] | select(.device != $l)][0].device')
+victim=$("$LLCTL" --endpoint "$lep" plan --json | jq -r --arg l "$leader" '.stages[0].device as $head | [.stages[] | select(.device != $l and .device != $head)][0].device')
 "$LLCTL" --endpoint "$lep" generate --json --ignore-eos --max-tokens 400 --temperature 0.8 --seed 11 \
   "Once upon a time" >"$TMP/gen-hung.json" 2>"$TMP/gen-hung.err" &
 gen=$!

@@ -60,7 +60,7 @@ for n in "${NAMES[@]}"; do start_daemon "$n" "$PEERS" --memory-budget 500000B --
 read -r leader term < <(wait_converged 20 "${NAMES[@]}")
 lep=$(endpoint "$leader")
 "$LLCTL" --endpoint "$lep" load "$PKG" >"$TMP/load2.out" 2>&1 || fail "load: $(cat "$TMP/load2.out")"
-victim=$("$LLCTL" --endpoint "$lep" plan --json | jq -r --arg l "$leader" '[.stages[] | select(.device != $l)][0].device')
+victim=$("$LLCTL" --endpoint "$lep" plan --json | jq -r --arg l "$leader" '.stages[0].device as $head | [.stages[] | select(.device != $l and .device != $head)][0].device')
 "$LLCTL" --endpoint "$lep" generate --ignore-eos --max-tokens 300 --temperature 0.8 --seed 11 "Once upon a time" \
   >"$TMP/gen.txt" 2>"$TMP/gen.err" &
 gen=$!
