@@ -125,8 +125,10 @@ void StageLoop::apply_pending_config() {
       close_session(id);
     }
     scheduler_.clear();
+    broken_ = std::move(abort);  // until a new plan: a generation admitted now would wait on a ring that is gone
   }
   if (!next) return;
+  broken_.reset();
   if (config_ && next->plan_version < config_->plan_version) {
     LL_WARN(options_.name << ": ignored plan " << next->plan_version << ", older than plan " << config_->plan_version
                           << " in force");
@@ -215,6 +217,10 @@ void StageLoop::handle(const net::Incoming& from, DataMessage message) {
 void StageLoop::on_generate(const net::Incoming& from, proto::GenerateMsg request) {
   if (!config_) {
     reply(from, proto::DataErrorMsg{"not_ready", "this device is not the head stage of a loaded model"});
+    return;
+  }
+  if (broken_) {
+    reply(from, proto::DataErrorMsg{"unavailable", *broken_});
     return;
   }
   auto checked = heads_.check(request, *config_, static_cast<size_t>(std::max(1, config_->max_sessions)));

@@ -137,6 +137,7 @@ class StageLoop {
   mutable std::condition_variable stats_changed_;  // notified after each message and each turn
   std::shared_ptr<const StageConfig> pending_config_;
   std::optional<std::string> pending_abort_;
+  std::optional<std::string> broken_;  // loop thread: why the ring cannot continue, until the next plan
   StageStats stats_;
 };
 

@@ -56,9 +56,13 @@ read -r leader term < <(wait_converged 20 "${names[@]}")
 lep=$(endpoint "$leader")
 "$LLCTL" --endpoint "$lep" load "$PKG" >/dev/null 2>&1 || fail "load for the too-small case"
 victim=$("$LLCTL" --endpoint "$lep" plan --json | jq -r --arg l "$leader" '.stages[0].device as $head | [.stages[] | select(.device != $l and .device != $head)][0].device')
-"$LLCTL" --endpoint "$lep" generate --ignore-eos --max-tokens 400 "Once upon a time" >/dev/null 2>"$TMP/gen-small.err" &
+"$LLCTL" --endpoint "$lep" generate --ignore-eos --max-tokens 400 "Once upon a time" >"$TMP/gen-small.out" \
+  2>"$TMP/gen-small.err" &
 gen=$!
-sleep 1.2
+# Kill the stage once the stream has started (40 bytes of text; tail -F wakes on the write), not after a guessed
+# delay: with faster decoding the whole generation once finished within the old 1.2 s and "succeeded".
+timeout 30 head -c 40 < <(tail -c +1 -F "$TMP/gen-small.out" 2>/dev/null) >/dev/null || fail "the stream did not start"
+kill -0 $gen 2>/dev/null || fail "the generation ended before $victim was lost: $(cat "$TMP/gen-small.err")"
 killed_at=$(now_ms)
 stop_daemon "$victim" KILL || true
 rc=0

@@ -171,3 +171,26 @@ TEST_CASE("PeerOfAnotherProtocolVersionIsToldSoNotMalformed", "[stage_loop][prot
   }
   CHECK(codes == std::vector<std::string>{"unsupported_version", "malformed"});
 }
+
+TEST_CASE("AGenerationAskedForAfterTheRingBrokeIsRefusedUntilANewPlan", "[stage_loop][failover]") {
+  SimRing ring(2);
+  ring.plan(1, {0, 1}, {{0, 3}, {4, 6}});
+  ring.round();  // the plan is in force
+  // The survivors cannot hold the model: the daemon tells the head the ring cannot continue.
+  ring.stage(0).abort_sessions("cannot continue without b: infeasible");
+  ring.round();
+  ring.generate(kPrompt, 20);
+  ring.settle();
+  // Before: admitted, and then waited on the broken ring until the idle timeout, to end as if all were well.
+  REQUIRE(ring.seen().error);
+  CHECK(ring.seen().error->code == "unavailable");
+  CHECK(ring.seen().error->message.find("cannot continue") != std::string::npos);
+  CHECK(ring.open_sessions(0) == 0);
+  // A new plan mends it.
+  ring.plan(2, {0, 1}, {{0, 2}, {3, 6}});
+  ring.settle();
+  ring.generate(kPrompt, 20);
+  ring.settle();
+  REQUIRE(ring.seen().done);
+  CHECK(ring.seen().tokens.size() == 20);
+}

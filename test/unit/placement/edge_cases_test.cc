@@ -160,9 +160,20 @@ TEST_CASE("measured per-shard seconds replace FLOP/s where given") {
   CHECK(plan->cost_source == "measured");
 }
 
+TEST_CASE("APlanInForceIsPricedWithItsOwnFirstDeviceAsTheHead") {
+  // The solver chooses the head (docs/placement.md): a plan whose first stage is not the problem's head (the leader)
+  // is priced as it runs — its tail sends the token back to its own first device.
+  auto p = uniform_problem({make_device("leader", 1000, 1e9), make_device("head", 1000, 1e9)}, 4, 10, 1e6, 4096);
+  auto alone = evaluate_plan(p, {StageSpan{1, 0, 3}}, Objective::kLatency);
+  REQUIRE(alone.ok());
+  CHECK(alone->stages[0].transfer_s == 0);  // one stage: the token stays on the head
+  auto ring = evaluate_plan(p, {StageSpan{1, 0, 1}, StageSpan{0, 2, 3}}, Objective::kLatency);
+  REQUIRE(ring.ok());
+  CHECK(ring->stages[1].next_device == 1);
+}
+
 TEST_CASE("evaluate_plan rejects plans that break the rules") {
   auto p = uniform_problem({make_device("head", 1000, 1e9), make_device("b", 1000, 1e9)}, 4, 10, 1e6, 4096);
-  CHECK_FALSE(evaluate_plan(p, {StageSpan{1, 0, 3}}, Objective::kLatency).ok());                      // not head
   CHECK_FALSE(evaluate_plan(p, {StageSpan{0, 0, 1}, StageSpan{1, 3, 3}}, Objective::kLatency).ok());  // gap
   CHECK_FALSE(evaluate_plan(p, {StageSpan{0, 0, 1}, StageSpan{0, 2, 3}}, Objective::kLatency).ok());  // reuse
   CHECK_FALSE(evaluate_plan(p, {StageSpan{0, 0, 2}}, Objective::kLatency).ok());                      // short
