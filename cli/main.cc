@@ -2,12 +2,27 @@
 // non-zero exit.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "cli/commands.h"
 #include "runtime/blas_kernels.h"
 
+namespace {
+
+bool computes_locally(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--local" || arg == "bench" || arg == "eval") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  ll::use_native_blas_kernels(argv);  // before anything else: it may run the process again
+  // Only commands that compute with libtorch here pay for running again (loading libtorch twice: ~0.6 s); the
+  // rest talk to daemons. A local run must use the kernels the daemons use, or its prefill rounds differently.
+  if (computes_locally(argc, argv)) ll::use_native_blas_kernels(argv);
   CLI::App app{"llctl — run one language model across the devices you own"};
   app.set_version_flag("--version", std::string("llctl ") + LL_VERSION, "print the version and exit");
   app.require_subcommand(1);
