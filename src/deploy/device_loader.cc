@@ -158,7 +158,8 @@ void DeviceLoader::run_plan(const proto::PlanMsg& plan, const std::string& local
     if (plan.stages[i].device == name_) index = static_cast<int>(i);
   }
   if (index < 0) {
-    loaded_range_.reset();  // its memory goes once the stage drops it
+    stage_.leave_ring(plan.plan_version);  // a head's sessions resume at the new head; the old ring's caches go
+    loaded_range_.reset();                 // its memory goes once the stage drops it
     send_progress("idle");
     return keep_standby_copies(plan, *manifest);
   }

@@ -149,6 +149,7 @@ Result<nlohmann::json> Planner::run_job(Job& job) {
   placement::PlacementProblem problem;  // what the plan optimises: calibrated once a plan of this model ran
   nlohmann::json calibration;
   std::string source;
+  bool head_alive = false;  // the plan in force's head is among the devices planned over
   {
     std::lock_guard<std::mutex> lock(mutex_);
     problem = calibrator_.apply(manifest.name, profiled);
@@ -158,13 +159,18 @@ Result<nlohmann::json> Planner::run_job(Job& job) {
     // head where it can: they replay there instead of resuming elsewhere); otherwise this leader.
     if (local_plan_ && !local_plan_->stages.empty()) {
       for (int d = 0; d < problem.num_devices(); ++d) {
-        if (problem.devices[d].name == local_plan_->stages[0].device) problem.head = d;
+        if (problem.devices[d].name == local_plan_->stages[0].device) {
+          problem.head = d;
+          head_alive = true;
+        }
       }
     }
   }
   placement::SolveOptions solve;
   solve.objective = request.objective;
-  solve.choose_head = request.choose_head;  // the head is the solver's choice; this leader is only the incumbent
+  // The head is the solver's choice at a load; a re-plan (a lost device) moves it only if the head itself was lost,
+  // so that sessions in flight replay where they are.
+  solve.choose_head = request.choose_head && (job.request.has_value() || !head_alive);
   Result<placement::Plan> planned = make_error("no plan");
   if (request.rule) {
     placement::RuleResult by_rule = placement::apply_peer_rule(problem, *request.rule, request.objective);
@@ -303,7 +309,7 @@ void Planner::rebalance_once() {
     spans = spans_;
     slowdown = std::move(*observed);
     solve.objective = request_.objective;
-    solve.choose_head = request_.choose_head;  // a slowed head may hand the head over too
+    solve.choose_head = false;  // load balancing moves layers, not the head: sessions in flight replay where they are
     version = local_plan_->plan_version;
     entry = {{"from_version", version},
              {"at_unix_s", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()},

@@ -62,6 +62,11 @@ void StageLoop::configure(std::shared_ptr<const StageConfig> config) {
   pending_config_ = std::move(config);
 }
 
+void StageLoop::leave_ring(uint64_t plan_version) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  pending_leave_ = plan_version;
+}
+
 void StageLoop::abort_sessions(std::string reason) {
   std::lock_guard<std::mutex> lock(mutex_);
   pending_abort_ = std::move(reason);
@@ -113,10 +118,24 @@ void StageLoop::turn(Duration wait) {
 void StageLoop::apply_pending_config() {
   std::shared_ptr<const StageConfig> next;
   std::optional<std::string> abort;
+  std::optional<uint64_t> leave;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     next.swap(pending_config_);
     abort.swap(pending_abort_);
+    leave.swap(pending_leave_);
+  }
+  if (leave && config_ && *leave > config_->plan_version && (!next || next->plan_version < *leave)) {
+    LL_INFO(options_.name << ": not a stage of plan " << *leave << ": sessions move to the new head");
+    for (uint64_t id : heads_.ids()) finish(id, "head_moved");
+    if (config_->shards) {
+      for (const auto& [id, _] : last_seen_) config_->shards->close_session(id);
+    }
+    last_seen_.clear();
+    deferred_.clear();
+    scheduler_.clear();
+    config_.reset();
+    next.reset();  // older than the plan this device left
   }
   if (abort) {  // the ring cannot continue: every client hears why, now
     for (uint64_t id : heads_.ids()) {

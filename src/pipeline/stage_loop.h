@@ -82,6 +82,9 @@ class StageLoop {
   void configure(std::shared_ptr<const StageConfig> config);
   // Ends every session this head serves with an error to its client (the ring cannot be rebuilt), next turn.
   void abort_sessions(std::string reason);
+  // This device is out of the ring of plan `plan_version` (a standby, or not in it at all): a head ends its sessions
+  // with "head_moved" (their clients resume at the new head), every cache goes, and generations are not_ready.
+  void leave_ring(uint64_t plan_version);
   void set_speed(double speed) { scheduler_.set_speed(speed); }
   [[nodiscard]] double speed() const { return scheduler_.speed(); }
   [[nodiscard]] double current_step_ms() const { return scheduler_.current_step_ms(); }
@@ -137,7 +140,8 @@ class StageLoop {
   mutable std::condition_variable stats_changed_;  // notified after each message and each turn
   std::shared_ptr<const StageConfig> pending_config_;
   std::optional<std::string> pending_abort_;
-  std::optional<std::string> broken_;  // loop thread: why the ring cannot continue, until the next plan
+  std::optional<uint64_t> pending_leave_;  // the plan this device is not a stage of
+  std::optional<std::string> broken_;      // loop thread: why the ring cannot continue, until the next plan
   StageStats stats_;
 };
 

@@ -43,6 +43,7 @@ class StageServer {
   }
   // Ends every session this head serves with an error to its client (the ring cannot be rebuilt).
   void abort_sessions(const std::string& reason) { loop_->abort_sessions(reason); }
+  void leave_ring(uint64_t plan_version) { loop_->leave_ring(plan_version); }
   void stop();
 
  private:

@@ -194,3 +194,21 @@ TEST_CASE("AGenerationAskedForAfterTheRingBrokeIsRefusedUntilANewPlan", "[stage_
   REQUIRE(ring.seen().done);
   CHECK(ring.seen().tokens.size() == 20);
 }
+
+TEST_CASE("AHeadLeftOutOfTheNewRingSendsItsSessionsToTheNewHead", "[stage_loop][replan]") {
+  SimRing ring(2);
+  ring.plan(1, {0, 1}, {{0, 3}, {4, 6}});
+  ring.generate(kPrompt, 100);
+  ring.settle([&] { return ring.seen().tokens.size() >= 5; });
+  // The re-plan makes this head a standby: its loader tells the stage it is out of plan 2's ring.
+  ring.stage(0).leave_ring(2);
+  ring.round();
+  // Before: the session stayed on the old head, waiting on a ring that was gone, until the idle timeout.
+  REQUIRE(ring.seen().done);
+  CHECK(ring.seen().done->stop_reason == "head_moved");
+  CHECK(ring.open_sessions(0) == 0);
+  ring.generate(kPrompt, 5);  // and it is no head any more
+  ring.settle();
+  REQUIRE(ring.seen().error);
+  CHECK(ring.seen().error->code == "not_ready");
+}
