@@ -41,7 +41,7 @@ struct DaemonConfig {
   std::string deploy_listen;        // "" = the data endpoint's host with a free port
   std::string model;                // a package the leader loads at start
   int max_sessions = 0;             // generations in flight at once in a plan this leader makes (KV reserved)
-  bool choose_head = true;          // plans put the head where the solver finds it best (false: on the leader)
+  bool choose_head = false;         // plans put the head where the solver finds it best (false: on the leader)
   double emulate_speed = 0;         // test knob: behave as a device this many times as fast
   int prefill_chunk = 0;            // head: tokens per prefill step (engine/prefill_chunks.h), 0 = one step
   std::string emulate_egress;       // benchmark knob: "20Mbit,5ms" uplink of the data plane (link_emulator.h)

@@ -303,7 +303,7 @@ std::vector<Option> build_table() {
   t.push_back(integer("--max-sessions", "max_sessions", &C::max_sessions, 1, 1, 256,
                       "generations in flight at once in the plans this device makes as leader; each stage reserves "
                       "KV cache for all of them, and more are answered busy (llctl load --max-sessions overrides)"));
-  t.push_back(boolean("--choose-head", "--head-on-leader", "choose_head", &C::choose_head, true,
+  t.push_back(boolean("--choose-head", "--head-on-leader", "choose_head", &C::choose_head, false,
                       "the plans this device makes as leader put the head (tokenizer, sampling, the first layers) on "
                       "the device the solver finds best, like every other stage; --head-on-leader keeps it on the "
                       "leader"));

@@ -26,9 +26,9 @@ struct ServingOptions {
   pipeline::LinkShape emulate_egress;
   bool rebalance = true;
   double rebalance_cooldown_s = 5;
-  std::string model;        // loaded by the leader at start
-  int max_sessions = 1;     // a load request that does not say: generations in flight at once (KV reserved)
-  bool choose_head = true;  // plans put the head where the solver finds it best (false: on the leader)
+  std::string model;         // loaded by the leader at start
+  int max_sessions = 1;      // a load request that does not say: generations in flight at once (KV reserved)
+  bool choose_head = false;  // plans put the head where the solver finds it best (false: on the leader)
 };
 
 class Serving {

@@ -39,7 +39,7 @@ struct LoadRequest {
   std::string wire = "float32";
   int max_sessions = static_cast<int>(proto::kDefaultPlanSessions);  // generations in flight at once (KV reserved)
   bool dry_run = false;                                              // plan and report, deploy nothing
-  bool choose_head = true;  // the solver chooses the head device; false: the head stays on this leader
+  bool choose_head = false;  // the solver chooses the head device; false: the head stays on this leader
   // A peer rule instead of the solver (benchmarks compare them live); re-plans use the solver. nullopt: the solver.
   std::optional<placement::PeerRule> rule;
 };

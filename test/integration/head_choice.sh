@@ -15,7 +15,7 @@ timeouts() {  # MIN_MS MAX_MS: a config file with these election timeouts
 }
 # b and c would elect one of themselves only after 5 s; slow campaigns after 0.3-0.4 s and wins. Budgets: any device
 # could hold the model alone.
-HB=(--heartbeat-interval-ms 100 --heartbeat-timeout-ms 1500 --no-rebalance)  # one plan: no re-plan from noise
+HB=(--heartbeat-interval-ms 100 --heartbeat-timeout-ms 1500 --no-rebalance --choose-head)  # one plan: no re-plan from noise
 for n in b c; do start_daemon "$n" "$PEERS" "${HB[@]}" --memory-budget 4000000B --config "$(timeouts 5000 6000)"; done
 start_daemon slow "$PEERS" "${HB[@]}" --memory-budget 4000000B --emulate-speed 0.05 --config "$(timeouts 300 400)"
 read -r leader term < <(wait_converged 20 "${NAMES[@]}")

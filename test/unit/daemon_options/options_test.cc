@@ -44,7 +44,7 @@ const std::map<std::string, Json> kSamples = {
     {"deploy_listen", "tcp://127.0.0.1:7901"},
     {"model", "/models/stories260K"},
     {"max_sessions", 6},
-    {"choose_head", false},
+    {"choose_head", true},
     {"emulate_speed", 0.25},
     {"prefill_chunk", 96},
     {"emulate_egress", "20Mbit,5ms"},
