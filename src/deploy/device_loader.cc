@@ -94,6 +94,11 @@ std::optional<proto::PlanMsg> DeviceLoader::plan() const {
   return plan_;
 }
 
+std::string DeviceLoader::leader_deploy_endpoint(uint64_t version) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return plan_ && plan_->plan_version == version ? plan_->leader_deploy_endpoint : std::string();
+}
+
 uint64_t DeviceLoader::plan_version() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return plan_ ? plan_->plan_version : 0;

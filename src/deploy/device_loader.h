@@ -53,6 +53,9 @@ class DeviceLoader {
   // The newest plan this device took (nullopt before any).
   [[nodiscard]] std::optional<proto::PlanMsg> plan() const;
   [[nodiscard]] uint64_t plan_version() const;
+  // The leader's deploy endpoint of plan `version` if it is the plan in force, else "" (no copy of the plan: the
+  // head calls it for every step when it forwards its figures).
+  [[nodiscard]] std::string leader_deploy_endpoint(uint64_t version) const;
   // Whether `sha256` is a file of the plan this device holds (it serves those from its store to peers).
   [[nodiscard]] bool plan_names(const std::string& sha256) const;
   [[nodiscard]] std::string state() const;  // idle | fetching | loading | waiting | ready | failed

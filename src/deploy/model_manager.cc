@@ -88,9 +88,9 @@ void ModelManager::observe(uint64_t plan_version, uint64_t session, const std::v
     return;
   }
   // The head is not the leader (the solver chose it): the leader's load balancing and calibration need the figures.
-  auto plan = loader_->plan();
-  if (!plan || plan->plan_version != plan_version || plan->leader_deploy_endpoint.empty()) return;
-  forwarder_.send(plan->leader_deploy_endpoint, proto::StepStatsMsg{plan_version, session, stats});
+  const std::string leader = loader_->leader_deploy_endpoint(plan_version);
+  if (leader.empty()) return;
+  forwarder_.send(leader, proto::StepStatsMsg{plan_version, session, stats});
 }
 
 void ModelManager::set_term(uint64_t term, std::string leader, std::string leader_key) {
