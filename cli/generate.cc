@@ -13,6 +13,7 @@
 #include "client/resume.h"
 #include "client/trace_timeline.h"
 #include "engine/generator.h"
+#include "runtime/drafters.h"
 #include "runtime/local_model.h"
 
 namespace ll::cli {
@@ -34,7 +35,20 @@ struct GenerateFlags {
   double stall_timeout_s = 10;   // no message from the head for this long: it is lost
   double resume_timeout_s = 60;  // how long to look for a new head before giving up (0: never resume)
   std::string trace;             // write a per-step trace here (Chrome trace events)
+  std::string speculate;         // "" = the head's default (a cluster) or kDefaultSpeculateMode (--local)
+  int draft_tokens = -1;         // -1 = the default
 };
+
+// The speculation figures of a generation, for --json: how many drafted tokens stood and tokens per decode step.
+nlohmann::json speculation_json(const std::string& mode, int64_t drafted, int64_t accepted, int64_t decode_steps,
+                                size_t tokens) {
+  return {{"mode", mode.empty() ? "off" : mode},
+          {"drafted", drafted},
+          {"accepted", accepted},
+          {"decode_steps", decode_steps},
+          {"acceptance_rate", drafted > 0 ? static_cast<double>(accepted) / drafted : 0.0},
+          {"tokens_per_step", decode_steps > 0 ? static_cast<double>(tokens) / decode_steps : 0.0}};
+}
 
 // The trace file, opened before generating so that a path that cannot be written fails at once.
 struct TraceFile {
@@ -85,16 +99,20 @@ bool finish_trace(TraceFile& trace, const std::string& endpoints) {
 std::atomic<bool> g_interrupted{false};
 void on_interrupt(int) { g_interrupted = true; }
 
-void print_json(const std::string& model, const std::vector<int64_t>& prompt_tokens, const std::vector<int64_t>& tokens,
-                const std::string& text, const std::string& stop_reason, double prefill_s, double decode_s,
-                int64_t stages, double longest_pause_s) {
+void print_json(const std::string& model, const proto::DoneMsg& done, double longest_pause_s) {
+  const auto& prompt_tokens = done.prompt_tokens;
+  const auto& tokens = done.tokens;
+  const double prefill_s = done.prefill_s;
+  const double decode_s = done.decode_s;
   const double decode_tps = decode_s > 0 && tokens.size() > 1 ? (tokens.size() - 1) / decode_s : 0;
   nlohmann::json out = {{"model", model},
                         {"prompt_tokens", prompt_tokens},
                         {"tokens", tokens},
-                        {"text", text},
-                        {"stop_reason", stop_reason},
-                        {"stages", stages},
+                        {"text", done.text},
+                        {"stop_reason", done.stop_reason},
+                        {"stages", done.stages},
+                        {"speculation", speculation_json(done.speculate, done.drafted, done.accepted,
+                                                         done.decode_steps, done.tokens.size())},
                         {"timings",
                          {{"prefill_s", prefill_s},
                           {"prefill_tokens_per_s", prefill_s > 0 ? prompt_tokens.size() / prefill_s : 0},
@@ -115,6 +133,8 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
   request.max_tokens = flags.max_tokens;
   request.sampling = proto::SamplingWire{flags.temperature, flags.top_k, flags.top_p, flags.seed};
   request.ignore_eos = flags.ignore_eos;
+  request.speculate = flags.speculate;
+  request.draft_tokens = flags.draft_tokens;
   TraceFile trace;
   if (!flags.trace.empty()) {
     trace.path = flags.trace;
@@ -197,8 +217,7 @@ int run_cluster(const GenerateFlags& flags, const GlobalOptions& global) {
     }
     const auto& done = std::get<proto::DoneMsg>(event);
     if (flags.json) {
-      print_json(model, done.prompt_tokens, done.tokens, done.text, done.stop_reason, done.prefill_s, done.decode_s,
-                 done.stages, longest_pause_s);
+      print_json(model, done, longest_pause_s);
     } else {
       std::printf("\n");
     }
@@ -227,6 +246,14 @@ int run_local(const GenerateFlags& flags) {
   options.sampling = SamplingParams{flags.temperature, flags.top_k, flags.top_p, flags.seed};
   options.ignore_eos = flags.ignore_eos;
   options.prefill_chunk = flags.prefill_chunk;
+  options.speculation.mode = flags.speculate.empty() ? kDefaultSpeculateMode : flags.speculate;
+  if (flags.draft_tokens >= 0) options.speculation.draft_tokens = flags.draft_tokens;
+  auto drafter = open_drafter(options.speculation.mode, RuntimeOptions{flags.threads});
+  if (!drafter) {
+    std::fprintf(stderr, "llctl generate: %s\n", drafter.error().c_str());
+    return 2;
+  }
+  options.drafter = drafter->get();
   Generator generator(model->manifest, model->tokenizer, *model->shards);
   auto stream = [&flags](int32_t, const std::string& text) {
     if (!flags.json) {
@@ -246,6 +273,10 @@ int run_local(const GenerateFlags& flags) {
                           {"tokens", result->tokens},
                           {"text", result->text},
                           {"stop_reason", result->stop_reason},
+                          {"speculation", speculation_json(options.speculation.enabled() ? options.speculation.mode
+                                                                                         : "off",
+                                                           result->drafted, result->accepted, result->decode_steps,
+                                                           result->tokens.size())},
                           {"timings",
                            {{"prefill_s", result->prefill_seconds},
                             {"prefill_tokens_per_s", result->prefill_tokens_per_s()},
@@ -289,6 +320,15 @@ void add_generate_command(CLI::App& app, GlobalOptions& global) {
                   "write a per-step timeline of every stage (queued, computing, sending, link and wait) to FILE as "
                   "Chrome trace events (Perfetto, chrome://tracing) and print the mean split per token on stderr")
       ->type_name("FILE");
+  sub->add_option("--speculate", flags->speculate,
+                  "speculative decoding: off, ngram (drafts from the text so far) or draft:PKG (a small model with the "
+                  "same tokenizer; on a cluster, the name of the head daemon's --draft-model); the text is the same "
+                  "either way (default: the head's setting, or " +
+                      std::string(kDefaultSpeculateMode) + " with --local)");
+  sub->add_option("--draft-tokens", flags->draft_tokens,
+                  "the most tokens one step drafts and verifies (adapts below it; 0 = off; default " +
+                      std::to_string(kDefaultDraftTokens) + ")")
+      ->check(CLI::Range(0, kMaxDraftTokens));
   sub->add_option("prompt", flags->prompt, "the prompt (empty: start from BOS alone)");
   sub->callback(
       [flags, &global] { global.exit_code = flags->local ? run_local(*flags) : run_cluster(*flags, global); });

@@ -1,6 +1,7 @@
 // Generator: the token loop of one generation on a ShardRange that holds the whole model (embed .. head) — the local
-// engine. Prefills the prompt in one pass, then decodes one token per step with the KV cache, sampling with
-// per-position seeds, and stops at EOS, at max_tokens or at the context length. Thread-compatible: one generation
+// engine. Prefills the prompt in chunks, then decodes with the KV cache — one token per step, or, speculating, a
+// drafted run verified in one step — sampling with per-position seeds, and stops at EOS, at max_tokens or at the
+// context length. Thread-compatible: one generation
 // at a time per Generator.
 #pragma once
 
@@ -9,9 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/drafter.h"
 #include "engine/prefill_chunks.h"
 #include "engine/sampler.h"
 #include "engine/shard_range.h"
+#include "engine/speculation.h"
 #include "model/manifest.h"
 #include "model/tokenizer.h"
 
@@ -22,6 +25,10 @@ struct GenerateOptions {
   SamplingParams sampling;
   bool ignore_eos = false;                   // benchmarks: always generate max_tokens
   int prefill_chunk = kDefaultPrefillChunk;  // the prompt's steps, as a ring's head cuts them (prefill_chunks.h)
+  // Speculative decoding: with a drafter and speculation.enabled(), each decode step verifies up to draft_tokens
+  // drafted tokens (engine/speculation.h). The tokens out are the same; only the number of steps changes.
+  SpeculationOptions speculation;
+  Drafter* drafter = nullptr;
 };
 
 struct GenerationResult {
@@ -31,6 +38,9 @@ struct GenerationResult {
   std::string stop_reason;  // "eos" | "max_tokens" | "context" | "cancelled"
   double prefill_seconds = 0;
   double decode_seconds = 0;  // from the first to the last generated token
+  int decode_steps = 0;       // forward passes that produced generated tokens (the prefill's last one included)
+  int drafted = 0;            // tokens drafted and verified
+  int accepted = 0;           // drafted tokens that stood
   double prefill_tokens_per_s() const;
   double decode_tokens_per_s() const;
 };

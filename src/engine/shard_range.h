@@ -28,6 +28,9 @@ struct StepInput {
   std::vector<int32_t> tokens;  // when the range starts with the embedding
   Tensor32 hidden;              // otherwise: [T, dim]
   int decode_rows = 0;          // trailing positions computed as one-token decode rows (a replay's generated tokens)
+  // When the range ends with the head: logits of the last `logit_rows` positions, which must be decode rows (a
+  // speculative step's verification). 1: the last position's alone, as [vocab]; more: [logit_rows, vocab].
+  int logit_rows = 1;
   int step_tokens() const {
     return tokens.empty() ? (hidden.shape.empty() ? 0 : static_cast<int>(hidden.shape[0]))
                           : static_cast<int>(tokens.size());
@@ -58,8 +61,9 @@ class ShardRange {
     return make_error("this runtime cannot show its caches");
   }
 
-  // Decode steps of several sessions — one token each — in one pass, so the weights are read once for all of them.
-  // Returns one output per session, as forward() would. The default runs them one by one.
+  // Decode steps of several sessions in one pass, so the weights are read once for all of them: one token each, or a
+  // few tokens that are all decode rows (speculative steps). Returns one output per session, as forward() would, bit
+  // for bit. The default runs them one by one.
   [[nodiscard]] virtual Result<std::vector<Tensor32>> forward_batch(const std::vector<uint64_t>& session_ids,
                                                                     const std::vector<StepInput>& inputs) {
     std::vector<Tensor32> outputs;

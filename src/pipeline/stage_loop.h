@@ -22,7 +22,9 @@
 #include <unordered_map>
 
 #include "common/clock.h"
+#include "engine/drafter.h"
 #include "engine/prefill_chunks.h"
+#include "engine/speculation.h"
 #include "net/transport.h"
 #include "pipeline/head_sessions.h"
 #include "pipeline/link_emulator.h"
@@ -42,6 +44,10 @@ struct StageServerOptions {
   double emulated_speed = 1.0;
   int prefill_chunk = kDefaultPrefillChunk;  // head: tokens per prefill step (engine/prefill_chunks.h)
   LinkShape emulated_egress;                 // benchmark knob: send through an emulated uplink (link_emulator.h)
+  // Head: speculative decoding for a generation that does not choose (engine/speculation.h), and the draft model a
+  // generation may ask for as draft:<its name()> (none when null). N-gram drafting needs nothing.
+  SpeculationOptions speculation;
+  std::shared_ptr<Drafter> draft_model;
   // Head only: every token's per-stage step times of the current plan, for load balancing (loop's thread).
   std::function<void(uint64_t plan_version, uint64_t session, const std::vector<proto::StageStat>& stats)>
       on_stage_stats;

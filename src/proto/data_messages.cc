@@ -1,5 +1,6 @@
 #include "proto/data_messages.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "proto/limits.h"
@@ -121,6 +122,8 @@ struct Encoder {
                  {"ignore_eos", m.ignore_eos}});
     if (!m.resume_tokens.empty()) head["resume"] = m.resume_tokens;
     if (m.trace) head["trace"] = true;
+    if (!m.speculate.empty()) head["speculate"] = m.speculate;
+    if (m.draft_tokens >= 0) head["draft_tokens"] = m.draft_tokens;
     return Status::Ok();
   }
   Status operator()(const CancelMsg& m) {
@@ -135,6 +138,7 @@ struct Encoder {
                  {"stats", stats_json(m.stats)}});
     if (m.decode_rows > 0) head["decode_rows"] = m.decode_rows;
     if (!m.sample) head["sample"] = false;
+    if (!m.draft.empty()) head["draft"] = m.draft;
     return add_tensor(m.hidden);
   }
   Status operator()(const TokenMsg& m) {
@@ -143,6 +147,7 @@ struct Encoder {
                  {"position", m.position},
                  {"token", m.token},
                  {"stats", stats_json(m.stats)}});
+    if (m.accepted > 0) head["accepted"] = m.accepted;
     return Status::Ok();
   }
   Status operator()(const SessionEndMsg& m) {
@@ -167,6 +172,12 @@ struct Encoder {
                  {"prefill_s", m.prefill_s},
                  {"decode_s", m.decode_s},
                  {"stages", m.stages}});
+    if (!m.speculate.empty()) {
+      head.update({{"speculate", m.speculate},
+                    {"drafted", m.drafted},
+                    {"accepted", m.accepted},
+                    {"decode_steps", m.decode_steps}});
+    }
     return Status::Ok();
   }
   Status operator()(const PlanMsg& m) {
@@ -280,6 +291,12 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     if (j.contains("trace")) {
       LL_ASSIGN_OR_RETURN(m.trace, get_bool(j, "trace"));
     }
+    if (j.contains("speculate")) {
+      LL_ASSIGN_OR_RETURN(m.speculate, get_string(j, "speculate", kMaxSpeculateBytes));
+    }
+    if (j.contains("draft_tokens")) {
+      LL_ASSIGN_OR_RETURN(m.draft_tokens, bounded(j, "draft_tokens", 0, kMaxDraftTokens));
+    }
     return DataMessage{m};
   }
   if (type == "cancel" || type == "session_end") {
@@ -305,6 +322,17 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     if (j.contains("sample")) {
       LL_ASSIGN_OR_RETURN(m.sample, get_bool(j, "sample"));
     }
+    if (j.contains("draft")) {
+      LL_ASSIGN_OR_RETURN(m.draft, ints_from(j, "draft", static_cast<size_t>(kMaxDraftTokens)));
+      for (int64_t t : m.draft) {
+        if (t < 0 || t > INT32_MAX) return make_error("activation: draft token out of range");
+      }
+      // A verified step is the last token and its draft, every row a decode row.
+      if (!m.draft.empty() && (static_cast<int64_t>(m.draft.size()) + 1 != m.hidden.shape[0] ||
+                               m.decode_rows != m.hidden.shape[0] || !m.sample)) {
+        return make_error("activation: a draft must be the step's rows but its first, all decode rows, sampled");
+      }
+    }
     return DataMessage{std::move(m)};
   }
   if (type == "token") {
@@ -314,6 +342,9 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     LL_ASSIGN_OR_RETURN(m.position, bounded(j, "position", 0, 1 << 24));
     LL_ASSIGN_OR_RETURN(m.token, bounded(j, "token", 0, INT32_MAX));
     LL_ASSIGN_OR_RETURN(m.stats, stats_from(j));
+    if (j.contains("accepted")) {
+      LL_ASSIGN_OR_RETURN(m.accepted, bounded(j, "accepted", 0, std::min(kMaxDraftTokens, m.position)));
+    }
     return DataMessage{std::move(m)};
   }
   if (type == "started") {
@@ -342,6 +373,12 @@ Result<DataMessage> decode_data_message(const std::vector<std::string>& frames) 
     LL_ASSIGN_OR_RETURN(m.prefill_s, get_number(j, "prefill_s"));
     LL_ASSIGN_OR_RETURN(m.decode_s, get_number(j, "decode_s"));
     LL_ASSIGN_OR_RETURN(m.stages, get_i64(j, "stages"));
+    if (j.contains("speculate")) {
+      LL_ASSIGN_OR_RETURN(m.speculate, get_string(j, "speculate", kMaxSpeculateBytes));
+      LL_ASSIGN_OR_RETURN(m.drafted, bounded(j, "drafted", 0, INT32_MAX));
+      LL_ASSIGN_OR_RETURN(m.accepted, bounded(j, "accepted", 0, m.drafted));
+      LL_ASSIGN_OR_RETURN(m.decode_steps, bounded(j, "decode_steps", 0, INT32_MAX));
+    }
     return DataMessage{std::move(m)};
   }
   if (type == "plan") {

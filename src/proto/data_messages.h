@@ -55,6 +55,10 @@ struct GenerateMsg {
   // and with per-position seeded sampling the rest is exactly what the lost head would have produced.
   std::vector<int64_t> resume_tokens;
   bool trace = false;  // send each token's StepTrace (an older head ignores the field and sends none)
+  // Speculative decoding (docs/pipeline.md): "" takes the head's default, else off | ngram | draft:<name>; and the
+  // most tokens a step drafts, -1 for the head's default. The output is the same either way; only speed differs.
+  std::string speculate;
+  int64_t draft_tokens = -1;
 };
 struct CancelMsg {
   uint64_t session = 0;
@@ -67,16 +71,21 @@ struct ActivationMsg {
   int64_t decode_rows = 0;  // trailing rows computed as one-token decode rows (a replay; see StepInput)
   bool sample = true;       // false: a replay step before the last; the tail samples nothing
   SamplingWire sampling;    // the tail samples with it
+  // A speculative step: the head's drafted tokens, the step's last draft.size() rows (all rows are decode rows). The
+  // tail verifies them; every stage lets the session's next step start back at the first rejected position.
+  std::vector<int64_t> draft;
   std::vector<StageStat> stats;
   TensorFrame hidden;
 };
-// tail -> head: the token sampled for `position`.
+// tail -> head: the token sampled for `position`. After a speculative step, the first `accepted` drafted tokens
+// stand too (positions position - accepted .. position - 1).
 struct TokenMsg {
   uint64_t session = 0;
   uint64_t plan_version = 0;
   int64_t position = 0;
   int64_t token = 0;
   std::vector<StageStat> stats;
+  int64_t accepted = 0;
 };
 // head -> every other stage: free the session's KV cache.
 struct SessionEndMsg {
@@ -102,6 +111,12 @@ struct DoneMsg {
   double prefill_s = 0;
   double decode_s = 0;
   int64_t stages = 1;
+  // Speculative decoding, when the generation used it: the mode, tokens drafted and accepted, and the decode steps
+  // (ring trips) that produced the generated tokens.
+  std::string speculate;
+  int64_t drafted = 0;
+  int64_t accepted = 0;
+  int64_t decode_steps = 0;
 };
 // --- model deployment ----------------------------------------------------------------------------------------
 // leader -> every device: the plan. The manifest travels whole (a device checks every file against it).

@@ -54,6 +54,10 @@ inline constexpr int kMaxPromptBytes = 256 * 1024;
 inline constexpr int kMaxGenerateTokens = 1 << 20;
 inline constexpr size_t kMaxResumeTokens = 1 << 20;
 inline constexpr size_t kMaxTokenList = 1 << 20;  // prompt_tokens and tokens of started and done
+// Drafted tokens one speculative step verifies (activation `draft`, token `accepted`, generate `draft_tokens`);
+// mirrors engine/speculation.h kMaxDraftTokens.
+inline constexpr int64_t kMaxDraftTokens = 16;
+inline constexpr size_t kMaxSpeculateBytes = 256;  // generate `speculate`: off | ngram | draft:<name>
 inline constexpr size_t kMaxStageStats = 64;
 inline constexpr uint64_t kMaxChunkBytes = 4u << 20;
 inline constexpr size_t kMaxPlanStages = 256;

@@ -18,6 +18,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "engine/speculation.h"
 #include "runtime/attention_kernel.h"
 #include "runtime/blas_kernels.h"
 #include "runtime/linear_kernel.h"
@@ -170,15 +171,7 @@ class TorchShardRange final : public ShardRange {
   Result<std::vector<Tensor32>> forward_batch(const std::vector<uint64_t>& session_ids,
                                               const std::vector<StepInput>& inputs) override {
     if (session_ids.size() != inputs.size() || session_ids.empty()) return make_error("malformed batch");
-    std::vector<Tensor32> outputs;
-    for (size_t begin = 0; begin < session_ids.size(); begin += kDecodeRows) {
-      const size_t end = std::min(session_ids.size(), begin + kDecodeRows);
-      LL_ASSIGN_OR_RETURN(std::vector<Tensor32> part,
-                          decode_batch(std::vector<uint64_t>(session_ids.begin() + begin, session_ids.begin() + end),
-                                       std::vector<StepInput>(inputs.begin() + begin, inputs.begin() + end)));
-      for (auto& out : part) outputs.push_back(std::move(out));
-    }
-    return outputs;
+    return decode_batch(session_ids, inputs);
   }
 
   Result<Tensor32> forward(uint64_t session_id, const StepInput& input) override {
@@ -191,6 +184,10 @@ class TorchShardRange final : public ShardRange {
     }
     // A one-token prefill is a decode row: the local engine and the first run computed it that way.
     const int prefill = steps - input.decode_rows == 1 ? 0 : steps - input.decode_rows;
+    if (input.logit_rows < 1 || (input.logit_rows > 1 && input.logit_rows > steps - prefill)) {
+      return make_error("logit_rows " + std::to_string(input.logit_rows) + " exceeds the step's " +
+                        std::to_string(steps - prefill) + " decode rows");
+    }
     try {
       c10::InferenceMode guard;
       at::Tensor source = input_tensor(input, steps);  // ids [T] or hidden [T, dim], not copied
@@ -219,12 +216,15 @@ class TorchShardRange final : public ShardRange {
         }
         hidden_parts.push_back(out.narrow(0, 0, n));
       }
-      // Only the last position's logits are wanted, computed as its decode step computed them: in a call of
-      // padded_count(1) rows (earlier rows skip the head, which can cost as much as a block).
+      // Only the last logit_rows positions' logits are wanted (earlier rows skip the head, which can cost as much as a
+      // block), computed as their decode steps computed them: in a call of padded_count rows.
       if (ends_with_head() && prefill < steps) {
-        at::Tensor last = at::zeros({padded_count(1), hparams_.dim}, at::kFloat);
-        last[0].copy_(hidden_parts.back()[hidden_parts.back().size(0) - 1]);
-        logits = modules_.back().run_method("logits_rows", last).toTensor()[0];
+        const int want = input.logit_rows;
+        at::Tensor rows = hidden_parts.size() == 1 ? hidden_parts[0] : at::cat(hidden_parts, 0);
+        at::Tensor last = at::zeros({padded_count(want), hparams_.dim}, at::kFloat);
+        last.narrow(0, 0, want).copy_(rows.narrow(0, rows.size(0) - want, want));
+        logits = modules_.back().run_method("logits_rows", last).toTensor().narrow(0, 0, want);
+        if (want == 1) logits = logits[0];
       }
       if (ends_with_head()) return to_tensor32(logits);
       return to_tensor32(hidden_parts.size() == 1 ? hidden_parts[0] : at::cat(hidden_parts, 0));
@@ -254,6 +254,10 @@ class TorchShardRange final : public ShardRange {
   // of which rows they are — a batched, replayed or resumed run gives the local run's numbers bit for bit.
   // Row-invariant packages get the same guarantee from linear_rows without the padding.
   static constexpr size_t kDecodeRows = 8;
+  // The longest step a batch takes (a speculative step: the last token and its draft), and the rows per call of a
+  // row-invariant package's batch.
+  static constexpr int kMaxBatchStepRows = kMaxDraftTokens + 1;
+  static constexpr int64_t kBatchCallRows = 64;
   // Rows per replay_rows call: a multiple of kDecodeRows (so BLAS gives each row its decode numbers).
   static constexpr size_t kReplayRows = 128;
 
@@ -353,39 +357,67 @@ class TorchShardRange final : public ShardRange {
     return x;
   }
 
-  // Decode steps of up to kDecodeRows sessions, one token each.
+  // Decode steps of several sessions: one token each, or a few tokens that are all decode rows (a speculative step).
+  // Their rows run in calls of kDecodeRows rows (padded packages: the row count their exactness was checked at) or
+  // kBatchCallRows (row-invariant packages); a session's rows stay in order, each writing its key and value before
+  // the next attends, so every row gets its lone decode step's numbers.
   Result<std::vector<Tensor32>> decode_batch(const std::vector<uint64_t>& session_ids,
                                              const std::vector<StepInput>& inputs) {
     std::vector<SessionCache*> caches;
     std::vector<int64_t> positions;
+    std::vector<int64_t> ids;
     for (size_t i = 0; i < session_ids.size(); ++i) {
       auto it = sessions_.find(session_ids[i]);
       if (it == sessions_.end()) return make_error("unknown session " + std::to_string(session_ids[i]));
-      if (inputs[i].step_tokens() != 1) return make_error("a batch holds decode steps of one token each");
-      LL_TRY_STATUS(check_input(inputs[i], 1));
-      caches.push_back(&it->second);
-      positions.push_back(inputs[i].start_pos);
+      const int steps = inputs[i].step_tokens();
+      if (steps != 1 && (inputs[i].decode_rows != steps || steps > kMaxBatchStepRows)) {
+        return make_error("a batch holds decode steps: one token, or up to " + std::to_string(kMaxBatchStepRows) +
+                          " decode rows");
+      }
+      if (inputs[i].logit_rows < 1 || inputs[i].logit_rows > steps) return make_error("logit_rows out of range");
+      LL_TRY_STATUS(check_input(inputs[i], steps));
+      for (int r = 0; r < steps; ++r) {
+        caches.push_back(&it->second);
+        positions.push_back(inputs[i].start_pos + r);
+        if (kinds_.front() == ShardKind::kEmbed) ids.push_back(inputs[i].tokens[static_cast<size_t>(r)]);
+      }
     }
-    const int64_t batch = static_cast<int64_t>(inputs.size());
+    const int64_t total = static_cast<int64_t>(positions.size());
     try {
       c10::InferenceMode guard;
       at::Tensor source;
       if (kinds_.front() == ShardKind::kEmbed) {
-        std::vector<int64_t> ids;
-        for (const auto& in : inputs) ids.push_back(in.tokens[0]);
         source = at::tensor(ids, at::kLong);
       } else {
-        source = at::empty({batch, hparams_.dim}, at::kFloat);
-        for (int64_t b = 0; b < batch; ++b) {
-          std::memcpy(source[b].data_ptr<float>(), inputs[b].hidden.values.data(), sizeof(float) * hparams_.dim);
+        source = at::empty({total, hparams_.dim}, at::kFloat);
+        float* out = source.data_ptr<float>();
+        for (const auto& in : inputs) {
+          std::memcpy(out, in.hidden.values.data(), sizeof(float) * in.hidden.values.size());
+          out += in.hidden.values.size();
         }
       }
-      at::Tensor x = run_rows(caches, positions, source, /*with_head=*/true);
+      const int64_t per_call = pad_rows_ == 1 ? kBatchCallRows : static_cast<int64_t>(kDecodeRows);
+      std::vector<at::Tensor> parts;
+      for (int64_t begin = 0; begin < total; begin += per_call) {
+        const int64_t n = std::min(per_call, total - begin);
+        std::vector<SessionCache*> call_caches(caches.begin() + begin, caches.begin() + begin + n);
+        std::vector<int64_t> call_positions(positions.begin() + begin, positions.begin() + begin + n);
+        parts.push_back(run_rows(call_caches, call_positions, source.narrow(0, begin, n), /*with_head=*/true)
+                            .narrow(0, 0, n));
+      }
+      at::Tensor x = parts.size() == 1 ? parts[0] : at::cat(parts, 0);
       std::vector<Tensor32> outputs;
-      for (int64_t b = 0; b < batch; ++b) {
-        Tensor32 row = to_tensor32(x[b]);
-        if (!ends_with_head()) row.shape = {1, hparams_.dim};
-        outputs.push_back(std::move(row));
+      int64_t row = 0;
+      for (const auto& in : inputs) {
+        const int64_t steps = in.step_tokens();
+        if (!ends_with_head()) {
+          outputs.push_back(to_tensor32(x.narrow(0, row, steps)));
+        } else if (in.logit_rows == 1) {
+          outputs.push_back(to_tensor32(x[row + steps - 1]));
+        } else {
+          outputs.push_back(to_tensor32(x.narrow(0, row + steps - in.logit_rows, in.logit_rows)));
+        }
+        row += steps;
       }
       return outputs;
     } catch (const std::exception& e) {
