@@ -111,8 +111,8 @@ void print_json(const std::string& model, const proto::DoneMsg& done, double lon
                         {"text", done.text},
                         {"stop_reason", done.stop_reason},
                         {"stages", done.stages},
-                        {"speculation", speculation_json(done.speculate, done.drafted, done.accepted,
-                                                         done.decode_steps, done.tokens.size())},
+                        {"speculation", speculation_json(done.speculate, done.drafted, done.accepted, done.decode_steps,
+                                                         done.tokens.size())},
                         {"timings",
                          {{"prefill_s", prefill_s},
                           {"prefill_tokens_per_s", prefill_s > 0 ? prompt_tokens.size() / prefill_s : 0},
@@ -268,20 +268,20 @@ int run_local(const GenerateFlags& flags) {
     return 1;
   }
   if (flags.json) {
-    nlohmann::json out = {{"model", model->manifest.name},
-                          {"prompt_tokens", result->prompt_tokens},
-                          {"tokens", result->tokens},
-                          {"text", result->text},
-                          {"stop_reason", result->stop_reason},
-                          {"speculation", speculation_json(options.speculation.enabled() ? options.speculation.mode
-                                                                                         : "off",
-                                                           result->drafted, result->accepted, result->decode_steps,
-                                                           result->tokens.size())},
-                          {"timings",
-                           {{"prefill_s", result->prefill_seconds},
-                            {"prefill_tokens_per_s", result->prefill_tokens_per_s()},
-                            {"decode_s", result->decode_seconds},
-                            {"decode_tokens_per_s", result->decode_tokens_per_s()}}}};
+    nlohmann::json out = {
+        {"model", model->manifest.name},
+        {"prompt_tokens", result->prompt_tokens},
+        {"tokens", result->tokens},
+        {"text", result->text},
+        {"stop_reason", result->stop_reason},
+        {"speculation",
+         speculation_json(options.speculation.enabled() ? options.speculation.mode : "off", result->drafted,
+                          result->accepted, result->decode_steps, result->tokens.size())},
+        {"timings",
+         {{"prefill_s", result->prefill_seconds},
+          {"prefill_tokens_per_s", result->prefill_tokens_per_s()},
+          {"decode_s", result->decode_seconds},
+          {"decode_tokens_per_s", result->decode_tokens_per_s()}}}};
     std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("\n");
