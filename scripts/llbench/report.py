@@ -4,6 +4,8 @@ import shutil
 import subprocess
 import tempfile
 
+from . import speculation
+
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
@@ -215,6 +217,8 @@ def markdown(r):
                     f"(one prefill of the same tokens, not exact: {rp['one_prefill_s']:.2f} s; "
                     f"{rp['exactness_cost']:.1f}x)."]
         out.append("")
+    if "speculation" in r:
+        out += speculation.markdown(r["speculation"])
     return "\n".join(out) + "\n"
 
 
