@@ -9,7 +9,8 @@ std::variant<SessionSpeculation, proto::DataErrorMsg> resolve_speculation(const 
                                                                           const HeadDrafters& drafters) {
   const std::string mode = request.speculate.empty() ? defaults.mode : request.speculate;
   const int k = request.draft_tokens < 0 ? defaults.draft_tokens : static_cast<int>(request.draft_tokens);
-  if (Status valid = validate_speculation(mode, k); !valid.ok()) return proto::DataErrorMsg{"bad_request", valid.error()};
+  if (Status valid = validate_speculation(mode, k); !valid.ok())
+    return proto::DataErrorMsg{"bad_request", valid.error()};
   SessionSpeculation speculation;
   speculation.mode = mode;
   speculation.length = DraftLength(k);
@@ -40,12 +41,19 @@ void add_draft(WorkItem& step, SessionSpeculation& speculation, const std::vecto
   step.input.logit_rows = step.input.step_tokens();
   step.draft = tokens;
   speculation.in_flight = std::move(tokens);
+  speculation.in_flight_position = step.input.start_pos + 1;
 }
 
-Result<std::vector<int32_t>> take_verdict(SessionSpeculation& speculation, int64_t accepted, int32_t token) {
+Result<std::vector<int32_t>> take_verdict(SessionSpeculation& speculation, int64_t accepted, int32_t token,
+                                          int position) {
   if (accepted < 0 || accepted > static_cast<int64_t>(speculation.in_flight.size())) {
     return make_error("a verdict of " + std::to_string(accepted) + " accepted tokens for a draft of " +
                       std::to_string(speculation.in_flight.size()));
+  }
+  if (!speculation.in_flight.empty() && position != speculation.in_flight_position + accepted) {
+    return make_error("a verdict for position " + std::to_string(position) + " of a draft from position " +
+                      std::to_string(speculation.in_flight_position) + " with " + std::to_string(accepted) +
+                      " accepted: the tail did not verify the draft (every device must run the same release)");
   }
   std::vector<int32_t> tokens(speculation.in_flight.begin(), speculation.in_flight.begin() + accepted);
   tokens.push_back(token);

@@ -23,6 +23,7 @@ struct SessionSpeculation {
   std::string mode = "off";
   DraftLength length{0};
   std::vector<int32_t> in_flight;  // the draft of the step on its way round the ring
+  int in_flight_position = 0;      // the position of its first token
   int64_t drafted = 0;
   int64_t accepted = 0;
   int64_t steps = 0;  // steps that brought tokens back
@@ -44,9 +45,11 @@ struct HeadDrafters {
 // speculate, the drafter has nothing, or it fails (a draft is only ever an optimisation).
 void add_draft(WorkItem& step, SessionSpeculation& speculation, const std::vector<int32_t>& context, int room);
 
-// The tokens a verified step yields — the first `accepted` tokens of the draft in flight, then `token` — or an error
-// when the verdict does not fit the draft (a stage that lies, or a step of another plan).
+// The tokens a verified step yields — the first `accepted` tokens of the draft in flight, then `token` at
+// `position` — or an error when the verdict does not fit the draft: more accepted than drafted, or a position that
+// is not the draft's first plus `accepted` (a tail that does not verify drafts, e.g. of an older release, returns
+// the token after the whole draft and no count; taking it would put it in the wrong place).
 [[nodiscard]] Result<std::vector<int32_t>> take_verdict(SessionSpeculation& speculation, int64_t accepted,
-                                                        int32_t token);
+                                                        int32_t token, int position);
 
 }  // namespace ll::pipeline

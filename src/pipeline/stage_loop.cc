@@ -283,7 +283,7 @@ void StageLoop::on_token(const proto::TokenMsg& m) {
 
 void StageLoop::take_verified(uint64_t id, int64_t accepted, int32_t token, int position,
                               std::optional<proto::StepTrace> trace) {
-  auto tokens = take_verdict(heads_.find(id)->speculation, accepted, token);
+  auto tokens = take_verdict(heads_.find(id)->speculation, accepted, token, position);
   if (!tokens) {
     LL_WARN(options_.name << ": session " << id << ": " << tokens.error());
     return finish(id, "error");

@@ -40,6 +40,18 @@ endpoints_from() {
   echo "$out"
 }
 
+# wait_head_tokens NAME N: until daemon NAME has generated N tokens as a head (a deadline against a hang, not a
+# timing claim).
+wait_head_tokens() {
+  local deadline=$(($(now_ms) + 120000)) n
+  while (($(now_ms) < deadline)); do
+    n=$("$LLCTL" --endpoint "$(endpoint "$1")" plan --json 2>/dev/null | jq '.stage.tokens_generated // 0')
+    ((${n:-0} >= $2)) && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 # lose_leader LABEL SIGNAL TEMPERATURE BUDGET NAMES...
 lose_leader() {
   local label=$1 sig=$2 temp=$3 budget=$4
@@ -55,7 +67,9 @@ lose_leader() {
     --temperature "$temp" --seed 5 --stall-timeout 3 --speculate "${SPECULATE:-off}" "Once upon a time" \
     >"$TMP/gen-$label.json" 2>"$TMP/gen-$label.err" &
   local gen=$! t0
-  sleep 1.5
+  # The kill comes once the head has streamed 40 tokens (its own count, polled), not after a guessed delay: a
+  # speculating head can finish 300 tokens in less time than such a delay on a quiet machine.
+  wait_head_tokens "$leader" 40 || fail "$label: the head did not reach 40 tokens: $(cat "$TMP/gen-$label.err")"
   t0=$(now_ms)
   if [[ $sig == KILL ]]; then stop_daemon "$leader" KILL || true; else kill -STOP "${PIDS[$leader]}"; fi
   wait $gen || fail "$label: the generation failed: $(cat "$TMP/gen-$label.err")"
