@@ -11,11 +11,14 @@ prompt (the order flips each time), so that load from elsewhere on the machine f
 local engine run one compute thread (--threads 1): a stage is one core's work. On the 5 ms ring of stories260K the
 full run also tries each K of K_SWEEP against the same interleaved off runs (the default K is chosen from it).
 
-`measure(bench, log)` returns the figures (scripts/bench's section `speculation`); `markdown(section)` its tables."""
+`measure(bench, log)` returns the figures (scripts/bench's section `speculation`); `markdown(section)` its tables;
+`python3 -m llbench.speculation --models M --configs C` (from scripts/) measures some rows alone."""
+import argparse
 import json
 import os
 import re
 import subprocess
+import sys
 
 from . import measure as m
 from .cluster import LLCTL, ROOT, ClusterError, llctl, load_scenario
@@ -159,26 +162,29 @@ def _describe(row):
             f"{'identical' if row['identical'] else 'DIFFERS'}")
 
 
-def measure(bench, log):
-    k = default_draft_tokens()
-    plans = {"stories260K": {"tokens": 96 if bench.quick else 200, "prompts": story_prompts(2 if bench.quick else 4),
-                             "rounds": 1 if bench.quick else 2}}
-    if not bench.quick:
-        plans["bench-stories110M"] = {"tokens": 96, "prompts": story_prompts(2), "rounds": 1}
-    configs = [RING_5MS] if bench.quick else CONFIGS
+def measure(bench, log, models=None, configs=None, k=None):
+    """Every row of the section (scripts/bench); `models` and `configs` pick some of them, `k` another K."""
+    k = k or default_draft_tokens()
+    quick = bench.quick
+    plans = {"stories260K": {"tokens": 96 if quick else 160, "prompts": story_prompts(2 if quick else 4),
+                             "rounds": 1},
+             "bench-stories110M": {"tokens": 96, "prompts": story_prompts(2), "rounds": 1}}
+    models = models or (["stories260K"] if quick else list(plans))
+    configs = configs or ([RING_5MS] if quick else CONFIGS)
     out = {"draft_tokens": k, "goals": {"ring_5ms_stories260K": GOAL_RING, "floor": GOAL_FLOOR}, "threads": 1,
-           "greedy": True, "plans": plans, "rows": []}
-    packages = {"stories260K": os.path.join(ROOT, "build", "models", "stories260K")}
-    if not os.path.exists(os.path.join(packages["stories260K"], "manifest.json")):
-        subprocess.run([os.path.join(ROOT, "scripts", "make-test-models"), os.path.join(ROOT, "build", "models")],
-                       check=True, capture_output=True)
-    if not bench.quick:
-        packages["bench-stories110M"] = m.export_synthetic(ROOT, "stories110M", bench.cache)
-    for model, package in packages.items():
+           "greedy": True, "plans": {x: plans[x] for x in models}, "rows": []}
+    for model in models:
+        if model == "stories260K":
+            package = os.path.join(ROOT, "build", "models", "stories260K")
+            if not os.path.exists(os.path.join(package, "manifest.json")):
+                subprocess.run([os.path.join(ROOT, "scripts", "make-test-models"),
+                                os.path.join(ROOT, "build", "models")], check=True, capture_output=True)
+        else:
+            package = m.export_synthetic(ROOT, "stories110M", bench.cache)
         for config in configs:
             try:
                 row = _one(bench, model, package, config, plans.get, k,
-                           sweep=not bench.quick and model == "stories260K" and config == RING_5MS)
+                           sweep=not quick and model == "stories260K" and config == RING_5MS)
             except ClusterError as e:
                 row = {"model": model, "config": config, "error": str(e)}
             log("speculation: " + _describe(row))
@@ -227,3 +233,37 @@ def markdown(s):
                        f"{'identical' if y['identical'] else '**differs**'} |")
         out.append("")
     return out
+
+
+class _Bench:
+    """What measure() needs of scripts/bench's Bench, for running some rows alone."""
+
+    def __init__(self, quick, cache):
+        self.quick, self.cache = quick, cache
+
+    def cluster(self, scenario, **kw):
+        from .cluster import Cluster
+        return Cluster(scenario, state_dir=os.path.join(ROOT, "build", "bench-cluster"), tag="lls",
+                       profile_seconds=0.3 if self.quick else 1.0, **kw).start()
+
+
+def main():
+    p = argparse.ArgumentParser(description="speculative decoding, off against ngram: some rows of the bench section")
+    p.add_argument("--quick", action="store_true", help="fewer prompts, tokens and rounds, no K sweep")
+    p.add_argument("--models", help="comma-separated: stories260K, bench-stories110M (default: as scripts/bench)")
+    p.add_argument("--configs", help="comma-separated: " + ", ".join(CONFIGS) + " (default: as scripts/bench)")
+    p.add_argument("--draft-tokens", type=int, help="K of the main rows (default: the engine's)")
+    p.add_argument("--models-cache", default=os.path.join(ROOT, "build", "models"))
+    a = p.parse_args()
+    models = a.models.split(",") if a.models else None
+    configs = a.configs.split(",") if a.configs else None
+    if set(models or []) - {"stories260K", "bench-stories110M"} or set(configs or []) - set(CONFIGS):
+        sys.exit(f"speculation: unknown model or configuration in {a.models or ''} {a.configs or ''}")
+    out = measure(_Bench(a.quick, a.models_cache), lambda s: print(s, file=sys.stderr, flush=True), models, configs,
+                  a.draft_tokens)
+    print(json.dumps(out, indent=1))
+    print("\n".join(markdown(out)), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
