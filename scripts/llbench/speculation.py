@@ -162,13 +162,16 @@ def _describe(row):
             f"{'identical' if row['identical'] else 'DIFFERS'}")
 
 
-def measure(bench, log, models=None, configs=None, k=None):
-    """Every row of the section (scripts/bench); `models` and `configs` pick some of them, `k` another K."""
+def measure(bench, log, models=None, configs=None, k=None, rounds=None):
+    """Every row of the section (scripts/bench); `models` and `configs` pick some of them, `k` another K, `rounds`
+    more runs of each prompt."""
     k = k or default_draft_tokens()
     quick = bench.quick
     plans = {"stories260K": {"tokens": 96 if quick else 160, "prompts": story_prompts(2 if quick else 4),
                              "rounds": 1},
              "bench-stories110M": {"tokens": 96, "prompts": story_prompts(2), "rounds": 1}}
+    for plan in plans.values():
+        plan["rounds"] = rounds or plan["rounds"]
     models = models or (["stories260K"] if quick else list(plans))
     configs = configs or ([RING_5MS] if quick else CONFIGS)
     out = {"draft_tokens": k, "goals": {"ring_5ms_stories260K": GOAL_RING, "floor": GOAL_FLOOR}, "threads": 1,
@@ -253,6 +256,7 @@ def main():
     p.add_argument("--models", help="comma-separated: stories260K, bench-stories110M (default: as scripts/bench)")
     p.add_argument("--configs", help="comma-separated: " + ", ".join(CONFIGS) + " (default: as scripts/bench)")
     p.add_argument("--draft-tokens", type=int, help="K of the main rows (default: the engine's)")
+    p.add_argument("--rounds", type=int, help="runs of each prompt in each mode (default: as scripts/bench)")
     p.add_argument("--models-cache", default=os.path.join(ROOT, "build", "models"))
     a = p.parse_args()
     models = a.models.split(",") if a.models else None
@@ -260,7 +264,7 @@ def main():
     if set(models or []) - {"stories260K", "bench-stories110M"} or set(configs or []) - set(CONFIGS):
         sys.exit(f"speculation: unknown model or configuration in {a.models or ''} {a.configs or ''}")
     out = measure(_Bench(a.quick, a.models_cache), lambda s: print(s, file=sys.stderr, flush=True), models, configs,
-                  a.draft_tokens)
+                  a.draft_tokens, a.rounds)
     print(json.dumps(out, indent=1))
     print("\n".join(markdown(out)), file=sys.stderr)
 
