@@ -26,12 +26,15 @@ rc=0; err=$("$BENCH" --quick --only speculatoin --no-readme --out "$TMP/bad" 2>&
   || { tail -n 30 "$TMP/bench.log"; fail "scripts/bench --quick --only speculation"; }
 json=$(ls "$TMP"/bench/*.json)
 row=$(jq -c '.speculation.rows[0]' "$json")
-[[ $(jq '.speculation.rows | length' "$json") == 1 ]] || fail "--quick should measure one row: $(jq -c .speculation "$json")"
+[[ $(jq '.speculation.rows | length' "$json") == 1 ]] \
+  || fail "--quick should measure one row: $(jq -c .speculation "$json")"
 [[ $(jq -r '.error // empty' <<<"$row") == "" ]] || fail "row failed: $row"
 [[ $(jq '.stages' <<<"$row") == 3 ]] || fail "expected 3 stages on the 5 ms ring: $row"
 [[ $(jq '.identical' <<<"$row") == true ]] || fail "speculative text differs from the text without: $row"
 [[ $(jq '.drafted > 0 and .accepted > 0 and .tokens_per_trip > 1' <<<"$row") == true ]] \
   || fail "the ring never drafted or accepted: $row"
-grep -q '^| stories260K | 3 stages, 5 ms links | 3 |' "$TMP"/bench/*.md || fail "no table row in $(cat "$TMP"/bench/*.md)"
-echo "ok: $(jq -r '"\(.drafted) drafted, \(.accepted) accepted, \(.tokens_per_trip) tokens per trip, text identical"' <<<"$row")"
+grep -q '^| stories260K | 3 stages, 5 ms links | 3 |' "$TMP"/bench/*.md \
+  || fail "no table row in $(cat "$TMP"/bench/*.md)"
+echo "ok: $(jq -r '"\(.drafted) drafted, \(.accepted) accepted, \(.tokens_per_trip) tokens per trip"' <<<"$row"),"\
+  "text identical"
 echo "PASS"
