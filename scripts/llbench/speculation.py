@@ -26,8 +26,9 @@ from .cluster import LLCTL, ROOT, ClusterError, llctl, load_scenario
 GOAL_RING = 1.8  # stories260K, 3 stages, 5 ms links
 GOAL_FLOOR = 0.95  # every other row
 K_SWEEP = (2, 4, 6, 8)
-RING_5MS = "3 stages, 5 ms links"
+RING_5MS = "ring-5ms"
 CONFIGS = ["local", RING_5MS, "hetero-3", "uniform-4"]
+LABELS = {RING_5MS: "3 stages, 5 ms links"}  # older results name the ring by its label
 
 
 def default_draft_tokens():
@@ -153,11 +154,12 @@ def _one(bench, model, package, config, plan_of, k, sweep):
 
 def _describe(row):
     if "error" in row:
-        return f"{row['model']}, {row['config']}: failed: {row['error']}"
+        return f"{row['model']}, {label(row['config'])}: failed: {row['error']}"
     acc = "—" if row["acceptance_rate"] is None else f"{row['acceptance_rate']:.2f}"
     trip = "—" if row["tokens_per_trip"] is None else f"{row['tokens_per_trip']:.2f}"
-    return (f"{row['model']}, {row['config']} ({row['stages']} stage(s)), K {row['draft_tokens']}: acceptance {acc}, "
-            f"{trip} tokens/trip, {row['tokens_per_s_off']:.1f} -> {row['tokens_per_s_on']:.1f} tokens/s "
+    return (f"{row['model']}, {label(row['config'])} ({row['stages']} stage(s)), K {row['draft_tokens']}: "
+            f"acceptance {acc}, {trip} tokens/trip, {row['tokens_per_s_off']:.1f} -> {row['tokens_per_s_on']:.1f} "
+            f"tokens/s "
             f"({row['ratio']:.2f}x, goal {row['goal']:.2f}: {'met' if row['met'] else 'MISSED'}), text "
             f"{'identical' if row['identical'] else 'DIFFERS'}")
 
@@ -199,6 +201,10 @@ def measure(bench, log, models=None, configs=None, k=None, rounds=None):
     return out
 
 
+def label(config):
+    return LABELS.get(config, config)
+
+
 def model_name(model):
     return "stories110M shape (synthetic)" if model == "bench-stories110M" else model
 
@@ -214,20 +220,21 @@ def markdown(s):
            "tokens/s ngram | ratio (goal) | text |", "|---|---|---|---|---|---|---|---|---|---|"]
     for x in s["rows"]:
         if "error" in x:
-            out.append(f"| {model_name(x['model'])} | {x['config']} | failed: {x['error'][:100]} | | | | | | | |")
+            out.append(f"| {model_name(x['model'])} | {label(x['config'])} | failed: {x['error'][:100]} "
+                       "| | | | | | | |")
             continue
         acc = "—" if x["acceptance_rate"] is None else f"{x['acceptance_rate']:.2f}"
         trip = "—" if x["tokens_per_trip"] is None else f"{x['tokens_per_trip']:.2f}"
         verdict = f"{'≥' if x['met'] else '**<**'} {x['goal']:.2f}"
-        out.append(f"| {model_name(x['model'])} | {x['config']} | {x['stages']} | {x['tokens']} × "
+        out.append(f"| {model_name(x['model'])} | {label(x['config'])} | {x['stages']} | {x['tokens']} × "
                    f"{x['runs_per_mode']} | {acc} | {trip} | {x['tokens_per_s_off']:.1f} | {x['tokens_per_s_on']:.1f} "
                    f"| {x['ratio']:.2f}x ({verdict}) | {'identical' if x['identical'] else '**differs**'} |")
     out.append("")
     for x in s["rows"]:
         if "k_sweep" not in x:
             continue
-        out += [f"**Draft length** ({model_name(x['model'])}, {x['config']}, ngram; the same interleaved off runs: "
-                f"{x['tokens_per_s_off']:.1f} tokens/s):", "",
+        out += [f"**Draft length** ({model_name(x['model'])}, {label(x['config'])}, ngram; the same interleaved off "
+                f"runs: {x['tokens_per_s_off']:.1f} tokens/s):", "",
                 "| K | acceptance | tokens per ring trip | tokens/s | vs off | text |", "|---|---|---|---|---|---|"]
         for y in x["k_sweep"]:
             acc = "—" if y["acceptance_rate"] is None else f"{y['acceptance_rate']:.2f}"
