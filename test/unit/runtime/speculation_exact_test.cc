@@ -111,6 +111,7 @@ void check_every_drafter(const std::string& package, const std::string& text, in
     NgramDrafter ngram;
     const GenerationResult by_ngram = generate(model, prompt, sampling, max_tokens, &ngram);
     CHECK(by_ngram.tokens == plain.tokens);
+    CHECK(by_ngram.drafted > 0);
 
     TruthDrafter adversary(truth, /*wrong=*/true, vocab);
     const GenerationResult by_adversary = generate(model, prompt, sampling, max_tokens, &adversary);
