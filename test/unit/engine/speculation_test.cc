@@ -33,6 +33,11 @@ std::vector<float> rows_with_argmax(const std::vector<int32_t>& best) {
   return logits;
 }
 
+Result<Verdict> verify_draft_6(const std::vector<float>& logits, const std::vector<int32_t>& draft,
+                               const Sampler& sampler, int first_position) {
+  return verify_draft(logits, 6, draft, sampler, first_position);
+}
+
 // What the sequence of next() gives while every draft meets `accept(drafted)` accepted tokens.
 template <typename Accept>
 std::vector<int> draft_lengths(DraftLength& length, int steps, Accept accept) {
@@ -130,22 +135,22 @@ TEST_CASE("DraftLengthWithoutTokensNeverDraftsNorProbes", "[engine][speculation]
 
 TEST_CASE("VerifyAcceptsTheMatchingPrefixAndTakesTheTargetsTokenAtTheFirstMismatch", "[engine][speculation][verify]") {
   const Sampler greedy(SamplingParams{});
-  auto v = verify_draft(rows_with_argmax({2, 3, 1, 0}), {2, 3, 4}, greedy, 10);
+  auto v = verify_draft_6(rows_with_argmax({2, 3, 1, 0}), {2, 3, 4}, greedy, 10);
   REQUIRE(v.ok());
   CHECK(v->accepted == 2);
   CHECK(v->token == 1);
-  auto first_wrong = verify_draft(rows_with_argmax({5, 3, 4, 0}), {2, 3, 4}, greedy, 10);
+  auto first_wrong = verify_draft_6(rows_with_argmax({5, 3, 4, 0}), {2, 3, 4}, greedy, 10);
   REQUIRE(first_wrong.ok());
   CHECK(first_wrong->accepted == 0);  // the later rows agree, but they follow a rejected token
   CHECK(first_wrong->token == 5);
 }
 
 TEST_CASE("VerifyOfAWhollyAcceptedDraftGivesTheBonusToken", "[engine][speculation][verify]") {
-  auto v = verify_draft(rows_with_argmax({2, 3, 4, 0}), {2, 3, 4}, Sampler(SamplingParams{}), 10);
+  auto v = verify_draft_6(rows_with_argmax({2, 3, 4, 0}), {2, 3, 4}, Sampler(SamplingParams{}), 10);
   REQUIRE(v.ok());
   CHECK(v->accepted == 3);
   CHECK(v->token == 0);
-  auto plain = verify_draft(rows_with_argmax({4}), {}, Sampler(SamplingParams{}), 10);
+  auto plain = verify_draft_6(rows_with_argmax({4}), {}, Sampler(SamplingParams{}), 10);
   REQUIRE(plain.ok());
   CHECK(plain->accepted == 0);
   CHECK(plain->token == 4);
@@ -153,12 +158,14 @@ TEST_CASE("VerifyOfAWhollyAcceptedDraftGivesTheBonusToken", "[engine][speculatio
 
 TEST_CASE("VerifyRefusesLogitsOfTheWrongSize", "[engine][speculation][verify]") {
   const Sampler greedy(SamplingParams{});
-  auto empty = verify_draft({}, {1, 2}, greedy, 0);
+  auto empty = verify_draft_6({}, {1, 2}, greedy, 0);
   REQUIRE_FALSE(empty.ok());
   CHECK_THAT(empty.error(), Catch::Contains("3 rows"));
+  // Two rows of 6 for a draft of 3 divide evenly into 4 rows of 3: the vocabulary given tells them apart.
+  CHECK_FALSE(verify_draft(rows_with_argmax({1, 2}), 6, {1, 2, 0}, greedy, 0).ok());
   std::vector<float> short_by_one = rows_with_argmax({1, 2, 3});
   short_by_one.pop_back();
-  CHECK_FALSE(verify_draft(short_by_one, {1, 2}, greedy, 0).ok());
+  CHECK_FALSE(verify_draft_6(short_by_one, {1, 2}, greedy, 0).ok());
 }
 
 TEST_CASE("SampledVerificationDrawsEveryRowWithItsOwnPositionsSeed", "[engine][speculation][verify]") {
@@ -176,7 +183,7 @@ TEST_CASE("SampledVerificationDrawsEveryRowWithItsOwnPositionsSeed", "[engine][s
       expected.push_back(
           sampler.sample(std::vector<float>(logits.begin() + row * 6, logits.begin() + row * 6 + 6), 20 + row));
     }
-    auto v = verify_draft(logits, std::vector<int32_t>(expected.begin(), expected.begin() + 4), sampler, 20);
+    auto v = verify_draft_6(logits, std::vector<int32_t>(expected.begin(), expected.begin() + 4), sampler, 20);
     REQUIRE(v.ok());
     CHECK(v->accepted == 4);
     CHECK(v->token == expected[4]);

@@ -172,7 +172,7 @@ DrivenRun drive(ShardRange& model, const std::vector<int32_t>& prompt, const Sam
     auto logits = model.forward(session, step);
     REQUIRE(logits.ok());
     ++run.steps;
-    auto verdict = verify_draft(logits->values, draft, sampler, last + 1);
+    auto verdict = verify_draft(logits->values, static_cast<int>(logits->shape.back()), draft, sampler, last + 1);
     REQUIRE(verdict.ok());
     run.accepted += verdict->accepted;
     for (int i = 0; i < verdict->accepted; ++i) run.tokens.push_back(draft[static_cast<size_t>(i)]);
