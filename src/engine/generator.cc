@@ -122,7 +122,8 @@ Result<GenerationResult> Generator::generate_tokens(std::vector<int32_t> prompt,
       result.prefill_seconds = seconds_since(start);
       decode_start = std::chrono::steady_clock::now();
     }
-    LL_ASSIGN_OR_RETURN(Verdict verdict, verify_draft(logits.values, draft, sampler, first_position));
+    LL_ASSIGN_OR_RETURN(Verdict verdict,
+                        verify_draft(logits.values, manifest_.hparams.vocab_size, draft, sampler, first_position));
     if (!draft.empty()) {
       draft_length.observe(static_cast<int>(draft.size()), verdict.accepted);
       result.drafted += static_cast<int>(draft.size());

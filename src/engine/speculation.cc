@@ -16,14 +16,14 @@ Status validate_speculation(const std::string& mode, int draft_tokens) {
   return Status::Ok();
 }
 
-Result<Verdict> verify_draft(const std::vector<float>& logits, const std::vector<int32_t>& draft,
+Result<Verdict> verify_draft(const std::vector<float>& logits, int vocab_size, const std::vector<int32_t>& draft,
                              const Sampler& sampler, int first_position) {
   const size_t rows = draft.size() + 1;
-  if (logits.empty() || logits.size() % rows != 0) {
-    return make_error("a verified step needs " + std::to_string(rows) + " rows of logits, got " +
-                      std::to_string(logits.size()) + " values");
+  const size_t vocab = vocab_size > 0 ? static_cast<size_t>(vocab_size) : 0;
+  if (vocab == 0 || logits.size() != rows * vocab) {
+    return make_error("a verified step needs " + std::to_string(rows) + " rows of logits of " + std::to_string(vocab) +
+                      ", got " + std::to_string(logits.size()) + " values");
   }
-  const size_t vocab = logits.size() / rows;
   Verdict verdict;
   for (size_t i = 0; i < rows; ++i) {
     const std::vector<float> row(logits.begin() + static_cast<std::ptrdiff_t>(i * vocab),

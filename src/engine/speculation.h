@@ -36,11 +36,12 @@ struct Verdict {
 };
 
 // Verifies `draft` against the target's logits for the step's last draft.size() + 1 positions (row-major
-// [draft.size() + 1, vocab]). Row i's logits choose the token at `first_position + i` exactly as a decode step
-// would (the sampler draws with the seed of that position), and the draft stands as long as it agrees: the tokens
-// out are the tokens decoding one by one would give, greedy or sampled.
-[[nodiscard]] Result<Verdict> verify_draft(const std::vector<float>& logits, const std::vector<int32_t>& draft,
-                                           const Sampler& sampler, int first_position);
+// [draft.size() + 1, vocab]; any other size is an error). Row i's logits choose the token at `first_position + i`
+// exactly as a decode step would (the sampler draws with the seed of that position), and the draft stands as long as it
+// agrees: the tokens out are the tokens decoding one by one would give, greedy or sampled.
+[[nodiscard]] Result<Verdict> verify_draft(const std::vector<float>& logits, int vocab,
+                                           const std::vector<int32_t>& draft, const Sampler& sampler,
+                                           int first_position);
 
 // How many tokens a session drafts next: the K that maximises the tokens a step is expected to yield per unit of
 // its cost, from the session's recent acceptance rate. A session whose drafts are never accepted drafts nothing,

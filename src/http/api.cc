@@ -4,6 +4,8 @@
 #include <optional>
 
 #include "common/json_depth.h"
+#include "proto/json_fields.h"
+#include "proto/limits.h"
 
 namespace ll::http {
 namespace {
@@ -11,9 +13,20 @@ namespace {
 Json null_or(const std::string& s) { return s.empty() ? Json(nullptr) : Json(s); }
 
 Json usage_json(const Usage& u) {
-  return {{"prompt_tokens", u.prompt_tokens},
-          {"completion_tokens", u.completion_tokens},
-          {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+  Json j = {{"prompt_tokens", u.prompt_tokens},
+            {"completion_tokens", u.completion_tokens},
+            {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+  if (!u.speculate.empty() && u.speculate != "off") {
+    j["speculation"] = {
+        {"mode", u.speculate}, {"drafted", u.drafted}, {"accepted", u.accepted}, {"decode_steps", u.decode_steps}};
+  }
+  return j;
+}
+
+// off | ngram | draft:<name>, the name as the wire's names are ([A-Za-z0-9._-], up to 64 bytes).
+bool valid_speculate(const std::string& mode) {
+  if (mode == "off" || mode == "ngram") return true;
+  return mode.rfind("draft:", 0) == 0 && proto::valid_name(std::string_view(mode).substr(6));
 }
 
 // A message's content: a string, or OpenAI's array of parts of which only text parts are understood.
@@ -168,6 +181,22 @@ ParsedRequest parse_completion_request(std::string_view body, Endpoint endpoint,
     if (!j["stream"].is_boolean()) return bad_request("'stream' must be a boolean", "stream");
     r.stream = j["stream"].get<bool>();
   }
+  if (j.contains("speculate") && !j["speculate"].is_null()) {
+    const Json& v = j["speculate"];
+    if (!v.is_string() || !valid_speculate(v.get<std::string>())) {
+      return bad_request("'speculate' must be off, ngram or draft:<name> (a name of letters, digits, '.', '_', '-')",
+                         "speculate");
+    }
+    r.speculate = v.get<std::string>();
+  }
+  if (j.contains("draft_tokens") && !j["draft_tokens"].is_null()) {
+    const Json& v = j["draft_tokens"];
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > proto::kMaxDraftTokens) {
+      return bad_request("'draft_tokens' must be an integer in 0.." + std::to_string(proto::kMaxDraftTokens),
+                         "draft_tokens");
+    }
+    r.draft_tokens = v.get<int64_t>();
+  }
   if (j.contains("stream_options") && j["stream_options"].is_object()) {
     const Json& o = j["stream_options"];
     if (o.contains("include_usage")) {
@@ -178,6 +207,25 @@ ParsedRequest parse_completion_request(std::string_view body, Endpoint endpoint,
     }
   }
   return r;
+}
+
+proto::GenerateMsg generate_message(const CompletionRequest& request, std::string prompt, uint64_t seed) {
+  proto::GenerateMsg generate;
+  generate.prompt = std::move(prompt);
+  generate.max_tokens = request.max_tokens;
+  generate.sampling = proto::SamplingWire{request.temperature, request.top_k, request.top_p, seed};
+  generate.speculate = request.speculate;
+  generate.draft_tokens = request.draft_tokens;
+  return generate;
+}
+
+Usage usage_of(const proto::DoneMsg& done) {
+  Usage usage{static_cast<int64_t>(done.prompt_tokens.size()), static_cast<int64_t>(done.tokens.size())};
+  usage.speculate = done.speculate;
+  usage.drafted = done.drafted;
+  usage.accepted = done.accepted;
+  usage.decode_steps = done.decode_steps;
+  return usage;
 }
 
 std::string finish_reason(const std::string& stop_reason, bool stopped_by_sequence) {

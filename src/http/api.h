@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "proto/data_messages.h"
+
 namespace ll::http {
 
 using Json = nlohmann::json;
@@ -56,6 +58,10 @@ struct CompletionRequest {
   std::vector<std::string> stop;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  // Speculative decoding (extensions, as llctl generate --speculate/--draft-tokens): "" and -1 leave the head's
+  // defaults. The text is the same either way; only the speed differs.
+  std::string speculate;      // off | ngram | draft:<name>
+  int64_t draft_tokens = -1;  // 0..proto::kMaxDraftTokens
 };
 
 using ParsedRequest = std::variant<CompletionRequest, ApiError>;
@@ -65,13 +71,25 @@ using ParsedRequest = std::variant<CompletionRequest, ApiError>;
 [[nodiscard]] ParsedRequest parse_completion_request(std::string_view body, Endpoint endpoint,
                                                      int64_t max_tokens_limit);
 
+// The data plane's generate request for a validated request: `prompt` is the request's text (the chat template
+// already applied), `seed` the request's seed or a random one.
+[[nodiscard]] proto::GenerateMsg generate_message(const CompletionRequest& request, std::string prompt, uint64_t seed);
+
 // Maps the pipeline's stop reason onto OpenAI's finish_reason ("stop" | "length"); "" when it is a failure.
 [[nodiscard]] std::string finish_reason(const std::string& stop_reason, bool stopped_by_sequence);
 
 struct Usage {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
+  // When the generation speculated (the done message's figures): usage.speculation {mode, drafted, accepted,
+  // decode_steps} — an extension OpenAI's clients pass through.
+  std::string speculate = "";
+  int64_t drafted = 0;
+  int64_t accepted = 0;
+  int64_t decode_steps = 0;
 };
+// Usage from the head's done message (prompt tokens include BOS).
+[[nodiscard]] Usage usage_of(const proto::DoneMsg& done);
 
 // Whole responses (stream: false).
 [[nodiscard]] Json completion_json(const std::string& id, int64_t created, const std::string& model,

@@ -258,20 +258,18 @@ void HttpServer::Impl::complete(const httplib::Request& req, httplib::Response& 
     e.param = "model";
     return send_error(res, e);
   }
-  proto::GenerateMsg generate;
-  generate.prompt = endpoint == Endpoint::kChat ? chat_prompt(request.messages) : request.prompt;
-  if (generate.prompt.size() > static_cast<size_t>(proto::kMaxPromptBytes)) {
-    ApiError e = bad_request("the prompt is " + std::to_string(generate.prompt.size()) + " bytes; at most " +
+  std::string prompt = endpoint == Endpoint::kChat ? chat_prompt(request.messages) : request.prompt;
+  if (prompt.size() > static_cast<size_t>(proto::kMaxPromptBytes)) {
+    ApiError e = bad_request("the prompt is " + std::to_string(prompt.size()) + " bytes; at most " +
                                  std::to_string(proto::kMaxPromptBytes) + " are accepted",
                              endpoint == Endpoint::kChat ? "messages" : "prompt");
     e.code = "context_length_exceeded";
     return send_error(res, e);
   }
-  generate.max_tokens = request.max_tokens;
   // Without a seed, every request samples differently, as OpenAI's do; with one, the same text comes back.
   const uint64_t seed =
       request.has_seed ? request.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
-  generate.sampling = proto::SamplingWire{request.temperature, request.top_k, request.top_p, seed};
+  proto::GenerateMsg generate = generate_message(request, std::move(prompt), seed);
 
   auto s = std::make_shared<Stream>();
   s->locator = std::make_unique<client::ClusterHeadLocator>(control);
@@ -331,7 +329,7 @@ void HttpServer::Impl::complete_whole(Stream& s, httplib::Response& res) {
       return send_error(
           res, api_error(503, "server_error", "the generation ended early: " + done.stop_reason, done.stop_reason));
     }
-    const Usage usage{static_cast<int64_t>(done.prompt_tokens.size()), static_cast<int64_t>(done.tokens.size())};
+    const Usage usage = usage_of(done);
     counters.add_completion_tokens(done.tokens.size());
     const nlohmann::json body = s.request.endpoint == Endpoint::kChat
                                     ? chat_completion_json(s.id, s.created, s.model, s.scanner.sent(), finish, usage)
@@ -379,7 +377,7 @@ bool HttpServer::Impl::stream_chunks(Stream& s, httplib::DataSink& sink) {
     } else {
       chunk("", finish, false);
       if (s.request.include_usage) {
-        const Usage usage{static_cast<int64_t>(done.prompt_tokens.size()), static_cast<int64_t>(done.tokens.size())};
+        const Usage usage = usage_of(done);
         write(sse_event(dump(usage_chunk(s.request.endpoint, s.id, s.created, s.model, usage))));
       }
       write(sse_done());

@@ -493,8 +493,8 @@ void StageLoop::route_output(WorkItem& item, Tensor32 output, TimePoint computed
   if (config_->is_tail()) {
     if (!item.sample) return;  // a replay step before the last: its caches were all it was for
     // The drafted rows' logits choose their tokens as one-by-one decode steps would (engine/speculation.h).
-    auto verdict = verify_draft(output.values, item.draft, Sampler(to_params(item.sampling)),
-                                position - static_cast<int>(item.draft.size()));
+    auto verdict = verify_draft(output.values, config_->manifest->hparams.vocab_size, item.draft,
+                                Sampler(to_params(item.sampling)), position - static_cast<int>(item.draft.size()));
     if (!verdict) {
       LL_ERROR(options_.name << ": session " << item.session << ": " << verdict.error());
       return fail_steps({item}, verdict.error());

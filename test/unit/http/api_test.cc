@@ -144,3 +144,69 @@ TEST_CASE("Responses and chunks carry what the openai client reads", "[http]") {
   const std::string text = dump(completion_chunk("c", 1, "m", "ok" + std::string("\xff\xfe", 2), ""));
   CHECK(Json::parse(text)["choices"][0]["text"] == "ok\xEF\xBF\xBD\xEF\xBF\xBD");  // U+FFFD twice
 }
+
+TEST_CASE("SpeculateAndDraftTokensReachTheGenerateRequest", "[http][speculation]") {
+  auto r = ok(R"({"model":"m","prompt":"Once","speculate":"ngram","draft_tokens":8,"seed":9,"top_k":4})");
+  const ll::proto::GenerateMsg g = generate_message(r, "Once", 9);
+  CHECK(g.prompt == "Once");
+  CHECK(g.max_tokens == kDefaultCompletionTokens);
+  CHECK(g.speculate == "ngram");
+  CHECK(g.draft_tokens == 8);
+  CHECK(g.sampling.seed == 9);
+  CHECK(g.sampling.top_k == 4);
+  CHECK(ok(R"({"model":"m","prompt":"x","speculate":"draft:stories260K-exit2"})").speculate ==
+        "draft:stories260K-exit2");
+  CHECK(ok(R"({"model":"m","prompt":"x","speculate":"off","draft_tokens":0})").draft_tokens == 0);
+  CHECK(ok(R"({"model":"m","prompt":"x","draft_tokens":16})").draft_tokens == 16);
+  // Absent (or null): the head's defaults, which the wire spells "" and -1.
+  const auto plain =
+      ok(R"({"model":"m","messages":[{"role":"user","content":"x"}],"speculate":null})", Endpoint::kChat);
+  const ll::proto::GenerateMsg d = generate_message(plain, "User: x\nAssistant:", 1);
+  CHECK(d.speculate.empty());
+  CHECK(d.draft_tokens == -1);
+}
+
+TEST_CASE("BadSpeculateOrDraftTokensIsA400NamingTheField", "[http][speculation]") {
+  for (const char* value :
+       {R"("fast")", R"("draft:")", R"("draft:../pkg")", R"("draft:a b")", R"("NGRAM")", "1", "true", R"(["ngram"])"}) {
+    const ApiError e = refused(std::string(R"({"model":"m","prompt":"x","speculate":)") + value + "}");
+    INFO(value);
+    CHECK(e.status == 400);
+    CHECK(e.param == "speculate");
+    CHECK(e.message.find('\n') == std::string::npos);
+  }
+  CHECK(refused(R"({"model":"m","prompt":"x","speculate":")" + std::string("draft:") + std::string(65, 'a') + "\"}")
+            .param == "speculate");
+  for (const char* value : {"-1", "17", "2.5", R"("4")", "1e9"}) {
+    const ApiError e = refused(std::string(R"({"model":"m","prompt":"x","draft_tokens":)") + value + "}");
+    INFO(value);
+    CHECK(e.status == 400);
+    CHECK(e.param == "draft_tokens");
+    CHECK(e.message == "'draft_tokens' must be an integer in 0..16");
+  }
+}
+
+TEST_CASE("UsageCarriesTheSpeculationFiguresOnlyWhenTheGenerationSpeculated", "[http][speculation]") {
+  ll::proto::DoneMsg done;
+  done.prompt_tokens = {1, 2, 3};
+  done.tokens = {4, 5, 6, 7, 8};
+  done.speculate = "ngram";
+  done.drafted = 6;
+  done.accepted = 4;
+  done.decode_steps = 2;
+  const Usage usage = usage_of(done);
+  for (const Json& j :
+       {completion_json("c", 1, "m", "t", "length", usage), chat_completion_json("c", 1, "m", "t", "length", usage),
+        usage_chunk(Endpoint::kChat, "c", 1, "m", usage)}) {
+    CHECK(j["usage"]["prompt_tokens"] == 3);
+    CHECK(j["usage"]["completion_tokens"] == 5);
+    CHECK(j["usage"]["speculation"]["mode"] == "ngram");
+    CHECK(j["usage"]["speculation"]["drafted"] == 6);
+    CHECK(j["usage"]["speculation"]["accepted"] == 4);
+    CHECK(j["usage"]["speculation"]["decode_steps"] == 2);
+  }
+  done.speculate = "";
+  CHECK_FALSE(completion_json("c", 1, "m", "t", "stop", usage_of(done))["usage"].contains("speculation"));
+  done.speculate = "off";
+  CHECK_FALSE(completion_json("c", 1, "m", "t", "stop", usage_of(done))["usage"].contains("speculation"));
+}
