@@ -148,12 +148,10 @@ std::optional<Ending> HeadSessions::end(uint64_t id, const std::string& reason, 
     done.prefill_s = s.generated.empty() ? 0 : to_ms(s.first_token - s.started) / 1000;
     done.decode_s = s.generated.size() > 1 ? to_ms(now - s.first_token) / 1000 : 0;
     done.stages = stage_count;
-    if (s.speculation.drafter) {
-      done.speculate = s.speculation.mode;
-      done.drafted = s.speculation.drafted;
-      done.accepted = s.speculation.accepted;
-      done.decode_steps = s.speculation.steps;
-    }
+    done.speculate = s.speculation.drafter ? s.speculation.mode : "off";
+    done.drafted = s.speculation.drafted;
+    done.accepted = s.speculation.accepted;
+    done.decode_steps = s.speculation.steps;
   }
   sessions_.erase(it);
   return ending;
