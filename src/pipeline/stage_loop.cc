@@ -163,6 +163,7 @@ void StageLoop::apply_pending_config() {
   scheduler_.clear();
   const bool model_kept = same_model(config_.get(), *next);
   config_ = std::move(next);
+  undrafted_steps_ = options_.undrafted_steps_per_plan;
   stage_compute_ms_.clear();
   LL_INFO(options_.name << ": stage " << config_->stage_index << " of " << config_->stage_count() << ", shards "
                         << config_->shards->first_shard() << ".." << config_->shards->last_shard() << ", plan "
@@ -314,7 +315,11 @@ bool StageLoop::take_token(uint64_t id, int32_t token, int position, bool last_o
     return false;
   }
   if (outcome.next_step && last_of_step) {
-    heads_.draft_next(id, *outcome.next_step, *config_);
+    if (undrafted_steps_ > 0) {
+      --undrafted_steps_;
+    } else {
+      heads_.draft_next(id, *outcome.next_step, *config_);
+    }
     scheduler_.push(std::move(*outcome.next_step));
   }
   return true;

@@ -49,6 +49,9 @@ struct StageServerOptions {
   // generation may ask for as draft:<its name()> (none when null). N-gram drafting needs nothing.
   SpeculationOptions speculation;
   std::shared_ptr<Drafter> draft_model;
+  // A new plan's first decode steps carry no draft: the leader calibrates the plan from one-token steps
+  // (deploy/calibration.h: 4 warm-up steps, then 16), which drafted steps are not.
+  int undrafted_steps_per_plan = 24;
   // Head only: every token's per-stage step times of the current plan, for load balancing (loop's thread).
   std::function<void(uint64_t plan_version, uint64_t session, const std::vector<proto::StageStat>& stats)>
       on_stage_stats;
@@ -136,8 +139,9 @@ class StageLoop {
   StepScheduler scheduler_;
   HeadSessions heads_;
   NgramDrafter ngram_;
-  HeadStepTimes step_times_;                           // head: when each traced session's activation left
-  StepOrder order_;                                    // non-head stages: where each session's next step must start
+  int undrafted_steps_ = 0;   // decode steps of the plan in force still sent without a draft (calibration)
+  HeadStepTimes step_times_;  // head: when each traced session's activation left
+  StepOrder order_;           // non-head stages: where each session's next step must start
   std::unordered_map<uint64_t, TimePoint> last_seen_;  // sessions open on this stage
   std::unordered_map<uint64_t, TimePoint> ended_;      // sessions their head ended (kept 10 min)
   std::deque<proto::ActivationMsg> deferred_;          // prefills (and steps behind them) waiting for a cache

@@ -124,13 +124,14 @@ class SimRing {
  public:
   // `draft_model`: the drafter every stage offers as draft:<its name()> (speculative decoding).
   explicit SimRing(int n, double idle_timeout_s = 120, int max_sessions = 1,
-                   std::shared_ptr<Drafter> draft_model = nullptr)
+                   std::shared_ptr<Drafter> draft_model = nullptr, int undrafted_steps_per_plan = 0)
       : hub_(clock_), max_sessions_(max_sessions) {
     for (int i = 0; i < n; ++i) {
       StageServerOptions options;
       options.name = "stage" + std::to_string(i);
       options.session_idle_timeout_s = idle_timeout_s;
       options.draft_model = draft_model;
+      options.undrafted_steps_per_plan = undrafted_steps_per_plan;
       loops_.push_back(
           std::make_unique<StageLoop>(options, std::make_unique<net::InprocTransport>(hub_, options.name), clock_));
     }

@@ -106,6 +106,20 @@ TEST_CASE("AStageLostWhileSpeculatingIsReplacedAndTheGenerationStaysExact", "[st
   CHECK(ring.seen().tokens == expected);
 }
 
+TEST_CASE("ANewPlansFirstStepsCarryNoDraftSoTheLeaderCanCalibrate", "[stage_loop][speculation]") {
+  const auto expected = one_stage_answer(40);
+  SimRing ring(3, 120, 1, scripted(expected), /*undrafted_steps_per_plan=*/10);
+  ring.plan(1, {0, 1, 2}, {{0, 2}, {3, 4}, {5, 6}});
+  ring.generate(kPrompt, 40, 0, "draft:scripted", 6);
+  ring.settle([&] { return ring.seen().tokens.size() >= 11; });
+  CHECK(ring.seen().tokens.size() == 11);  // the prefill's token and 10 one-token steps: one token per trip
+  ring.settle();
+  REQUIRE(ring.seen().done);
+  CHECK(ring.seen().tokens == expected);
+  CHECK(ring.seen().done->accepted > 0);  // then it drafts
+  CHECK(ring.seen().done->decode_steps < 40);
+}
+
 TEST_CASE("ADraftModelTheHeadDoesNotHaveIsRefused", "[stage_loop][speculation]") {
   SimRing ring(1);
   ring.plan(1, {0}, {{0, 6}});
