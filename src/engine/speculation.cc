@@ -1,5 +1,6 @@
 #include "engine/speculation.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace ll {
@@ -56,11 +57,10 @@ int DraftLength::next() {
 
 void DraftLength::observe(int drafted, int accepted) {
   if (drafted <= 0) return;
-  // A step stops at the first wrong token, so accepted / drafted underestimates a per-token rate when the draft
-  // went wrong early; the per-token rate p solves accepted = sum_{i=1..drafted} p^i only approximately, and this
-  // ratio is the cautious side of it.
-  const double observed = static_cast<double>(accepted) / drafted;
-  acceptance_ = 0.7 * acceptance_ + 0.3 * observed;
+  // A step stops at the first wrong token: it tried min(accepted + 1, drafted) tokens and `accepted` of them stood.
+  // That per-token rate is what the expected tokens of a K-token draft follow.
+  const double tried = std::min(accepted + 1, drafted);
+  acceptance_ = 0.7 * acceptance_ + 0.3 * (accepted / tried);
 }
 
 }  // namespace ll

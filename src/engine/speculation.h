@@ -20,7 +20,7 @@ inline constexpr int kDefaultDraftTokens = 6;
 inline constexpr const char* kDefaultSpeculateMode = "off";
 
 struct SpeculationOptions {
-  std::string mode = "off";  // "off" | "ngram" | "draft:<name>" (a draft model package the engine holds)
+  std::string mode = "off";                // "off" | "ngram" | "draft:<name>" (a draft model package the engine holds)
   int draft_tokens = kDefaultDraftTokens;  // K: the most tokens a step drafts (adaptive below it)
   bool enabled() const { return mode != "off" && draft_tokens > 0; }
 };
@@ -53,8 +53,9 @@ class DraftLength {
   [[nodiscard]] double acceptance() const { return acceptance_; }
 
   static constexpr int kProbeEvery = 16;
-  // The cost of one more row in a step, relative to the step (memory-bound decoding: small).
-  static constexpr double kRowCost = 0.1;
+  // The cost of one more row in a step, relative to the step: decoding is memory-bound and a ring's step is mostly
+  // links, so a row costs little (measured: docs/performance.md, "Speculative decoding").
+  static constexpr double kRowCost = 0.03;
 
  private:
   int max_tokens_;

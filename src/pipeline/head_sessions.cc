@@ -116,10 +116,23 @@ TokenOutcome HeadSessions::accept(uint64_t id, int32_t token, int position, cons
   return outcome;
 }
 
+void HeadSessions::draft_next(uint64_t id, WorkItem& step, const StageConfig& config) {
+  HeadSession& s = sessions_.at(id);
+  if (!s.speculation.drafter) return;
+  // The step's last row must still choose a wanted token: within max_tokens, and at most the context's last
+  // position.
+  const int room = std::min(static_cast<int>(s.request.max_tokens) - static_cast<int>(s.generated.size()) - 1,
+                            config.manifest->hparams.context_length - 2 - step.input.start_pos);
+  std::vector<int32_t> context = s.prompt;
+  context.insert(context.end(), s.generated.begin(), s.generated.end());
+  add_draft(step, s.speculation, context, room);
+}
+
 std::optional<Ending> HeadSessions::end(uint64_t id, const std::string& reason, int stage_count) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return std::nullopt;
   HeadSession& s = it->second;
+  if (s.speculation.drafter) s.speculation.drafter->forget(id);
   Ending ending;
   ending.client = s.client;
   if (reason != "client_gone") {
@@ -135,6 +148,12 @@ std::optional<Ending> HeadSessions::end(uint64_t id, const std::string& reason, 
     done.prefill_s = s.generated.empty() ? 0 : to_ms(s.first_token - s.started) / 1000;
     done.decode_s = s.generated.size() > 1 ? to_ms(now - s.first_token) / 1000 : 0;
     done.stages = stage_count;
+    if (s.speculation.drafter) {
+      done.speculate = s.speculation.mode;
+      done.drafted = s.speculation.drafted;
+      done.accepted = s.speculation.accepted;
+      done.decode_steps = s.speculation.steps;
+    }
   }
   sessions_.erase(it);
   return ending;

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "model/tokenizer.h"
 #include "net/transport.h"
+#include "pipeline/head_speculation.h"
 #include "pipeline/stage_config.h"
 #include "pipeline/step_scheduler.h"
 #include "proto/data_messages.h"
@@ -33,6 +34,7 @@ struct HeadSession {
   TimePoint started{};
   TimePoint first_token{};
   TimePoint last_reply{};  // when the client last heard from us (keep-alive)
+  SessionSpeculation speculation;
 };
 
 // A sampled token taken in: the text to stream now, and either the generation's next step or why it ends.
@@ -72,6 +74,9 @@ class HeadSessions {
 
   // The token sampled at `position` for session `id` (which must exist).
   [[nodiscard]] TokenOutcome accept(uint64_t id, int32_t token, int position, const StageConfig& config);
+
+  // Adds a draft to session `id`'s next step (head_speculation.h), within max_tokens and the context.
+  void draft_next(uint64_t id, WorkItem& step, const StageConfig& config);
 
   // Ends session `id` for `reason`; nullopt when there is no such session. The client is owed `rest` and `done`
   // unless the reason is client_gone.

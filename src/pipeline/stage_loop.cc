@@ -184,7 +184,8 @@ void StageLoop::replay(uint64_t id) {
   }
   last_seen_[id] = clock_.now();
   std::vector<WorkItem> steps = heads_.rebuild_steps(id);
-  const HeadSession& session = *heads_.find(id);
+  HeadSession& session = *heads_.find(id);
+  session.speculation.in_flight.clear();  // a draft of the old plan is void; the replay's last step drafts nothing
   LL_INFO(options_.name << ": session " << id << " replays " << session.prompt.size() + session.generated.size()
                         << " tokens (" << session.prompt.size() << " as a prefill, " << session.generated.size()
                         << " as decode rows, in " << steps.size() << " steps) on plan " << config_->plan_version);
@@ -248,6 +249,11 @@ void StageLoop::on_generate(const net::Incoming& from, proto::GenerateMsg reques
     reply(from, *refusal);
     return;
   }
+  auto speculation = resolve_speculation(request, options_.speculation, {&ngram_, options_.draft_model.get()});
+  if (auto* refusal = std::get_if<proto::DataErrorMsg>(&speculation)) {
+    reply(from, *refusal);
+    return;
+  }
   std::vector<int32_t> prompt = std::move(std::get<std::vector<int32_t>>(checked));
   // Unguessable, and never one this stage still knows of: an id is all a cancel or a late message names.
   uint64_t id = random_nonzero_u64();
@@ -258,6 +264,7 @@ void StageLoop::on_generate(const net::Incoming& from, proto::GenerateMsg reques
   }
   last_seen_[id] = clock_.now();
   HeadSession& session = heads_.open(id, from, std::move(request), prompt, *config_->tokenizer);
+  session.speculation = std::move(std::get<SessionSpeculation>(speculation));
   LL_INFO(options_.name << ": session " << id << " admitted for "
                         << (from.sender.name.empty() ? std::string("a local client") : "'" + from.sender.name + "'")
                         << " (" << heads_.size() << " of " << config_->max_sessions << " in flight)");
@@ -271,19 +278,46 @@ void StageLoop::on_token(const proto::TokenMsg& m) {
   record_stage_stats(m.session, m.stats);
   std::optional<proto::StepTrace> trace;
   if (traced(m.session)) trace = step_times_.returned(m.session, m.position, m.stats, clock_.now());
-  take_token(m.session, static_cast<int32_t>(m.token), static_cast<int>(m.position), std::move(trace));
+  take_verified(m.session, m.accepted, static_cast<int32_t>(m.token), static_cast<int>(m.position), std::move(trace));
 }
 
-void StageLoop::take_token(uint64_t id, int32_t token, int position, std::optional<proto::StepTrace> trace) {
+void StageLoop::take_verified(uint64_t id, int64_t accepted, int32_t token, int position,
+                              std::optional<proto::StepTrace> trace) {
+  auto tokens = take_verdict(heads_.find(id)->speculation, accepted, token, position);
+  if (!tokens) {
+    LL_WARN(options_.name << ": session " << id << ": " << tokens.error());
+    return finish(id, "error");
+  }
+  // Each token is streamed as decoding one by one would have streamed it; the step's trace rides on its last.
+  const int first = position - static_cast<int>(accepted);
+  for (size_t i = 0; i < tokens->size(); ++i) {
+    const bool last = i + 1 == tokens->size();
+    if (!take_token(id, (*tokens)[i], first + static_cast<int>(i), last, last ? std::move(trace) : std::nullopt))
+      return;
+  }
+}
+
+bool StageLoop::take_token(uint64_t id, int32_t token, int position, bool last_of_step,
+                           std::optional<proto::StepTrace> trace) {
   last_seen_[id] = clock_.now();
   TokenOutcome outcome = heads_.accept(id, token, position, *config_);
   if (outcome.streams) {
     ++tokens_generated_;
     proto::TokensMsg piece{id, {token}, outcome.piece, std::move(trace)};
-    if (!reply(heads_.find(id)->client, piece)) return finish(id, "client_gone");
+    if (!reply(heads_.find(id)->client, piece)) {
+      finish(id, "client_gone");
+      return false;
+    }
   }
-  if (outcome.finish_reason) return finish(id, *outcome.finish_reason);
-  if (outcome.next_step) scheduler_.push(std::move(*outcome.next_step));
+  if (outcome.finish_reason) {
+    finish(id, *outcome.finish_reason);
+    return false;
+  }
+  if (outcome.next_step && last_of_step) {
+    heads_.draft_next(id, *outcome.next_step, *config_);
+    scheduler_.push(std::move(*outcome.next_step));
+  }
+  return true;
 }
 
 void StageLoop::finish(uint64_t id, const std::string& reason) {
@@ -376,7 +410,13 @@ void StageLoop::on_activation(proto::ActivationMsg m) {
     send(config_->stage_endpoints[0], proto::SessionEndMsg{m.session});
     return;
   }
-  if (Status in_order = order_.admit(m.session, m.start_pos, hidden->shape[0]); !in_order.ok()) {
+  const int64_t vocab = config_->manifest->hparams.vocab_size;
+  if (std::any_of(m.draft.begin(), m.draft.end(), [vocab](int64_t t) { return t >= vocab; })) {
+    LL_WARN(options_.name << ": refused an activation: a drafted token is outside the vocabulary");
+    return;
+  }
+  if (Status in_order = order_.admit(m.session, m.start_pos, hidden->shape[0], static_cast<int64_t>(m.draft.size()));
+      !in_order.ok()) {
     LL_WARN(options_.name << ": refused an out-of-order step, dropped the session: " << in_order.error());
     close_session(m.session);
     scheduler_.drop_session(m.session);
@@ -391,6 +431,8 @@ void StageLoop::on_activation(proto::ActivationMsg m) {
   item.input.decode_rows = static_cast<int>(m.decode_rows);
   item.sample = m.sample;
   item.sampling = m.sampling;
+  item.draft.assign(m.draft.begin(), m.draft.end());
+  item.input.logit_rows = static_cast<int>(item.draft.size()) + 1;
   item.stats = std::move(m.stats);
   item.enqueued = clock_.now();
   scheduler_.push(std::move(item));
@@ -450,19 +492,27 @@ void StageLoop::route_output(WorkItem& item, Tensor32 output, TimePoint computed
   const int position = item.input.start_pos + item.input.step_tokens();
   if (config_->is_tail()) {
     if (!item.sample) return;  // a replay step before the last: its caches were all it was for
-    const int32_t token = Sampler(to_params(item.sampling)).sample(output.values, position);
+    // The drafted rows' logits choose their tokens as one-by-one decode steps would (engine/speculation.h).
+    auto verdict = verify_draft(output.values, item.draft, Sampler(to_params(item.sampling)),
+                                position - static_cast<int>(item.draft.size()));
+    if (!verdict) {
+      LL_ERROR(options_.name << ": session " << item.session << ": " << verdict.error());
+      return fail_steps({item}, verdict.error());
+    }
+    const int token_position = position - static_cast<int>(item.draft.size()) + verdict->accepted;
     stamp_send(item.stats, computed, clock_.now());
     if (config_->is_head()) {
       if (heads_.contains(item.session)) {
         record_stage_stats(item.session, item.stats);
         std::optional<proto::StepTrace> trace;
-        if (traced(item.session)) trace = proto::StepTrace{position, 0, item.stats};  // one stage: no round trip
-        take_token(item.session, token, position, std::move(trace));
+        if (traced(item.session)) trace = proto::StepTrace{token_position, 0, item.stats};  // one stage: no trip
+        take_verified(item.session, verdict->accepted, verdict->token, token_position, std::move(trace));
       }
       return;
     }
-    send(config_->stage_endpoints[0],
-         proto::TokenMsg{item.session, config_->plan_version, position, token, std::move(item.stats)});
+    proto::TokenMsg token{item.session, config_->plan_version, token_position, verdict->token, std::move(item.stats)};
+    token.accepted = verdict->accepted;
+    send(config_->stage_endpoints[0], token);
     return;
   }
   proto::ActivationMsg next;
@@ -472,6 +522,7 @@ void StageLoop::route_output(WorkItem& item, Tensor32 output, TimePoint computed
   next.decode_rows = item.input.decode_rows;
   next.sample = item.sample;
   next.sampling = item.sampling;
+  next.draft.assign(item.draft.begin(), item.draft.end());
   next.stats = std::move(item.stats);
   next.hidden = hidden_to_frame(output, config_->wire);
   auto frames = encode_stamped_activation(next, computed, clock_);

@@ -23,6 +23,7 @@
 
 #include "common/clock.h"
 #include "engine/drafter.h"
+#include "engine/ngram_drafter.h"
 #include "engine/prefill_chunks.h"
 #include "engine/speculation.h"
 #include "net/transport.h"
@@ -110,7 +111,10 @@ class StageLoop {
   void on_session_end(uint64_t id);
   void on_activation(proto::ActivationMsg m);
   void open_deferred();
-  void take_token(uint64_t id, int32_t token, int position, std::optional<proto::StepTrace> trace);
+  // The tokens of a returned step (drafted tokens that stood, then the sampled one) from `position` - `accepted`.
+  void take_verified(uint64_t id, int64_t accepted, int32_t token, int position, std::optional<proto::StepTrace> trace);
+  // One token; false when the session ended with it. The step's last token schedules the next step.
+  bool take_token(uint64_t id, int32_t token, int position, bool last_of_step, std::optional<proto::StepTrace> trace);
   [[nodiscard]] bool traced(uint64_t id);  // head: the session's client asked for a per-step trace
   void finish(uint64_t id, const std::string& reason);
   void on_step_done(StepOutcome& outcome);
@@ -131,6 +135,7 @@ class StageLoop {
   std::shared_ptr<const StageConfig> config_;
   StepScheduler scheduler_;
   HeadSessions heads_;
+  NgramDrafter ngram_;
   HeadStepTimes step_times_;                           // head: when each traced session's activation left
   StepOrder order_;                                    // non-head stages: where each session's next step must start
   std::unordered_map<uint64_t, TimePoint> last_seen_;  // sessions open on this stage

@@ -40,9 +40,10 @@ void StepScheduler::run(ShardRange& shards, const std::function<bool(uint64_t)>&
   for (auto& item : items) {
     if (!still_open(item.session)) continue;  // ended while waiting
     const bool behind = !taken.insert(item.session).second;
-    if (!behind && item.input.step_tokens() == 1 && batch.size() < static_cast<size_t>(max_batch_)) {
+    const bool decode = item.input.step_tokens() == 1 || !item.draft.empty();
+    if (!behind && decode && batch.size() < static_cast<size_t>(max_batch_)) {
       batch.push_back(std::move(item));
-    } else if (!behind && item.input.step_tokens() != 1 && !long_step) {
+    } else if (!behind && !decode && !long_step) {
       long_step = std::move(item);
     } else {
       later.push_back(std::move(item));

@@ -1,10 +1,10 @@
-// StepScheduler: the steps waiting for this stage's shards and the way they run. Decode steps of one token from
-// different sessions run together in one forward pass (the weights are read once for all of them); a longer step (a
-// prefill chunk, a replay step) runs alone, at most one per turn between decode batches, so that a long prompt does
-// not stall running sessions. A session's steps run in the order they arrived. It also emulates a slower device for
-// tests and benchmarks.
-// Thread-safety: one owner thread (the stage loop's); speed(), set_speed() and current_step_ms() may be called from
-// any thread (the daemon's watchdog and operator calls).
+// StepScheduler: the steps waiting for this stage's shards and the way they run. Decode steps (one token, or a
+// speculative step's token and its draft) from different sessions run together in one forward pass (the weights are
+// read once for all of them); a longer step (a prefill chunk, a replay step) runs alone, at most one per turn between
+// decode batches, so that a long prompt does not stall running sessions. A session's steps run in the order they
+// arrived. It also emulates a slower device for tests and benchmarks. Thread-safety: one owner thread (the stage
+// loop's); speed(), set_speed() and current_step_ms() may be called from any thread (the daemon's watchdog and operator
+// calls).
 #pragma once
 
 #include <atomic>
@@ -26,6 +26,8 @@ struct WorkItem {
   StepInput input;
   bool sample = true;  // false: a replay step before the last; the tail drops its output
   proto::SamplingWire sampling;
+  // A speculative step: the drafted tokens it verifies, its last draft.size() rows (input.logit_rows is one more).
+  std::vector<int32_t> draft;
   std::vector<proto::StageStat> stats;  // the step times of the stages it already crossed (head: load balancing)
   TimePoint enqueued{};
 };

@@ -174,9 +174,9 @@ struct Encoder {
                  {"stages", m.stages}});
     if (!m.speculate.empty()) {
       head.update({{"speculate", m.speculate},
-                    {"drafted", m.drafted},
-                    {"accepted", m.accepted},
-                    {"decode_steps", m.decode_steps}});
+                   {"drafted", m.drafted},
+                   {"accepted", m.accepted},
+                   {"decode_steps", m.decode_steps}});
     }
     return Status::Ok();
   }

@@ -402,8 +402,8 @@ class TorchShardRange final : public ShardRange {
         const int64_t n = std::min(per_call, total - begin);
         std::vector<SessionCache*> call_caches(caches.begin() + begin, caches.begin() + begin + n);
         std::vector<int64_t> call_positions(positions.begin() + begin, positions.begin() + begin + n);
-        parts.push_back(run_rows(call_caches, call_positions, source.narrow(0, begin, n), /*with_head=*/true)
-                            .narrow(0, 0, n));
+        parts.push_back(
+            run_rows(call_caches, call_positions, source.narrow(0, begin, n), /*with_head=*/true).narrow(0, 0, n));
       }
       at::Tensor x = parts.size() == 1 ? parts[0] : at::cat(parts, 0);
       std::vector<Tensor32> outputs;

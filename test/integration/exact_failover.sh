@@ -22,7 +22,7 @@ wait_tokens() {
   fail "the head did not reach $want tokens"
 }
 local_tokens() {  # local_tokens TEMPERATURE SEED
-  "$LLCTL" generate --local --model "$PKG" --threads 1 --json --max-tokens 300 --temperature "$1" --seed "$2" \
+  "$LLCTL" generate --local --model "$PKG" --threads 1 --json --speculate off --max-tokens 300 --temperature "$1" --seed "$2" \
     "$PROMPT" | jq -c .tokens
 }
 stage_victim() {  # a device of the current plan other than the head
@@ -34,7 +34,8 @@ generate_and_kill() {
   base=$(head_tokens "$ep")
   victim=$(stage_victim "$ep")
   [[ -n $victim && $victim != null ]] || fail "$label: the plan has no second stage: $(plan_of "$ep")"
-  "$LLCTL" --endpoint "$ep" generate --json --max-tokens 300 --temperature "$temp" --seed "$seed" "$PROMPT" \
+  "$LLCTL" --endpoint "$ep" generate --json --max-tokens 300 --temperature "$temp" --seed "$seed" \
+    --speculate "${SPECULATE:-off}" "$PROMPT" \
     >"$TMP/gen-$label.json" 2>"$TMP/gen-$label.err" &
   gen=$!
   wait_tokens "$ep" $((base + after))
@@ -55,7 +56,11 @@ generate_and_kill() {
   v2=$(plan_of "$ep" | jq -r .version)
   lines=$(grep -h "plan $v2: shards" "${CLUSTER_LOGS[@]}" || true)
   [[ -n $lines ]] && ! grep -qv "fetched 0 MB" <<<"$lines" || fail "$label: the failover fetched shards: $lines"
-  echo "ok: $label: killed $victim after $after tokens, $(jq length <<<"$got") tokens identical to" \
+  if [[ ${SPECULATE:-off} != off ]]; then
+    jq -e '.speculation.drafted > 0' "$TMP/gen-$label.json" >/dev/null ||
+      fail "$label: the head drafted nothing: $(jq -c .speculation "$TMP/gen-$label.json")"
+  fi
+  echo "ok: $label: $(jq -c .speculation "$TMP/gen-$label.json"); killed $victim after $after tokens, $(jq length <<<"$got") tokens identical to" \
     "the local run; longest pause $(jq .timings.longest_pause_s "$TMP/gen-$label.json") s;" \
     "$(grep -ho 'replays [0-9]* tokens ([^)]*)' "${CLUSTER_LOGS[@]}" | tail -n 1)"
 }
@@ -90,7 +95,10 @@ start_cluster a b c
 generate_and_kill "$LEP" 0.8 11 90 "t0.8-seed11"
 for n in a b c; do [[ -n ${PIDS[$n]:-} ]] && stop_daemon "$n" KILL; done
 
-# Losses one after another on five devices, each on the plan the previous loss made: temperature 1.0, then 0.8.
+# Losses one after another on five devices, each on the plan the previous loss made: temperature 1.0, then 0.8 —
+# speculating (n-gram drafts, docs/pipeline.md "Speculative decoding"): the head replays and drafts again, and the
+# text is still the local run's without speculation.
+SPECULATE=ngram
 start_cluster p q r s t
 generate_and_kill "$LEP" 1.0 5 120 "first-loss-t1.0-seed5"
 # The second loss with a prompt of several prefill chunks (docs/pipeline.md, "Chunked prefill"): the replay sends the

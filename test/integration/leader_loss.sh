@@ -11,7 +11,7 @@ PKG="$LL_BUILD_DIR/models/stories260K"
 TOKENS=300
 
 local_tokens() {  # local_tokens TEMPERATURE
-  "$LLCTL" generate --local --model "$PKG" --json --ignore-eos --max-tokens $TOKENS --temperature "$1" --seed 5 \
+  "$LLCTL" generate --local --model "$PKG" --json --speculate off --ignore-eos --max-tokens $TOKENS --temperature "$1" --seed 5 \
     "Once upon a time" | jq -c .tokens
 }
 
@@ -40,6 +40,18 @@ endpoints_from() {
   echo "$out"
 }
 
+# wait_head_tokens NAME N: until daemon NAME has generated N tokens as a head (a deadline against a hang, not a
+# timing claim).
+wait_head_tokens() {
+  local deadline=$(($(now_ms) + 120000)) n
+  while (($(now_ms) < deadline)); do
+    n=$("$LLCTL" --endpoint "$(endpoint "$1")" plan --json 2>/dev/null | jq '.stage.tokens_generated // 0')
+    ((${n:-0} >= $2)) && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 # lose_leader LABEL SIGNAL TEMPERATURE BUDGET NAMES...
 lose_leader() {
   local label=$1 sig=$2 temp=$3 budget=$4
@@ -52,12 +64,19 @@ lose_leader() {
   [[ $(jq -r '.stages[0].device' <<<"$plan") == "$leader" ]] || fail "$label: the leader is not the head"
   echo "$label: plan $(jq -c '[.stages[] | {device, first_shard, last_shard}]' <<<"$plan"); $sig to leader $leader"
   "$LLCTL" --endpoint "$(endpoints_from "$leader" "${names[@]}")" generate --json --ignore-eos --max-tokens $TOKENS \
-    --temperature "$temp" --seed 5 --stall-timeout 3 "Once upon a time" >"$TMP/gen-$label.json" 2>"$TMP/gen-$label.err" &
+    --temperature "$temp" --seed 5 --stall-timeout 3 --speculate "${SPECULATE:-off}" "Once upon a time" \
+    >"$TMP/gen-$label.json" 2>"$TMP/gen-$label.err" &
   local gen=$! t0
-  sleep 1.5
+  # The kill comes once the head has streamed 20 tokens (its own count, polled), not after a guessed delay: a
+  # speculating head can finish its tokens in less time than such a delay on a quiet machine.
+  wait_head_tokens "$leader" 20 || fail "$label: the head did not reach 20 tokens: $(cat "$TMP/gen-$label.err")"
   t0=$(now_ms)
   if [[ $sig == KILL ]]; then stop_daemon "$leader" KILL || true; else kill -STOP "${PIDS[$leader]}"; fi
   wait $gen || fail "$label: the generation failed: $(cat "$TMP/gen-$label.err")"
+  if [[ ${SPECULATE:-off} != off ]]; then
+    jq -e '.speculation.drafted > 0' "$TMP/gen-$label.json" >/dev/null ||
+      fail "$label: the new head drafted nothing: $(jq -c .speculation "$TMP/gen-$label.json")"
+  fi
   echo "$label: completed $(($(now_ms) - t0)) ms after the $sig; time to resume (longest pause in the stream): $(jq .timings.longest_pause_s "$TMP/gen-$label.json") s; llctl said: $(grep -h 'resumed on' "$TMP/gen-$label.err")"
   grep -q "resumed on" "$TMP/gen-$label.err" || fail "$label: llctl did not resume: $(cat "$TMP/gen-$label.err")"
   [[ $(jq -c .tokens "$TMP/gen-$label.json") == "$(local_tokens "$temp")" ]] ||
@@ -106,8 +125,9 @@ lose_leader() {
 
 # SIGKILL of the leader/head, a spare device, greedy.
 lose_leader kill-greedy KILL 0 860000B a b c d
-# SIGKILL, no spare (the two survivors fit), temperature 0.8 with a seed.
-lose_leader kill-sampled KILL 0.8 1300000B e f g
+# SIGKILL, no spare (the two survivors fit), temperature 0.8 with a seed, speculating (n-gram drafts): the client
+# resumes on the new head, which drafts again; the text is still the local run's without speculation.
+TOKENS=480 SPECULATE=ngram lose_leader kill-sampled-speculating KILL 0.8 1300000B e f g
 # SIGSTOP of the leader/head: treated as dead; SIGCONT: fenced, rejoins as a follower.
 lose_leader stop-leader STOP 0.8 860000B h i j k
 

@@ -52,8 +52,12 @@ class HashChainShards final : public ShardRange {
       values[r] = input.tokens.empty() ? static_cast<uint64_t>(input.hidden.values[r * dim_])
                                        : static_cast<uint64_t>(input.tokens[r]);
     }
+    // A speculative step's rejected rows are rolled back: the next step may start up to its drafted rows earlier.
+    int& rollback = rollback_[id];
     for (int s = first_; s <= last_; ++s) {
       auto& cache = it->second[s - first_];
+      const int held = static_cast<int>(cache.size());
+      if (input.start_pos < held && held - input.start_pos <= rollback) cache.resize(input.start_pos);
       if (static_cast<int>(cache.size()) != input.start_pos) {
         return make_error("shard " + std::to_string(s) + " holds " + std::to_string(cache.size()) +
                           " positions; a step starts at " + std::to_string(input.start_pos));
@@ -65,11 +69,13 @@ class HashChainShards final : public ShardRange {
         cache.push_back(values[r]);
       }
     }
+    rollback = input.logit_rows - 1;
     Tensor32 out;
-    if (tail_) {  // logits of the last position: one clear winner, never bos or eos
-      out.shape = {vocab_};
-      out.values.assign(vocab_, 0.f);
-      out.values[3 + values.back() % (vocab_ - 3)] = 10.f;
+    if (tail_) {  // logits of the last logit_rows positions: one clear winner each, never bos or eos
+      const int n = input.logit_rows;
+      out.shape = n == 1 ? std::vector<int64_t>{vocab_} : std::vector<int64_t>{n, vocab_};
+      out.values.assign(static_cast<size_t>(n) * vocab_, 0.f);
+      for (int r = 0; r < n; ++r) out.values[r * vocab_ + 3 + values[rows - n + r] % (vocab_ - 3)] = 10.f;
     } else {
       out.shape = {rows, dim_};
       out.values.assign(static_cast<size_t>(rows) * dim_, 0.f);
@@ -83,6 +89,7 @@ class HashChainShards final : public ShardRange {
   bool tail_;
   int vocab_, dim_;
   std::map<uint64_t, std::vector<std::vector<uint64_t>>> caches_;  // session -> shard -> rows
+  std::map<uint64_t, int> rollback_;                               // session -> rows its next step may roll back
 };
 
 // What a client saw of one generation.
@@ -115,12 +122,15 @@ inline const Model& stories260k() {
 // A ring of `n` stage loops and one client on an in-process hub, on a manual clock.
 class SimRing {
  public:
-  explicit SimRing(int n, double idle_timeout_s = 120, int max_sessions = 1)
+  // `draft_model`: the drafter every stage offers as draft:<its name()> (speculative decoding).
+  explicit SimRing(int n, double idle_timeout_s = 120, int max_sessions = 1,
+                   std::shared_ptr<Drafter> draft_model = nullptr)
       : hub_(clock_), max_sessions_(max_sessions) {
     for (int i = 0; i < n; ++i) {
       StageServerOptions options;
       options.name = "stage" + std::to_string(i);
       options.session_idle_timeout_s = idle_timeout_s;
+      options.draft_model = draft_model;
       loops_.push_back(
           std::make_unique<StageLoop>(options, std::make_unique<net::InprocTransport>(hub_, options.name), clock_));
     }
@@ -175,11 +185,14 @@ class SimRing {
     return out;
   }
 
-  void generate(const std::string& prompt, int max_tokens, int client = 0) {
+  void generate(const std::string& prompt, int max_tokens, int client = 0, const std::string& speculate = "",
+                int draft_tokens = -1) {
     proto::GenerateMsg request;
     request.prompt = prompt;
     request.max_tokens = max_tokens;
     request.ignore_eos = true;
+    request.speculate = speculate;
+    request.draft_tokens = draft_tokens;
     send_from_client(0, request, client);
   }
   void send_from_client(int stage, const proto::DataMessage& message, int client = 0) {

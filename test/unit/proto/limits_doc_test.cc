@@ -74,6 +74,8 @@ const std::map<std::string, uint64_t> kValues = {
     {"kMaxResumeTokens", ll::proto::kMaxResumeTokens},
     {"kMaxTokenList", ll::proto::kMaxTokenList},
     {"kMaxStageStats", ll::proto::kMaxStageStats},
+    {"kMaxDraftTokens", static_cast<uint64_t>(ll::proto::kMaxDraftTokens)},
+    {"kMaxSpeculateBytes", ll::proto::kMaxSpeculateBytes},
     {"kMaxChunkBytes", ll::proto::kMaxChunkBytes},
     {"kMaxPlanStages", ll::proto::kMaxPlanStages},
     {"kMaxShardIndex", ll::proto::kMaxShardIndex},
