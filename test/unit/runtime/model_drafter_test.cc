@@ -28,9 +28,19 @@ std::string stories_source() {
 }
 const char* kRandom512Source = "--synthetic stories42M,n_layers=12,vocab_size=512,context_length=512 --seed 5";
 
+// Draft packages exported by this process, removed when it exits (random512's exit11 is 140 MB).
+struct ExportedPackages {
+  std::map<std::string, std::string> folders;
+  ~ExportedPackages() {
+    std::error_code ignored;
+    for (const auto& entry : folders) std::filesystem::remove_all(entry.second, ignored);
+  }
+};
+
 // A draft package of `layers` early-exit layers, exported once per process into the temporary folder.
 std::string draft_package(const std::string& tag, const std::string& source, int layers) {
-  static std::map<std::string, std::string> exported;
+  static ExportedPackages packages;
+  std::map<std::string, std::string>& exported = packages.folders;
   const std::string key = tag + "-exit" + std::to_string(layers);
   if (auto it = exported.find(key); it != exported.end()) return it->second;
   const std::string out =
