@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
@@ -361,7 +362,10 @@ int main(int argc, char** argv) {
     // The draft model opens before the daemon joins anything: a bad package is a bad option.
     std::shared_ptr<ll::Drafter> draft_model;
     if (!config.draft_model.empty()) {
-      auto drafter = ll::open_drafter("draft:" + config.draft_model, ll::RuntimeOptions{config.threads});
+      // One cache per generation in flight on this head: fewer, and sessions evicting each other would each
+      // catch up their whole context at every draft.
+      auto drafter = ll::open_drafter("draft:" + config.draft_model, ll::RuntimeOptions{config.threads}, nullptr,
+                                      std::max(config.max_sessions, ll::kDefaultDraftSessions));
       if (!drafter.ok()) {
         std::fprintf(stderr, "lingualinkd: --draft-model (config key draft_model): %s\n", drafter.error().c_str());
         return 2;

@@ -1,6 +1,5 @@
 #include "runtime/drafters.h"
 
-#include "engine/model_drafter.h"
 #include "engine/ngram_drafter.h"
 #include "engine/speculation.h"
 #include "runtime/local_model.h"
@@ -19,7 +18,7 @@ Status check_draft_tokenizer(const Manifest& draft, const Manifest& target) {
 }
 
 Result<std::unique_ptr<Drafter>> open_drafter(const std::string& mode, const RuntimeOptions& options,
-                                              const Manifest* target) {
+                                              const Manifest* target, int max_sessions) {
   LL_TRY_STATUS(validate_speculation(mode, kDefaultDraftTokens));
   if (mode == "off") return std::unique_ptr<Drafter>();
   if (mode == "ngram") return std::unique_ptr<Drafter>(std::make_unique<NgramDrafter>());
@@ -29,7 +28,7 @@ Result<std::unique_ptr<Drafter>> open_drafter(const std::string& mode, const Run
   if (target) LL_TRY_STATUS(check_draft_tokenizer(model->manifest, *target));
   const int context_length = model->manifest.hparams.context_length;
   return std::unique_ptr<Drafter>(std::make_unique<ModelDrafter>(std::shared_ptr<ShardRange>(std::move(model->shards)),
-                                                                 model->manifest.name, context_length));
+                                                                 model->manifest.name, context_length, max_sessions));
 }
 
 }  // namespace ll

@@ -152,6 +152,14 @@ TEST_CASE("SessionsBeyondTheBoundAreClosedLeastRecentlyUsedFirst", "[drafter]") 
   drafter.forget(3);
   drafter.forget(3);  // twice: nothing more to close
   CHECK(range->open_sessions() == 1);
+  // open_drafter passes its bound on (the daemon's is its --max-sessions).
+  auto opened = open_drafter("draft:" + package, RuntimeOptions{1}, nullptr, /*max_sessions=*/1);
+  REQUIRE(opened.ok());
+  auto* bounded = dynamic_cast<ModelDrafter*>(opened->get());
+  REQUIRE(bounded != nullptr);
+  REQUIRE(bounded->draft(1, kPrompt, 2).ok());
+  REQUIRE(bounded->draft(2, kPrompt, 2).ok());
+  CHECK(bounded->sessions() == 1);
 }
 
 TEST_CASE("DraftPackageOfAnotherTokenizerIsRefused", "[drafter]") {
