@@ -248,7 +248,7 @@ int run_local(const GenerateFlags& flags) {
   options.prefill_chunk = flags.prefill_chunk;
   options.speculation.mode = flags.speculate.empty() ? kDefaultSpeculateMode : flags.speculate;
   if (flags.draft_tokens >= 0) options.speculation.draft_tokens = flags.draft_tokens;
-  auto drafter = open_drafter(options.speculation.mode, RuntimeOptions{flags.threads});
+  auto drafter = open_drafter(options.speculation.mode, RuntimeOptions{flags.threads}, &model->manifest);
   if (!drafter) {
     std::fprintf(stderr, "llctl generate: %s\n", drafter.error().c_str());
     return 2;

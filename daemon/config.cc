@@ -58,6 +58,9 @@ Status validate(DaemonConfig& c) {
         "config keys election_timeout_min_ms and election_timeout_max_ms must exceed --heartbeat-interval-ms, "
         "min <= max");
   }
+  if (c.speculate == "draft" && c.draft_model.empty()) {
+    return make_error("--speculate (config key speculate) draft needs --draft-model (config key draft_model)");
+  }
   if (!c.http.empty()) {
     LL_ASSIGN_OR_RETURN(http::HttpAddress address, http::parse_http_address(c.http));
     LL_TRY_STATUS(http::check_http_security(address, c.http_token));

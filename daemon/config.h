@@ -44,6 +44,9 @@ struct DaemonConfig {
   bool choose_head = false;         // plans put the head where the solver finds it best (false: on the leader)
   double emulate_speed = 0;         // test knob: behave as a device this many times as fast
   int prefill_chunk = 0;            // head: tokens per prefill step (engine/prefill_chunks.h), 0 = one step
+  std::string speculate;            // head: off | ngram | draft (the draft_model), for generations that do not choose
+  int draft_tokens = 0;             // head: the most tokens a speculative step drafts
+  std::string draft_model;          // a draft package opened at start; "" = none
   std::string emulate_egress;       // benchmark knob: "20Mbit,5ms" uplink of the data plane (link_emulator.h)
   bool rebalance = false;           // runtime load balancing on the leader
   double rebalance_cooldown_s = 0;  // no re-plan sooner than this after the last one

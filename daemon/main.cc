@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
@@ -33,6 +34,7 @@
 #include "net/zmq_transport.h"
 #include "runtime/blas_kernels.h"
 #include "runtime/compute_profile.h"
+#include "runtime/drafters.h"
 #include "runtime/quantized.h"
 
 namespace {
@@ -159,7 +161,7 @@ std::string advertised_endpoint(const std::string& bound) {
   return "tcp://" + found + ":" + port;
 }
 
-int run(const ll::daemon::DaemonConfig& config, bool default_data_dir) {
+int run(const ll::daemon::DaemonConfig& config, bool default_data_dir, std::shared_ptr<ll::Drafter> draft_model) {
   ll::set_log_level(*ll::parse_log_level(config.log_level));
   ll::set_log_prefix(config.name);
 
@@ -206,6 +208,11 @@ int run(const ll::daemon::DaemonConfig& config, bool default_data_dir) {
   so.model = config.model;
   so.max_sessions = config.max_sessions;
   so.choose_head = config.choose_head;
+  so.speculation.draft_tokens = config.draft_tokens;
+  // "draft" names the draft model opened at start: generations then ask for it by its name, draft:<manifest name>.
+  so.speculation.mode = config.speculate == "draft" ? draft_model->name() : config.speculate;
+  so.draft_model = std::move(draft_model);
+  if (so.draft_model) LL_INFO("draft model " << so.draft_model->name() << " from " << config.draft_model);
   auto serving = ll::daemon::Serving::start(so);
   if (!serving.ok()) {
     LL_ERROR(serving.error());
@@ -352,6 +359,19 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
+    // The draft model opens before the daemon joins anything: a bad package is a bad option.
+    std::shared_ptr<ll::Drafter> draft_model;
+    if (!config.draft_model.empty()) {
+      // One cache per generation in flight on this head: fewer, and sessions evicting each other would each
+      // catch up their whole context at every draft.
+      auto drafter = ll::open_drafter("draft:" + config.draft_model, ll::RuntimeOptions{config.threads}, nullptr,
+                                      std::max(config.max_sessions, ll::kDefaultDraftSessions));
+      if (!drafter.ok()) {
+        std::fprintf(stderr, "lingualinkd: --draft-model (config key draft_model): %s\n", drafter.error().c_str());
+        return 2;
+      }
+      draft_model = std::move(drafter).value();
+    }
     if (auto st = ll::daemon::setup_security(config); !st.ok()) {
       std::fprintf(stderr, "lingualinkd: %s\n", st.error().c_str());
       return 2;
@@ -381,7 +401,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "lingualinkd: %s\n", data_lock.error().c_str());
       return 1;
     }
-    return run(config, default_data_dir);
+    return run(config, default_data_dir, std::move(draft_model));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lingualinkd: %s\n", e.what());
     return 1;

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "engine/prefill_chunks.h"
+#include "engine/speculation.h"
 #include "http/edge.h"
 #include "http/server.h"
 #include "pipeline/link_emulator.h"
@@ -230,6 +231,10 @@ Status link_shape(const std::string& v) {
   auto shape = pipeline::parse_link_shape(v);
   return shape.ok() ? Status::Ok() : make_error(shape.error());
 }
+Status speculate_mode(const std::string& v) {
+  if (v == "off" || v == "ngram" || v == "draft") return Status::Ok();
+  return make_error("must be off, ngram or draft (the --draft-model), got '" + v + "'");
+}
 Status empty_or_http_address(const std::string& v) {
   if (v.empty()) return Status::Ok();
   auto address = http::parse_http_address(v);
@@ -316,6 +321,18 @@ std::vector<Option> build_table() {
     chunk.check = [](const DaemonConfig& c) { return validate_prefill_chunk(c.prefill_chunk); };
     t.push_back(std::move(chunk));
   }
+  // Speculative decoding when this device is the head (docs/pipeline.md, "Speculative decoding").
+  t.push_back(text("--speculate", "speculate", &C::speculate, kDefaultSpeculateMode, speculate_mode,
+                   "speculative decoding for generations that do not choose, when this device is the head: off, "
+                   "ngram (drafts from the session's own text) or draft (the --draft-model); the output is the same"));
+  t.push_back(
+      integer("--draft-tokens", "draft_tokens", &C::draft_tokens, kDefaultDraftTokens, 0, kMaxDraftTokens,
+              "the most tokens a speculative step drafts (fewer when a session's drafts are rejected); 0 = off"));
+  t.push_back(with_default_text(
+      text("--draft-model", "draft_model", &C::draft_model, "", nullptr,
+           "draft model package (scripts/export-model --draft-layers) opened at start; generations asking for "
+           "draft:<its name> use it"),
+      "none"));
   t.push_back(number("--emulate-speed", "emulate_speed", &C::emulate_speed, 1, 0, 1, true,
                      "test knob: behave as a device this many times as fast, in (0, 1]"));
   t.push_back(with_default_text(

@@ -25,6 +25,8 @@ Result<std::unique_ptr<Serving>> Serving::start(const ServingOptions& options) {
   so.emulated_speed = options.emulate_speed;
   so.prefill_chunk = options.prefill_chunk;
   so.emulated_egress = options.emulate_egress;
+  so.speculation = options.speculation;
+  so.draft_model = options.draft_model;
   Serving* self = s.get();
   so.on_stage_stats = [self](uint64_t version, uint64_t session, const std::vector<proto::StageStat>& stats) {
     if (deploy::ModelManager* manager = self->manager_ready_.load(std::memory_order_acquire))

@@ -29,6 +29,9 @@ struct ServingOptions {
   std::string model;         // loaded by the leader at start
   int max_sessions = 1;      // a load request that does not say: generations in flight at once (KV reserved)
   bool choose_head = false;  // plans put the head where the solver finds it best (false: on the leader)
+  // Head: speculative decoding for generations that do not choose, and the draft model opened at start (or null).
+  SpeculationOptions speculation;
+  std::shared_ptr<Drafter> draft_model;
 };
 
 class Serving {

@@ -27,6 +27,9 @@ def main(argv):
     p.add_argument("--reference-prefill", type=int, default=0, help="how many of them form the prompt")
     p.add_argument("--quantize", choices=["int8"], help="store linear layers and the embedding table as int8 "
                    "(per-output-channel scales; docs/model-package.md)")
+    p.add_argument("--draft-layers", type=int, metavar="N",
+                   help="write a draft package for speculative decoding instead: the embedding, the first N blocks "
+                   "and the model's final norm and classifier, named NAME-exitN (docs/model-package.md)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
@@ -52,6 +55,9 @@ def main(argv):
             src = readers.read_hf(args.path)
         else:
             raise ExportError("say what to export: --from llama2c|hf PATH, or --synthetic SPEC")
+        if args.draft_layers is not None:
+            from .draft import early_exit
+            src = early_exit(src, args.draft_layers)
         if args.quantize and args.reference_tokens:
             raise ExportError("--reference-tokens writes fp32 eager logits for exact comparison; "
                               "not with --quantize (compare an int8 package with llctl eval)")

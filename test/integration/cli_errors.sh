@@ -28,5 +28,9 @@ cp -r "$build/models/odd" "$tmp/trunc"; truncate -s 100 "$tmp/trunc/shard-002-bl
 expect_error TruncatedShard "truncated" -- "$llctl" generate --local --model "$tmp/trunc" "x"
 cp -r "$build/models/odd" "$tmp/badmanifest"; echo '{"format": "lingualinked-model", "format_v' >"$tmp/badmanifest/manifest.json"
 expect_error CorruptManifest "not valid JSON" -- "$llctl" generate --local --model "$tmp/badmanifest" "x"
+expect_error DraftModelOfAnotherTokenizer "another tokenizer" -- "$llctl" generate --local --model "$build/models/odd" \
+  --speculate "draft:$build/models/stories260K" "x"
+expect_error MissingDraftModel "draft model $tmp/nothing-here" -- "$llctl" generate --local --model "$build/models/odd" \
+  --speculate "draft:$tmp/nothing-here" "x"
 expect_error NoSubcommand "subcommand" -- "$llctl"
 exit $fail

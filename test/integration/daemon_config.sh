@@ -72,4 +72,28 @@ for _ in $(seq 1 50); do grep -q "listening" "$TMP/open.log" && break; sleep 0.1
 grep -q -- "--insecure: CURVE is off" "$TMP/open.log" || fail "no warning for --insecure: $(cat "$TMP/open.log")"
 stop_daemon open TERM || fail "insecure daemon: non-zero exit"
 echo "--insecure: started on 0.0.0.0 with a warning"
+
+# Speculative decoding (docs/pipeline.md, "Speculative decoding"): bad values refused at start, a draft model opened
+# at start by flag and by config key.
+models=${LL_MODELS_DIR:-$LL_SOURCE_DIR/../shared/models}
+expect_refused "bad --speculate" --speculate sometimes
+expect_refused "--draft-tokens over the maximum" --draft-tokens 17
+expect_refused "--speculate draft without a draft model" --speculate draft
+rc=0
+out=$(timeout 10 "$LLD" --draft-model "$TMP/no-such-package" --data-dir "$TMP/d.data" --no-beacon 2>&1) || rc=$?
+[[ $rc == 2 && $(wc -l <<<"$out") == 1 && $out == *"--draft-model (config key draft_model): draft model $TMP/no-such-package"* ]] ||
+  fail "missing draft package: exit $rc, expected 2 and one line: $out"
+echo "missing draft package: refused: $out"
+echo '{"speculate": "ngram", "draft_tokens": 99}' >"$TMP/spec.json"
+expect_refused "draft_tokens key over the maximum" --config "$TMP/spec.json"
+/usr/bin/python3 "$LL_SOURCE_DIR/scripts/export-model" --quiet --from llama2c "$models/stories260K.bin" \
+  --tokenizer "$models/tok512.bin" --draft-layers 2 --out "$TMP/exit2" || fail "draft export failed"
+echo "{\"speculate\": \"draft\", \"draft_tokens\": 4, \"draft_model\": \"$TMP/exit2\"}" >"$TMP/draft.json"
+"$LLD" --config "$TMP/draft.json" --insecure --name drafty --listen "tcp://127.0.0.1:$lan_port" --data-dir "$TMP/drafty.data" \
+  --no-beacon --profile-seconds 0 >"$TMP/drafty.log" 2>&1 &
+PIDS[drafty]=$!
+wait_for_log "$TMP/drafty.log" "draft model draft:stories260K-exit2 from $TMP/exit2" 20 ||
+  fail "the draft model was not opened: $(cat "$TMP/drafty.log")"
+stop_daemon drafty TERM || fail "daemon with a draft model: non-zero exit"
+echo "draft model: opened at start from the config file"
 echo "PASS"

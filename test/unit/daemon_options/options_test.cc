@@ -10,6 +10,7 @@
 
 #include "daemon/config.h"
 #include "daemon/options.h"
+#include "engine/speculation.h"
 
 using ll::daemon::DaemonConfig;
 using ll::daemon::Option;
@@ -47,6 +48,9 @@ const std::map<std::string, Json> kSamples = {
     {"choose_head", true},
     {"emulate_speed", 0.25},
     {"prefill_chunk", 96},
+    {"speculate", "ngram"},
+    {"draft_tokens", 4},
+    {"draft_model", "/models/stories260K-exit2"},
     {"emulate_egress", "20Mbit,5ms"},
     {"rebalance", false},
     {"rebalance_cooldown_s", 7.5},
@@ -187,6 +191,9 @@ TEST_CASE("DefaultDriftingFromTheTableIsCaught", "[options]") {
   CHECK(config.emulate_speed == 1.0);
   CHECK(config.step_deadline_s == 60);
   CHECK(config.http_max_body_bytes == 1 << 20);
+  CHECK(config.speculate == ll::kDefaultSpeculateMode);
+  CHECK(config.draft_tokens == ll::kDefaultDraftTokens);
+  CHECK(config.draft_model.empty());
   for (const auto& o : options()) {
     if (o.type == "integer" || o.type == "number") {
       INFO(o.key);
@@ -215,6 +222,12 @@ TEST_CASE("OutOfRangeValueIsRefusedNamingTheFlagAndTheKey", "[options]") {
       {{{"log_level", "loud"}}, "--log-level (config key log_level)"},
       {{{"emulate_egress", "fast"}}, "--emulate-egress (config key emulate_egress)"},
       {{{"http_threads", 0}}, "config key http_threads"},
+      {{{"speculate", "sometimes"}}, "--speculate (config key speculate): must be off, ngram or draft"},
+      {{{"speculate", "draft:stories260K-exit2"}}, "--speculate (config key speculate): must be off, ngram or draft"},
+      {{{"draft_tokens", 17}}, "--draft-tokens (config key draft_tokens): must be in 0..16, got 17"},
+      {{{"draft_tokens", -1}}, "--draft-tokens (config key draft_tokens): must be in 0..16, got -1"},
+      {{{"speculate", "draft"}},
+       "--speculate (config key speculate) draft needs --draft-model (config key draft_model)"},
       {{{"heartbeat_timeout_ms", 900}}, "--heartbeat-timeout-ms (900) must exceed --heartbeat-interval-ms (1000)"},
   };
   for (const auto& c : cases) {
@@ -290,4 +303,16 @@ TEST_CASE("HelpMissingAFlagOrItsDefaultIsCaught", "[options]") {
     if (!o.negation.empty()) CHECK(help.find(o.negation) != std::string::npos);
     if (!o.default_text.empty()) CHECK(help.find("(default: " + o.default_text + ")") != std::string::npos);
   }
+}
+
+TEST_CASE("SpeculateDraftWithItsDraftModelIsAccepted", "[options][speculation]") {
+  DaemonConfig config;
+  REQUIRE(parse_flags(config, {"--speculate", "draft", "--draft-model", "/models/exit2", "--draft-tokens", "3"}) == "");
+  CHECK(ll::daemon::validate(config).ok());
+  CHECK(config.speculate == "draft");
+  CHECK(config.draft_model == "/models/exit2");
+  CHECK(config.draft_tokens == 3);
+  DaemonConfig off;
+  REQUIRE(parse_flags(off, {"--draft-tokens", "0"}) == "");
+  CHECK(ll::daemon::validate(off).ok());  // 0 drafts nothing: speculation off, as llctl's --draft-tokens 0
 }
