@@ -382,6 +382,10 @@ class Cluster:
             args += ["--emulate-egress", egress]
         if not self.rebalance:
             args.append("--no-rebalance")
+        if "--speculate" not in self.extra_args:
+            # One token per step unless a section asks (the speculation section asks per generation): the other
+            # sections' figures stay comparable with their earlier runs.
+            args += ["--speculate", "off"]
         return args + self.extra_args
 
     def _spawn(self, name, args, preexec=None):

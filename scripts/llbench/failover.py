@@ -18,7 +18,7 @@ def _head_tokens(endpoint):
 
 
 def _local(package, tokens, temperature, seed, extra=()):
-    r = subprocess.run([LLCTL, "generate", "--local", "--model", package, "--threads", "1", "--json", "--max-tokens",
+    r = subprocess.run([LLCTL, "generate", "--local", "--speculate", "off", "--model", package, "--threads", "1", "--json", "--max-tokens",
                         str(tokens), "--temperature", str(temperature), "--seed", str(seed), *extra, PROMPT],
                        capture_output=True, text=True, check=True)
     return json.loads(r.stdout)["tokens"]

@@ -55,7 +55,7 @@ def generate(endpoint, prompt, tokens, seed=0):
 
 
 def local_tokens(package, prompt, tokens):
-    r = subprocess.run([LLCTL, "generate", "--local", "--model", package, "--json", "--max-tokens", str(tokens),
+    r = subprocess.run([LLCTL, "generate", "--local", "--speculate", "off", "--model", package, "--json", "--max-tokens", str(tokens),
                         prompt], capture_output=True, text=True, check=True)
     return json.loads(r.stdout)["tokens"]
 

@@ -23,7 +23,7 @@ DECODE_PROMPTS = ["The brave little robot", "Tom had a red ball"]
 
 
 def _local_prompt_tokens(package, text):
-    r = subprocess.run([LLCTL, "generate", "--local", "--model", package, "--threads", "1", "--json", "--max-tokens",
+    r = subprocess.run([LLCTL, "generate", "--local", "--speculate", "off", "--model", package, "--threads", "1", "--json", "--max-tokens",
                         "0", text], capture_output=True, text=True, check=True)
     return len(json.loads(r.stdout)["prompt_tokens"])
 

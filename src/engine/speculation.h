@@ -17,7 +17,7 @@ namespace ll {
 inline constexpr int kMaxDraftTokens = 16;
 // Chosen by measurement (docs/performance.md, "Speculative decoding").
 inline constexpr int kDefaultDraftTokens = 6;
-inline constexpr const char* kDefaultSpeculateMode = "off";
+inline constexpr const char* kDefaultSpeculateMode = "ngram";
 
 struct SpeculationOptions {
   std::string mode = "off";                // "off" | "ngram" | "draft:<name>" (a draft model package the engine holds)

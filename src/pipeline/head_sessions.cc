@@ -125,7 +125,7 @@ void HeadSessions::draft_next(uint64_t id, WorkItem& step, const StageConfig& co
                             config.manifest->hparams.context_length - 2 - step.input.start_pos);
   std::vector<int32_t> context = s.prompt;
   context.insert(context.end(), s.generated.begin(), s.generated.end());
-  add_draft(step, s.speculation, context, room);
+  add_draft(step, s.speculation, context, room, config.manifest->hparams.vocab_size);
 }
 
 std::optional<Ending> HeadSessions::end(uint64_t id, const std::string& reason, int stage_count) {

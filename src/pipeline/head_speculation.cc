@@ -27,7 +27,8 @@ std::variant<SessionSpeculation, proto::DataErrorMsg> resolve_speculation(const 
   return speculation;
 }
 
-void add_draft(WorkItem& step, SessionSpeculation& speculation, const std::vector<int32_t>& context, int room) {
+void add_draft(WorkItem& step, SessionSpeculation& speculation, const std::vector<int32_t>& context, int room,
+               int vocab) {
   speculation.in_flight.clear();
   if (!speculation.drafter || step.input.tokens.size() != 1) return;
   const int k = std::min(speculation.length.next(), room);
@@ -36,6 +37,10 @@ void add_draft(WorkItem& step, SessionSpeculation& speculation, const std::vecto
   if (!draft || draft->empty()) return;
   std::vector<int32_t> tokens = std::move(draft).value();
   if (static_cast<int>(tokens.size()) > k) tokens.resize(static_cast<size_t>(k));
+  // A draft model of another vocabulary would draft tokens every stage refuses.
+  tokens.erase(std::find_if(tokens.begin(), tokens.end(), [vocab](int32_t t) { return t < 0 || t >= vocab; }),
+               tokens.end());
+  if (tokens.empty()) return;
   step.input.tokens.insert(step.input.tokens.end(), tokens.begin(), tokens.end());
   step.input.decode_rows = step.input.step_tokens();
   step.input.logit_rows = step.input.step_tokens();

@@ -41,9 +41,11 @@ struct HeadDrafters {
     const proto::GenerateMsg& request, const SpeculationOptions& defaults, const HeadDrafters& drafters);
 
 // Adds a draft to `step`, a one-token decode step of a session whose tokens so far are `context`: at most `room`
-// tokens (the draft must not run past max_tokens or the context). Leaves the step alone when the session does not
-// speculate, the drafter has nothing, or it fails (a draft is only ever an optimisation).
-void add_draft(WorkItem& step, SessionSpeculation& speculation, const std::vector<int32_t>& context, int room);
+// tokens (the draft must not run past max_tokens or the context), cut at the first token outside the target's
+// `vocab`. Leaves the step alone when the session does not speculate, the drafter has nothing, or it fails (a draft
+// is only ever an optimisation).
+void add_draft(WorkItem& step, SessionSpeculation& speculation, const std::vector<int32_t>& context, int room,
+               int vocab);
 
 // The tokens a verified step yields — the first `accepted` tokens of the draft in flight, then `token` at
 // `position` — or an error when the verdict does not fit the draft: more accepted than drafted, or a position that

@@ -417,7 +417,11 @@ void StageLoop::on_activation(proto::ActivationMsg m) {
   }
   const int64_t vocab = config_->manifest->hparams.vocab_size;
   if (std::any_of(m.draft.begin(), m.draft.end(), [vocab](int64_t t) { return t >= vocab; })) {
-    LL_WARN(options_.name << ": refused an activation: a drafted token is outside the vocabulary");
+    LL_WARN(options_.name << ": refused a step of session " << m.session
+                          << ": a drafted token is outside the vocabulary; dropped the session");
+    close_session(m.session);
+    scheduler_.drop_session(m.session);
+    send(config_->stage_endpoints[0], proto::SessionEndMsg{m.session});  // the head tells its client
     return;
   }
   if (Status in_order = order_.admit(m.session, m.start_pos, hidden->shape[0], static_cast<int64_t>(m.draft.size()));

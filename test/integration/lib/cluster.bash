@@ -77,12 +77,17 @@ all_endpoints() {
   echo "$out"
 }
 
-# start_daemon NAME PEERS [EXTRA ARGS...]: starts one daemon in the background (log in $TMP/NAME.log).
+# start_daemon NAME PEERS [EXTRA ARGS...]: starts one daemon in the background (log in $TMP/NAME.log). Its head
+# decodes one token per step (--speculate off) unless the test passes --speculate or a --config: tests written
+# around one-token steps (traces, calibration windows, kills after N tokens) keep what they test, and the tests of
+# speculative decoding ask for it per generation (llctl generate --speculate) or per daemon.
 start_daemon() {
-  local name=$1 peers=$2
+  local name=$1 peers=$2 speculate=(--speculate off)
   shift 2
+  [[ " $* " == *" --speculate "* || " $* " == *" --config "* ]] && speculate=()
   "$LLD" --name "$name" --cluster "$CLUSTER" --listen "$(endpoint "$name")" ${peers:+--peers "$peers"} \
-    --data-dir "$TMP/$name.data" ${LL_KEYS:+--keys "$LL_KEYS"} --profile-seconds "${PROFILE_SECONDS:-0.02}" --no-beacon "$@" >>"$TMP/$name.log" 2>&1 &
+    --data-dir "$TMP/$name.data" ${LL_KEYS:+--keys "$LL_KEYS"} --profile-seconds "${PROFILE_SECONDS:-0.02}" --no-beacon \
+    "${speculate[@]}" "$@" >>"$TMP/$name.log" 2>&1 &
   PIDS[$name]=$!
 }
 

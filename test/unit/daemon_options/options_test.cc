@@ -48,7 +48,7 @@ const std::map<std::string, Json> kSamples = {
     {"choose_head", true},
     {"emulate_speed", 0.25},
     {"prefill_chunk", 96},
-    {"speculate", "ngram"},
+    {"speculate", "off"},
     {"draft_tokens", 4},
     {"draft_model", "/models/stories260K-exit2"},
     {"emulate_egress", "20Mbit,5ms"},

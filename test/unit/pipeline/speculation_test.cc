@@ -170,7 +170,7 @@ TEST_CASE("ADraftNeverRunsPastTheRoomItIsGiven", "[speculation]") {
   step.session = 1;
   step.input.start_pos = 10;
   step.input.tokens = {42};
-  add_draft(step, speculation, std::vector<int32_t>(11, 42), 2);
+  add_draft(step, speculation, std::vector<int32_t>(11, 42), 2, 512);
   CHECK(step.draft.size() == 2);
   CHECK(step.input.tokens.size() == 3);
   CHECK(step.input.decode_rows == 3);
@@ -178,7 +178,17 @@ TEST_CASE("ADraftNeverRunsPastTheRoomItIsGiven", "[speculation]") {
   CHECK(speculation.in_flight_position == 11);
   WorkItem none;
   none.input.tokens = {42};
-  add_draft(none, speculation, std::vector<int32_t>(11, 42), 0);
+  add_draft(none, speculation, std::vector<int32_t>(11, 42), 0, 512);
+  CHECK(none.draft.empty());
+  CHECK(none.input.logit_rows == 1);
+  // A drafter of another vocabulary: the draft is cut at its first token the target does not have.
+  auto wide = std::make_shared<ScriptedDrafter>(std::vector<int32_t>{1, 2, 3, 4, 40, 700, 5, 6, 7});
+  speculation.drafter = wide.get();
+  WorkItem cut;
+  cut.input.start_pos = 3;
+  cut.input.tokens = {4};
+  add_draft(cut, speculation, {1, 2, 3, 4}, 8, 512);
+  CHECK(cut.draft == std::vector<int32_t>{40});
   CHECK(none.draft.empty());
   CHECK(none.input.logit_rows == 1);
 }
