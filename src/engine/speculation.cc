@@ -25,6 +25,10 @@ Result<Verdict> verify_draft(const std::vector<float>& logits, int vocab_size, c
                       ", got " + std::to_string(logits.size()) + " values");
   }
   Verdict verdict;
+  if (draft.empty()) {  // a plain decode step: no row to cut out
+    verdict.token = sampler.sample(logits, first_position);
+    return verdict;
+  }
   for (size_t i = 0; i < rows; ++i) {
     const std::vector<float> row(logits.begin() + static_cast<std::ptrdiff_t>(i * vocab),
                                  logits.begin() + static_cast<std::ptrdiff_t>((i + 1) * vocab));

@@ -24,7 +24,7 @@ start_cluster() {
   peers=$(all_endpoints "$@")
   for n in "$@"; do
     start_daemon "$n" "$peers" --memory-budget "$budget" --emulate-speed 0.2 --no-rebalance --head-on-leader \
-      --heartbeat-interval-ms 500 --heartbeat-timeout-ms 1500
+      --heartbeat-interval-ms 500 --heartbeat-timeout-ms 1500 --log-level debug
   done
   local term
   read -r LEADER term < <(wait_converged 20 "$@")
@@ -40,16 +40,10 @@ endpoints_from() {
   echo "$out"
 }
 
-# wait_head_tokens NAME N: until daemon NAME has generated N tokens as a head (a deadline against a hang, not a
-# timing claim).
-wait_head_tokens() {
-  local deadline=$(($(now_ms) + 120000)) n
-  while (($(now_ms) < deadline)); do
-    n=$("$LLCTL" --endpoint "$(endpoint "$1")" plan --json 2>/dev/null | jq '.stage.tokens_generated // 0')
-    ((${n:-0} >= $2)) && return 0
-    sleep 0.05
-  done
-  return 1
+# wait_head_position NAME: until daemon NAME's log shows a step of the ring ending at position 30..99 (the debug
+# line of every computed step; the prompt is 5 tokens, so some 25 tokens are out). Woken by the write (tail -F).
+wait_head_position() {
+  wait_for_log "$TMP/$1.log" "computed session [0-9]* positions [0-9]*\.\.[3-9][0-9] (" 120
 }
 
 # lose_leader LABEL SIGNAL TEMPERATURE BUDGET NAMES...
@@ -67,9 +61,9 @@ lose_leader() {
     --temperature "$temp" --seed 5 --stall-timeout 3 --speculate "${SPECULATE:-off}" "Once upon a time" \
     >"$TMP/gen-$label.json" 2>"$TMP/gen-$label.err" &
   local gen=$! t0
-  # The kill comes once the head has streamed 20 tokens (its own count, polled), not after a guessed delay: a
+  # The kill comes once the head has computed position 30 (an event in its log), not after a guessed delay: a
   # speculating head can finish its tokens in less time than such a delay on a quiet machine.
-  wait_head_tokens "$leader" 20 || fail "$label: the head did not reach 20 tokens: $(cat "$TMP/gen-$label.err")"
+  wait_head_position "$leader" || fail "$label: the head did not reach position 30: $(cat "$TMP/gen-$label.err")"
   t0=$(now_ms)
   if [[ $sig == KILL ]]; then stop_daemon "$leader" KILL || true; else kill -STOP "${PIDS[$leader]}"; fi
   wait $gen || fail "$label: the generation failed: $(cat "$TMP/gen-$label.err")"
