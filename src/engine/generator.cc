@@ -103,14 +103,11 @@ Result<GenerationResult> Generator::generate_tokens(std::vector<int32_t> prompt,
   while (!ended) {
     // The draft never runs past max_tokens or the context: its last row's token must still be wanted.
     std::vector<int32_t> draft;
-    if (speculating) {
+    if (speculating && !result.tokens.empty()) {
       const int room = std::min(options.max_tokens - static_cast<int>(result.tokens.size()) - 1,
-                                context_length - 2 - (step.start_pos + step.step_tokens() - 1));
-      const int k = std::min(draft_length.next(), room);
-      if (k > 0 && !result.tokens.empty()) {
-        LL_ASSIGN_OR_RETURN(draft, options.drafter->draft(session, context, k));
-        if (static_cast<int>(draft.size()) > k) draft.resize(static_cast<size_t>(k));
-      }
+                                context_length - 2 - step.start_pos);
+      LL_ASSIGN_OR_RETURN(
+          draft, next_draft(*options.drafter, draft_length, session, context, room, manifest_.hparams.vocab_size));
     }
     step.tokens.insert(step.tokens.end(), draft.begin(), draft.end());
     step.decode_rows = draft.empty() ? 0 : step.step_tokens();

@@ -39,6 +39,17 @@ Result<Verdict> verify_draft(const std::vector<float>& logits, int vocab_size, c
   return verdict;
 }
 
+Result<std::vector<int32_t>> next_draft(Drafter& drafter, DraftLength& length, uint64_t session,
+                                        const std::vector<int32_t>& context, int room, int vocab) {
+  const int k = std::min(length.next(), room);
+  if (k <= 0) return std::vector<int32_t>{};
+  LL_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, drafter.draft(session, context, k));
+  if (static_cast<int>(tokens.size()) > k) tokens.resize(static_cast<size_t>(k));
+  tokens.erase(std::find_if(tokens.begin(), tokens.end(), [vocab](int32_t t) { return t < 0 || t >= vocab; }),
+               tokens.end());
+  return tokens;
+}
+
 int DraftLength::next() {
   int best = 0;
   double best_value = 1.0;  // K = 0: one token per step of cost 1

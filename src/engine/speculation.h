@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/drafter.h"
 #include "engine/sampler.h"
 #include "lingualinked/result.h"
 
@@ -42,6 +43,14 @@ struct Verdict {
 [[nodiscard]] Result<Verdict> verify_draft(const std::vector<float>& logits, int vocab,
                                            const std::vector<int32_t>& draft, const Sampler& sampler,
                                            int first_position);
+
+class DraftLength;
+
+// The draft for a session's next step: up to min(length.next(), room) tokens from `drafter` (none when room <= 0),
+// cut at the first token outside [0, vocab) (a draft model of another vocabulary). The one rule the local engine and
+// the head of a ring share.
+[[nodiscard]] Result<std::vector<int32_t>> next_draft(Drafter& drafter, DraftLength& length, uint64_t session,
+                                                      const std::vector<int32_t>& context, int room, int vocab);
 
 // How many tokens a session drafts next: the K that maximises the tokens a step is expected to yield per unit of
 // its cost, from the session's recent acceptance rate. A session whose drafts are never accepted drafts nothing,

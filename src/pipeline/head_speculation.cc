@@ -31,16 +31,9 @@ void add_draft(WorkItem& step, SessionSpeculation& speculation, const std::vecto
                int vocab) {
   speculation.in_flight.clear();
   if (!speculation.drafter || step.input.tokens.size() != 1) return;
-  const int k = std::min(speculation.length.next(), room);
-  if (k <= 0) return;
-  auto draft = speculation.drafter->draft(step.session, context, k);
+  auto draft = next_draft(*speculation.drafter, speculation.length, step.session, context, room, vocab);
   if (!draft || draft->empty()) return;
   std::vector<int32_t> tokens = std::move(draft).value();
-  if (static_cast<int>(tokens.size()) > k) tokens.resize(static_cast<size_t>(k));
-  // A draft model of another vocabulary would draft tokens every stage refuses.
-  tokens.erase(std::find_if(tokens.begin(), tokens.end(), [vocab](int32_t t) { return t < 0 || t >= vocab; }),
-               tokens.end());
-  if (tokens.empty()) return;
   step.input.tokens.insert(step.input.tokens.end(), tokens.begin(), tokens.end());
   step.input.decode_rows = step.input.step_tokens();
   step.input.logit_rows = step.input.step_tokens();
